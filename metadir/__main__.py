@@ -1,0 +1,3 @@
+from metadir.cli import main
+
+raise SystemExit(main())

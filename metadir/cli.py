@@ -1,0 +1,100 @@
+"""The ``metadir`` command: serve, sync, check, status, hash-password."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from metadir import __version__
+from metadir.config import Config, load_config
+from metadir.errors import ConfigError, MetadirError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metadir", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"metadir {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("-c", "--config", required=True, metavar="FILE", help="YAML config file")
+        return p
+
+    serve = with_config("serve", "serve the directories over LDAP")
+    serve.add_argument("--listen", action="append", metavar="URL",
+                       help="listen here instead of server.listen (repeatable), "
+                            "e.g. ldap://127.0.0.1:7712")
+
+    sync = with_config("sync", "run replicators once and print what changed")
+    sync.add_argument("names", nargs="*", metavar="NAME", help="replicators to run (default: all)")
+    sync.add_argument("--force", action="store_true",
+                      help="apply a run even if it deletes more than max_delete")
+    sync.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+
+    with_config("check", "validate the config and test every replicator's source")
+    with_config("status", "show each replicator's last run and each directory's size")
+
+    hp = sub.add_parser("hash-password", help="print a password hash for server.accounts")
+    hp.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "hash-password":
+        return _hash_password(args.stdin)
+    try:
+        config = load_config(args.config)
+        return _run(args, config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except MetadirError as exc:
+        print(f"metadir: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, config: Config) -> int:
+    if args.command == "serve":
+        from metadir.service import serve
+
+        return serve(config, listen=args.listen)
+    if args.command == "sync":
+        from metadir.sync.commands import sync_command
+
+        return sync_command(config, args.names, force=args.force, dry_run=args.dry_run)
+    if args.command == "check":
+        from metadir.check import check_command
+
+        return check_command(config)
+    if args.command == "status":
+        from metadir.sync.commands import status_command
+
+        return status_command(config)
+    raise AssertionError(args.command)
+
+
+def _hash_password(from_stdin: bool) -> int:
+    from metadir.passwords import hash_password
+
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("metadir: the passwords differ", file=sys.stderr)
+            return 1
+    if not password:
+        print("metadir: empty password", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0

@@ -1,0 +1,388 @@
+"""The YAML configuration: loading, ``${ENV}`` and ``*_file`` secrets, validation.
+
+Every problem is reported as ``FILE: key.path: what is wrong``; all problems of a file are
+reported at once. Secrets are ``SecretStr`` and never appear in messages or logs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import string
+from pathlib import Path
+from typing import Annotated, Any, Union
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from metadir import fields
+from metadir.dn import normalize_dn, parse_dn
+from metadir.errors import ConfigError
+from replicators import REGISTRY
+from replicators.base import ReplicatorConfig
+
+ROOT_DN = "dc=meta"
+_ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecretFiles(Strict):
+    """A model whose ``SecretStr`` fields may instead be given as ``<field>_file: PATH``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        base_dir = Path((info.context or {}).get("base_dir", "."))
+        data = dict(data)
+        for name, spec in cls.model_fields.items():
+            key = f"{name}_file"
+            if spec.annotation is not SecretStr or key not in data:
+                continue
+            if name in data:
+                raise ValueError(f"give either {name!r} or {key!r}, not both")
+            path = base_dir / str(data.pop(key))
+            try:
+                data[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+        return data
+
+
+class StoreConfig(Strict):
+    # the meta database; relative SQLite paths are relative to the config file
+    url: str = "sqlite:///var/metadir.db"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError("expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        return value
+
+
+class Account(SecretFiles):
+    dn: str
+    # a password hash from `metadir hash-password` (argon2 or {SSHA}), never the password
+    password: SecretStr
+    # the directories this account may read; all when omitted
+    directories: list[str] | None = None
+
+    @field_validator("dn")
+    @classmethod
+    def _dn(cls, value: str) -> str:
+        _check_dn(value)
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _hash(cls, value: SecretStr) -> SecretStr:
+        from metadir.passwords import is_hash
+
+        if not is_hash(value.get_secret_value()):
+            raise ValueError("expected a password hash from `metadir hash-password`")
+        return value
+
+
+class Listener(BaseModel):
+    """One address the LDAP server listens on, e.g. ``ldap://0.0.0.0:712``."""
+
+    model_config = ConfigDict(frozen=True)
+    url: str
+    host: str
+    port: int
+
+
+def parse_listener(value: str) -> Listener:
+    parts = urlsplit(value)
+    if parts.scheme != "ldap":
+        raise ValueError(
+            f"{value!r}: only ldap://HOST:PORT listeners are supported"
+            + (" (LDAPS is not available yet)" if parts.scheme == "ldaps" else "")
+        )
+    try:
+        port = parts.port if parts.port is not None else 712
+    except ValueError:
+        raise ValueError(f"{value!r}: bad port") from None
+    if parts.path not in ("", "/"):
+        raise ValueError(f"{value!r}: a listener has no path")
+    return Listener(url=value, host=parts.hostname or "0.0.0.0", port=port)
+
+
+class ServerConfig(Strict):
+    listen: list[Listener] = [parse_listener("ldap://0.0.0.0:712")]
+    allow_anonymous: bool = True
+    accounts: list[Account] = []
+    # most entries one search returns, whatever the client asks; 0 = no server limit
+    size_limit: int = Field(default=1000, ge=0)
+    # seconds between looks at the store for committed syncs
+    refresh_interval: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _listen(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise ValueError("expected a list of ldap://HOST:PORT URLs")
+        return [v if isinstance(v, Listener) else parse_listener(str(v)) for v in value]
+
+
+class Location(Strict):
+    """The numbering plan phone numbers are read with."""
+
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country code, e.g. DE")
+    area_code: str | None = Field(default=None, pattern=r"^[0-9]{1,6}$")
+    outside_line: str | None = Field(default=None, pattern=r"^[0-9]{1,3}$")
+
+    @field_validator("area_code", "outside_line", mode="before")
+    @classmethod
+    def _digits_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+_SETTINGS = tuple(REGISTRY.values())
+# one settings model per source kind, told apart by ``type``
+ReplicatorSettings = (
+    Annotated[Union[_SETTINGS], Field(discriminator="type")]  # noqa: UP007
+    if len(_SETTINGS) > 1
+    else _SETTINGS[0]
+)
+
+
+class DirectoryConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    # where the directory is served; ou=<name>,dc=meta unless given
+    base_dn: str | None = None
+    replicators: list[ReplicatorSettings] = []  # type: ignore[valid-type]
+
+    @field_validator("base_dn")
+    @classmethod
+    def _base_dn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        rdns = _check_dn(value)
+        if len(rdns) != 2 or normalize_dn(",".join(_rdn_text(r) for r in rdns[1:])) != ROOT_DN:
+            raise ValueError(f"{value!r} must lie directly below {ROOT_DN}, e.g. ou=phones,{ROOT_DN}")
+        return value
+
+    @property
+    def dn(self) -> str:
+        return self.base_dn or f"ou={self.name},{ROOT_DN}"
+
+
+class Config(Strict):
+    store: StoreConfig = StoreConfig()
+    server: ServerConfig = ServerConfig()
+    location: Location | None = None
+    directories: list[DirectoryConfig] = []
+
+    # where the config was read from; set by load_config, not by YAML
+    path: Path = Field(default=Path("metadir.yaml"), exclude=True)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def replicator(self, name: str) -> tuple[DirectoryConfig, ReplicatorConfig] | None:
+        for directory in self.directories:
+            for rep in directory.replicators:
+                if rep.name == name:
+                    return directory, rep
+        return None
+
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path made relative to the config file."""
+        url = self.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            path = Path(url[len(prefix) :])
+            if not path.is_absolute():
+                return prefix + str((self.base_dir / path).resolve())
+        return url
+
+
+def _rdn_text(rdn: tuple[tuple[str, str], ...]) -> str:
+    from metadir.dn import escape_value
+
+    return "+".join(f"{t}={escape_value(v)}" for t, v in rdn)
+
+
+def _check_dn(value: str) -> tuple:
+    try:
+        rdns = parse_dn(value)
+    except ValueError as exc:
+        raise ValueError(f"not a valid DN: {exc}") from None
+    if not rdns:
+        raise ValueError("must not be empty")
+    return rdns
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the config file at ``path``. Raises ``ConfigError``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{path}: {where}not valid YAML: {problem}"]) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: expected a mapping of settings at the top level"])
+    problems: list[str] = []
+    raw = _substitute_env(raw, (), problems, path)
+    try:
+        config = Config.model_validate(raw, context={"base_dir": path.parent})
+    except ValidationError as exc:
+        raise ConfigError(problems + [_describe(path, err) for err in exc.errors()]) from None
+    config.path = path
+    problems += [f"{path}: {p}" for p in _cross_checks(config)]
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _substitute_env(node: Any, where: tuple, problems: list[str], path: Path) -> Any:
+    """Replace ``${NAME}`` in every string with the environment variable (``$$`` is ``$``)."""
+    if isinstance(node, dict):
+        return {k: _substitute_env(v, (*where, k), problems, path) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute_env(v, (*where, i), problems, path) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+
+    def replace(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1)
+        if name not in os.environ:
+            problems.append(f"{path}: {_key_path(where)}: environment variable {name} is not set")
+            return ""
+        return os.environ[name]
+
+    return _ENV.sub(replace, node)
+
+
+def _key_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _known_keys() -> set[str]:
+    models: list[type[BaseModel]] = [Config, StoreConfig, ServerConfig, Account, Location]
+    models += [DirectoryConfig, *REGISTRY.values()]
+    keys = {name for model in models for name in model.model_fields}
+    return keys | {f"{name}_file" for name in ("password",)}
+
+
+def _describe(path: Path, err: dict) -> str:
+    loc = list(err["loc"])
+    # pydantic puts the union tag ("csv") into the location of a replicator's errors
+    loc = [
+        part
+        for i, part in enumerate(loc)
+        if not (i >= 2 and loc[i - 2] == "replicators" and isinstance(loc[i - 1], int) and part in REGISTRY)
+    ]
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        guess = difflib.get_close_matches(str(loc[-1]), sorted(_known_keys()), n=1)
+        msg = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+    elif kind == "missing":
+        msg = "required key is missing"
+    elif kind in ("union_tag_invalid", "union_tag_not_found") or (
+        kind == "literal_error" and loc[-1] == "type" and "replicators" in loc
+    ):
+        msg = f"unknown replicator type; known types: {', '.join(sorted(REGISTRY))}"
+    else:
+        msg = err["msg"].removeprefix("Value error, ")
+        if "input" in err and kind.endswith("_type"):
+            msg += f" (got {type(err['input']).__name__})"
+    return f"{path}: {_key_path(tuple(loc))}: {msg}"
+
+
+def _cross_checks(config: Config) -> list[str]:
+    """Checks that span several keys: unique names and DNs, mapping targets, account scopes."""
+    problems: list[str] = []
+    seen_dirs: dict[str, int] = {}
+    seen_dns: dict[str, int] = {}
+    seen_reps: dict[str, str] = {}
+    for d, directory in enumerate(config.directories):
+        where = f"directories[{d}]"
+        if directory.name in seen_dirs:
+            problems.append(f"{where}.name: directory {directory.name!r} is already defined "
+                            f"at directories[{seen_dirs[directory.name]}]")
+        seen_dirs.setdefault(directory.name, d)
+        dn = normalize_dn(directory.dn)
+        if dn in seen_dns:
+            problems.append(f"{where}.base_dn: {directory.dn!r} is already the base DN of "
+                            f"directories[{seen_dns[dn]}]")
+        seen_dns.setdefault(dn, d)
+        for r, rep in enumerate(directory.replicators):
+            rwhere = f"{where}.replicators[{r}]"
+            if rep.name in seen_reps:
+                problems.append(f"{rwhere}.name: replicator {rep.name!r} is already defined "
+                                f"at {seen_reps[rep.name]}")
+            seen_reps.setdefault(rep.name, rwhere)
+            problems += [f"{rwhere}.mapping.{p}" for p in canonicalize_mapping(rep)]
+    for a, account in enumerate(config.server.accounts):
+        for name in account.directories or ():
+            if name not in seen_dirs:
+                problems.append(f"server.accounts[{a}].directories: no directory named {name!r}")
+    return problems
+
+
+def canonicalize_mapping(rep: ReplicatorConfig) -> list[str]:
+    """Rewrite ``rep.mapping`` onto canonical attribute names; return the problems found."""
+    problems: list[str] = []
+    mapping: dict[str, str] = {}
+    for target, source in rep.mapping.items():
+        field = fields.lookup(target)
+        if field is None:
+            names = [f.name for f in fields.all_fields()]
+            guess = difflib.get_close_matches(target, names, n=1)
+            problems.append(f"{target}: unknown attribute"
+                            + (f" (did you mean {guess[0]!r}?)" if guess else ""))
+            continue
+        if field.name in mapping:
+            problems.append(f"{target}: {field.name!r} is mapped twice")
+            continue
+        if not isinstance(source, str) or not source.strip():
+            problems.append(f"{target}: expected a source field name or a template")
+            continue
+        try:
+            list(string.Formatter().parse(source))
+        except ValueError as exc:
+            problems.append(f"{target}: bad template {source!r}: {exc}")
+            continue
+        mapping[field.name] = source
+    rep.mapping = mapping
+    return problems
+

@@ -1,0 +1,21 @@
+"""One exception hierarchy for metadir; every message names the file, key, replicator or line."""
+
+
+class MetadirError(Exception):
+    """Base of every error metadir reports to an admin."""
+
+
+class ConfigError(MetadirError):
+    """The configuration is invalid. Each problem reads ``FILE: key.path: what is wrong``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class StoreError(MetadirError):
+    """The meta database cannot be opened, migrated or written."""
+
+
+class SourceError(MetadirError):
+    """A replicator cannot read its source (missing file, bad header, unreachable host)."""

@@ -1,0 +1,104 @@
+"""The small interface every import replicator implements (Singer/Airbyte style).
+
+``check()`` opens the source and names its fields; ``read()`` yields one ``Record`` per
+source row (raw source field -> value) and a ``Problem`` for every row it had to skip.
+Mapping, normalisation, diff, guard and the transaction belong to the sync engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One source row: its stable key and its raw field values."""
+
+    key: tuple[str, ...]
+    values: dict[str, str] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A source row that was skipped, and why."""
+
+    message: str
+    line: int | None = None
+
+
+class Replicator(Protocol):
+    def check(self) -> list[str]:
+        """Open the source and return the names of its fields. Raises ``SourceError``."""
+        ...
+
+    def read(self) -> Iterator[Record | Problem]:
+        """Yield every row of the source. Raises ``SourceError`` if the source fails."""
+        ...
+
+
+class DeleteLimit(BaseModel):
+    """How many of a replicator's entries one run may delete: a share or a count."""
+
+    model_config = ConfigDict(frozen=True)
+    percent: float | None = None
+    count: int | None = None
+
+    def allowed(self, existing: int) -> int:
+        if self.count is not None:
+            return self.count
+        assert self.percent is not None
+        return int(existing * self.percent / 100)
+
+    def __str__(self) -> str:
+        return f"{self.count}" if self.count is not None else f"{self.percent:g} %"
+
+
+class ReplicatorConfig(BaseModel):
+    """Settings every replicator has; each source kind extends it with its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: str
+    # target attribute -> source field, or a template such as "{FirstName} {LastName}"
+    mapping: dict[str, str] = {}
+    # a run that would delete more than this stops unless forced: "20%" or a count
+    max_delete: DeleteLimit = DeleteLimit(percent=20)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(NAME_PATTERN, value):
+            raise ValueError("use letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+    @field_validator("max_delete", mode="before")
+    @classmethod
+    def _max_delete(cls, value: object) -> object:
+        if isinstance(value, DeleteLimit):
+            return value
+        if isinstance(value, bool):
+            raise ValueError("expected a share such as '20%' or a count such as 50")
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must not be negative")
+            return DeleteLimit(count=value)
+        if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)):
+            percent = float(m.group(1))
+            if percent > 100:
+                raise ValueError("a share cannot exceed 100%")
+            return DeleteLimit(percent=percent)
+        raise ValueError("expected a share such as '20%' or a count such as 50")
+
+    def build(self, base_dir: Path) -> Replicator:
+        """The replicator these settings describe."""
+        raise NotImplementedError(f"replicator type {self.type!r} cannot be built")
