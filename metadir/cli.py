@@ -24,15 +24,21 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     serve = with_config("serve", "serve the directories over LDAP")
-    serve.add_argument("--listen", action="append", metavar="URL",
-                       help="listen here instead of server.listen (repeatable), "
-                            "e.g. ldap://127.0.0.1:7712")
+    serve.add_argument(
+        "--listen",
+        action="append",
+        metavar="URL",
+        help="listen here instead of server.listen (repeatable), e.g. ldap://127.0.0.1:7712",
+    )
 
     sync = with_config("sync", "run replicators once and print what changed")
     sync.add_argument("names", nargs="*", metavar="NAME", help="replicators to run (default: all)")
-    sync.add_argument("--force", action="store_true",
-                      help="apply a run even if it deletes more than max_delete")
-    sync.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    sync.add_argument(
+        "--force", action="store_true", help="apply a run even if it deletes more than max_delete"
+    )
+    sync.add_argument(
+        "--dry-run", action="store_true", help="show what would change, change nothing"
+    )
 
     with_config("check", "validate the config and test every replicator's source")
     with_config("status", "show each replicator's last run and each directory's size")

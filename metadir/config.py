@@ -32,7 +32,7 @@ from metadir.errors import ConfigError
 from replicators import REGISTRY
 from replicators.base import ReplicatorConfig
 
-ROOT_DN = "dc=meta"
+ROOT_DN: str = fields.load_schema_file("ldap.yaml")["root"]["dn"]
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -179,7 +179,9 @@ class DirectoryConfig(Strict):
             return None
         rdns = _check_dn(value)
         if len(rdns) != 2 or normalize_dn(",".join(_rdn_text(r) for r in rdns[1:])) != ROOT_DN:
-            raise ValueError(f"{value!r} must lie directly below {ROOT_DN}, e.g. ou=phones,{ROOT_DN}")
+            raise ValueError(
+                f"{value!r} must lie directly below {ROOT_DN}, e.g. ou=phones,{ROOT_DN}"
+            )
         return value
 
     @property
@@ -309,7 +311,12 @@ def _describe(path: Path, err: dict) -> str:
     loc = [
         part
         for i, part in enumerate(loc)
-        if not (i >= 2 and loc[i - 2] == "replicators" and isinstance(loc[i - 1], int) and part in REGISTRY)
+        if not (
+            i >= 2
+            and loc[i - 2] == "replicators"
+            and isinstance(loc[i - 1], int)
+            and part in REGISTRY
+        )
     ]
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -337,19 +344,25 @@ def _cross_checks(config: Config) -> list[str]:
     for d, directory in enumerate(config.directories):
         where = f"directories[{d}]"
         if directory.name in seen_dirs:
-            problems.append(f"{where}.name: directory {directory.name!r} is already defined "
-                            f"at directories[{seen_dirs[directory.name]}]")
+            problems.append(
+                f"{where}.name: directory {directory.name!r} is already defined "
+                f"at directories[{seen_dirs[directory.name]}]"
+            )
         seen_dirs.setdefault(directory.name, d)
         dn = normalize_dn(directory.dn)
         if dn in seen_dns:
-            problems.append(f"{where}.base_dn: {directory.dn!r} is already the base DN of "
-                            f"directories[{seen_dns[dn]}]")
+            problems.append(
+                f"{where}.base_dn: {directory.dn!r} is already the base DN of "
+                f"directories[{seen_dns[dn]}]"
+            )
         seen_dns.setdefault(dn, d)
         for r, rep in enumerate(directory.replicators):
             rwhere = f"{where}.replicators[{r}]"
             if rep.name in seen_reps:
-                problems.append(f"{rwhere}.name: replicator {rep.name!r} is already defined "
-                                f"at {seen_reps[rep.name]}")
+                problems.append(
+                    f"{rwhere}.name: replicator {rep.name!r} is already defined "
+                    f"at {seen_reps[rep.name]}"
+                )
             seen_reps.setdefault(rep.name, rwhere)
             problems += [f"{rwhere}.mapping.{p}" for p in canonicalize_mapping(rep)]
     for a, account in enumerate(config.server.accounts):
@@ -368,8 +381,9 @@ def canonicalize_mapping(rep: ReplicatorConfig) -> list[str]:
         if field is None:
             names = [f.name for f in fields.all_fields()]
             guess = difflib.get_close_matches(target, names, n=1)
-            problems.append(f"{target}: unknown attribute"
-                            + (f" (did you mean {guess[0]!r}?)" if guess else ""))
+            problems.append(
+                f"{target}: unknown attribute" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+            )
             continue
         if field.name in mapping:
             problems.append(f"{target}: {field.name!r} is mapped twice")
@@ -385,4 +399,3 @@ def canonicalize_mapping(rep: ReplicatorConfig) -> list[str]:
         mapping[field.name] = source
     rep.mapping = mapping
     return problems
-

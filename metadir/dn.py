@@ -97,11 +97,14 @@ def fold(value: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 
+def normalize_rdns(rdns: tuple[RDN, ...]) -> str:
+    """The normalised DN made of parsed ``rdns``."""
+    return ",".join("+".join(sorted(f"{t.lower()}={fold(v)}" for t, v in rdn)) for rdn in rdns)
+
+
 def normalize_dn(text: str) -> str:
     """A form of ``text`` in which equal DNs compare equal. Raises ``ValueError``."""
-    return ",".join(
-        "+".join(sorted(f"{t.lower()}={fold(v)}" for t, v in rdn)) for rdn in parse_dn(text)
-    )
+    return normalize_rdns(parse_dn(text))
 
 
 def escape_value(value: str) -> str:

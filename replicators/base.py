@@ -78,7 +78,9 @@ class ReplicatorConfig(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not re.match(NAME_PATTERN, value):
-            raise ValueError("use letters, digits, '.', '_' or '-', starting with a letter or digit")
+            raise ValueError(
+                "use letters, digits, '.', '_' or '-', starting with a letter or digit"
+            )
         return value
 
     @field_validator("max_delete", mode="before")

@@ -1,0 +1,139 @@
+"""The in-memory index: entries by id, and per attribute the normalised values with the ids
+that hold them (postings), plus sorted views for prefix, suffix and ordering lookups.
+
+Sorted views are built on first use and maintained from then on, so attributes nobody
+searches by substring cost no memory for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedList
+
+from metadir.directory.attributes import attribute_type
+from metadir.directory.matching import Rule
+
+# a value held by one entry is stored as a bare id; by several, as a set of ids
+Postings = int | set[int]
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    id: int
+    dn: str
+    directory: str | None  # None for the root entry
+    # canonical attribute name -> values, structural and operational attributes included
+    attributes: dict[str, tuple[str, ...]]
+    # encoded forms of this entry, keyed by what was selected; filled by the LDAP layer
+    wire: dict[object, bytes] = field(default_factory=dict)
+
+
+class AttributeIndex:
+    __slots__ = ("_reversed", "_sorted", "postings", "present", "rule")
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.postings: dict[str, Postings] = {}
+        self.present: set[int] = set()
+        self._sorted: SortedList | None = None
+        self._reversed: SortedList | None = None
+
+    def add(self, entry_id: int, values: Iterable[str]) -> None:
+        self.present.add(entry_id)
+        for norm in self._normalized(values):
+            held = self.postings.get(norm)
+            if held is None:
+                self.postings[norm] = entry_id
+                if self._sorted is not None:
+                    self._sorted.add(norm)
+                if self._reversed is not None:
+                    self._reversed.add(norm[::-1])
+            elif isinstance(held, int):
+                if held != entry_id:
+                    self.postings[norm] = {held, entry_id}
+            else:
+                held.add(entry_id)
+
+    def remove(self, entry_id: int, values: Iterable[str]) -> None:
+        self.present.discard(entry_id)
+        for norm in self._normalized(values):
+            held = self.postings.get(norm)
+            if held is None:
+                continue
+            if isinstance(held, set):
+                held.discard(entry_id)
+                if len(held) > 1:
+                    continue
+                if held:
+                    self.postings[norm] = next(iter(held))
+                    continue
+            elif held != entry_id:
+                continue
+            del self.postings[norm]
+            if self._sorted is not None:
+                self._sorted.remove(norm)
+            if self._reversed is not None:
+                self._reversed.remove(norm[::-1])
+
+    def _normalized(self, values: Iterable[str]) -> set[str]:
+        out = set()
+        for value in values:
+            norm = self.rule.normalize(value)
+            if norm is not None:
+                out.add(norm)
+        return out
+
+    def ids(self, norm: str) -> set[int]:
+        held = self.postings.get(norm)
+        if held is None:
+            return set()
+        return {held} if isinstance(held, int) else held
+
+    def sorted_values(self) -> SortedList:
+        if self._sorted is None:
+            self._sorted = SortedList(self.postings)
+        return self._sorted
+
+    def reversed_values(self) -> SortedList:
+        if self._reversed is None:
+            self._reversed = SortedList(v[::-1] for v in self.postings)
+        return self._reversed
+
+    def with_prefix(self, prefix: str) -> Iterator[str]:
+        values = self.sorted_values()
+        return values.irange(prefix, prefix + "\U0010ffff")
+
+    def with_suffix(self, suffix: str) -> Iterator[str]:
+        rev = suffix[::-1]
+        return (v[::-1] for v in self.reversed_values().irange(rev, rev + "\U0010ffff"))
+
+    def count_with_prefix(self, prefix: str) -> int:
+        values = self.sorted_values()
+        return values.bisect_left(prefix + "\U0010ffff") - values.bisect_left(prefix)
+
+
+class Index:
+    """All entries of the served tree and an ``AttributeIndex`` per attribute type."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, Entry] = {}
+        self.attributes: dict[str, AttributeIndex] = {}
+
+    def add(self, entry: Entry) -> None:
+        self.entries[entry.id] = entry
+        for name, values in entry.attributes.items():
+            index = self.attributes.get(name)
+            if index is None:
+                attr = attribute_type(name)
+                assert attr is not None, name
+                index = self.attributes[name] = AttributeIndex(attr.rule)
+            index.add(entry.id, values)
+
+    def remove(self, entry_id: int) -> Entry | None:
+        entry = self.entries.pop(entry_id, None)
+        if entry is not None:
+            for name, values in entry.attributes.items():
+                self.attributes[name].remove(entry_id, values)
+        return entry

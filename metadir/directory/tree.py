@@ -1,0 +1,218 @@
+"""The tree served over LDAP: the root ``dc=meta``, one container per directory, and the
+contacts of each directory below it, all held in one ``Index``.
+
+The tree is built from a store snapshot and then follows the store's change sequence;
+``apply`` takes one batch of committed changes at a time, so a search sees a sync run
+entirely or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from metadir.config import ROOT_DN, DirectoryConfig
+from metadir.directory import filters as f
+from metadir.directory.evaluate import evaluate
+from metadir.directory.index import Entry, Index
+from metadir.directory.matching import format_generalized_time
+from metadir.dn import escape_value, fold, normalize_dn, normalize_rdns, parse_dn
+from metadir.fields import load_schema_file
+from metadir.store import StoredEntry
+
+log = logging.getLogger(__name__)
+
+# ids order the tree: root first, then the containers, then contacts (store ids, all > 0)
+ROOT_ID = -(2**40)
+SUBSCHEMA_DN = "cn=Subschema"
+
+
+class Scope(IntEnum):
+    BASE = 0
+    ONE = 1
+    SUB = 2
+
+
+@dataclass(frozen=True, slots=True)
+class NoSuchObject:
+    matched_dn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    entry: Entry
+    ndn: str
+    members: set[int]  # the contacts: what a one-level search below the container sees
+    subtree: set[int]  # the contacts and the container itself
+
+
+def _layout() -> dict:
+    return load_schema_file("ldap.yaml")
+
+
+class DirectoryTree:
+    def __init__(self, directories: Iterable[DirectoryConfig]) -> None:
+        layout = _layout()
+        self.index = Index()
+        self._contact_classes = tuple(layout["contact"]["objectClass"])
+        self._contact_structural = (self._contact_classes[-1],)
+        self._rdn = layout["contact"]["rdn"]
+        root_attrs = {"objectClass": tuple(layout["root"]["objectClass"])}
+        root_attrs |= {k: tuple(v) for k, v in layout["root"]["attributes"].items()}
+        self.root = Entry(ROOT_ID, ROOT_DN, None, self._with_operational(root_attrs, ROOT_DN))
+        self.index.add(self.root)
+        self.root_ndn = normalize_dn(ROOT_DN)
+        self.containers: dict[str, Container] = {}
+        self._by_ndn: dict[str, Container] = {}
+        self._replicators: dict[str, set[str]] = {}
+        self._all: set[int] = {ROOT_ID}  # the whole tree: what a subtree search at the root sees
+        for n, directory in enumerate(directories, start=1):
+            dn = directory.dn
+            rdn_type, rdn_value = parse_dn(dn)[0][0]
+            attrs = {
+                "objectClass": tuple(layout["directory"]["objectClass"]),
+                rdn_type: (rdn_value,),
+            }
+            entry = Entry(ROOT_ID + n, dn, directory.name, self._with_operational(attrs, dn))
+            container = Container(entry, normalize_dn(dn), set(), {entry.id})
+            self._all.add(entry.id)
+            self.index.add(entry)
+            self.containers[directory.name] = container
+            self._by_ndn[container.ndn] = container
+            self._replicators[directory.name] = {r.name for r in directory.replicators}
+        self._timestamps: dict[object, str] = {}  # shares equal timestamp strings
+
+    def _with_operational(self, attrs: dict[str, tuple[str, ...]], dn: str) -> dict:
+        attrs["entryDN"] = (dn,)
+        attrs["structuralObjectClass"] = (attrs["objectClass"][-1],)
+        attrs["subschemaSubentry"] = (SUBSCHEMA_DN,)
+        attrs["hasSubordinates"] = ("TRUE",)
+        return attrs
+
+    # --- following the store -------------------------------------------------------------
+
+    def apply(self, changes: Iterable[StoredEntry]) -> tuple[int, int, int]:
+        """Take one committed batch of store changes; returns (added, updated, deleted)."""
+        added = updated = deleted = 0
+        for stored in changes:
+            container = self.containers.get(stored.directory)
+            old = self.index.remove(stored.id)
+            if old is not None:
+                self._forget(old)
+            served = (
+                not stored.deleted
+                and container is not None
+                and stored.replicator in self._replicators[stored.directory]
+            )
+            if served:
+                self.index.add(self._contact(stored, container))
+                container.members.add(stored.id)
+                container.subtree.add(stored.id)
+                self._all.add(stored.id)
+                if old is None:
+                    added += 1
+                else:
+                    updated += 1
+            elif old is not None:
+                deleted += 1
+        return added, updated, deleted
+
+    def _forget(self, entry: Entry) -> None:
+        container = self.containers.get(entry.directory or "")
+        if container is not None:
+            container.members.discard(entry.id)
+            container.subtree.discard(entry.id)
+        self._all.discard(entry.id)
+
+    def _contact(self, stored: StoredEntry, container: Container) -> Entry:
+        dn = f"{self._rdn}={escape_value(stored.uuid)},{container.entry.dn}"
+        attrs: dict[str, tuple[str, ...]] = {"objectClass": self._contact_classes}
+        attrs.update((name, tuple(values)) for name, values in stored.attributes.items() if values)
+        attrs["entryUUID"] = (stored.uuid,)
+        attrs["createTimestamp"] = (self._timestamp(stored.created),)
+        attrs["modifyTimestamp"] = (self._timestamp(stored.modified),)
+        attrs["entryDN"] = (dn,)
+        attrs["structuralObjectClass"] = self._contact_structural
+        attrs["subschemaSubentry"] = (SUBSCHEMA_DN,)
+        attrs["hasSubordinates"] = ("FALSE",)
+        return Entry(stored.id, dn, stored.directory, attrs)
+
+    def _timestamp(self, when: object) -> str:
+        text = self._timestamps.get(when)
+        if text is None:
+            text = self._timestamps[when] = format_generalized_time(when)  # type: ignore[arg-type]
+        return text
+
+    @property
+    def size(self) -> int:
+        return sum(len(c.members) for c in self.containers.values())
+
+    # --- searching ---------------------------------------------------------------------
+
+    def resolve(self, dn: str, visible: set[str] | None) -> Entry | NoSuchObject:
+        """The entry named ``dn`` among the ``visible`` directories (None: all)."""
+        try:
+            rdns = parse_dn(dn)
+        except ValueError:
+            return NoSuchObject("")
+        found = self._lookup(rdns, visible)
+        if found is not None:
+            return found
+        for depth in range(1, len(rdns)):
+            ancestor = self._lookup(rdns[depth:], visible)
+            if ancestor is not None:
+                return NoSuchObject(ancestor.dn)
+        return NoSuchObject("")
+
+    def _lookup(self, rdns: tuple, visible: set[str] | None) -> Entry | None:
+        ndn = normalize_rdns(rdns)
+        if ndn == self.root_ndn:
+            return self.root
+        container = self._by_ndn.get(ndn)
+        if container is not None:
+            return container.entry if _visible(container, visible) else None
+        if len(rdns) < 2 or len(rdns[0]) != 1 or rdns[0][0][0].lower() != self._rdn.lower():
+            return None
+        container = self._by_ndn.get(ndn.split(",", 1)[1])
+        if container is None or not _visible(container, visible):
+            return None
+        uuids = self.index.attributes.get("entryUUID")
+        for entry_id in uuids.ids(fold(rdns[0][0][1])) if uuids else ():
+            if entry_id in container.members:
+                return self.index.entries[entry_id]
+        return None
+
+    def scope_ids(self, base: Entry, scope: Scope, visible: set[str] | None) -> set[int]:
+        """The ids a search may return; the tree's own sets are returned, never to be changed."""
+        if scope == Scope.BASE:
+            return {base.id}
+        if base is self.root:
+            containers = [c for c in self.containers.values() if _visible(c, visible)]
+            if scope == Scope.ONE:
+                return {c.entry.id for c in containers}
+            if len(containers) == len(self.containers):
+                return self._all
+            return {base.id}.union(*(c.subtree for c in containers))
+        container = self.containers.get(base.directory or "")
+        if container is not None and base is container.entry:
+            return container.subtree if scope == Scope.SUB else container.members
+        return set() if scope == Scope.ONE else {base.id}
+
+    def search(
+        self, base: Entry, scope: Scope, filter: f.Filter, visible: set[str] | None
+    ) -> list[Entry]:
+        """The entries below ``base`` in ``scope`` that match ``filter``, in tree order."""
+        true, _ = evaluate(self.index, filter, self.scope_ids(base, scope, visible))
+        entries = self.index.entries
+        return [entries[i] for i in sorted(true)]
+
+    def test(self, entry: Entry, filter: f.Filter) -> bool | None:
+        """Whether ``filter`` is TRUE or FALSE for ``entry``, or None when Undefined."""
+        true, undefined = evaluate(self.index, filter, {entry.id})
+        return None if undefined else bool(true)
+
+
+def _visible(container: Container, visible: set[str] | None) -> bool:
+    return visible is None or container.entry.directory in visible

@@ -1,0 +1,99 @@
+"""Lean BER encoding of the responses metadir sends (RFC 4511 §4).
+
+Requests are decoded by ldaptor. Responses are encoded here because search results are
+the hot path: an entry's attributes are encoded once and reused for every search that
+returns it, and only the message envelope is built per response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# universal tags
+INTEGER = 0x02
+OCTET_STRING = 0x04
+ENUMERATED = 0x0A
+SEQUENCE = 0x30
+SET = 0x31
+
+# protocolOp tags of responses (APPLICATION, constructed)
+BIND_RESPONSE = 0x61
+SEARCH_RESULT_ENTRY = 0x64
+SEARCH_RESULT_DONE = 0x65
+MODIFY_RESPONSE = 0x67
+ADD_RESPONSE = 0x69
+DEL_RESPONSE = 0x6B
+MODIFY_DN_RESPONSE = 0x6D
+COMPARE_RESPONSE = 0x6F
+EXTENDED_RESPONSE = 0x78
+
+NOTICE_OF_DISCONNECTION = "1.3.6.1.4.1.1466.20036"
+
+
+def length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + length(len(content)) + content
+
+
+def octets(value: str | bytes, tag: int = OCTET_STRING) -> bytes:
+    return tlv(tag, value.encode("utf-8") if isinstance(value, str) else value)
+
+
+def integer(value: int, tag: int = INTEGER) -> bytes:
+    return tlv(tag, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+
+
+def attribute(name: str, values: Iterable[str]) -> bytes:
+    """A PartialAttribute: its type and the set of its values."""
+    return tlv(SEQUENCE, octets(name) + tlv(SET, b"".join(octets(v) for v in values)))
+
+
+def search_entry_body(dn: str, attributes: bytes) -> bytes:
+    """A SearchResultEntry without its message envelope; ``attributes`` are encoded
+    PartialAttributes, concatenated."""
+    return tlv(SEARCH_RESULT_ENTRY, octets(dn) + tlv(SEQUENCE, attributes))
+
+
+def message(message_id: int, operation: bytes, controls: bytes = b"") -> bytes:
+    """An LDAPMessage around an encoded protocolOp (and encoded ``[0] Controls``)."""
+    return tlv(SEQUENCE, integer(message_id) + operation + controls)
+
+
+def result(
+    tag: int, code: int, matched_dn: str = "", message_text: str = "", extra: bytes = b""
+) -> bytes:
+    """An LDAPResult-shaped protocolOp (``extra``: fields that follow, e.g. responseName)."""
+    return tlv(tag, integer(code, ENUMERATED) + octets(matched_dn) + octets(message_text) + extra)
+
+
+def extended_response(
+    code: int, message_text: str = "", name: str | None = None, value: bytes | None = None
+) -> bytes:
+    extra = b""
+    if name is not None:
+        extra += octets(name, tag=0x8A)  # [10] responseName
+    if value is not None:
+        extra += octets(value, tag=0x8B)  # [11] responseValue
+    return result(EXTENDED_RESPONSE, code, "", message_text, extra)
+
+
+def frame_length(buffer: bytes | bytearray) -> int | None:
+    """Total length of the BER element at the start of ``buffer``, or None when its header
+    is not complete yet. Raises ``ValueError`` on an indefinite or absurd length."""
+    if len(buffer) < 2:
+        return None
+    first = buffer[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0 or count > 4:
+        raise ValueError("indefinite or oversized BER length")
+    if len(buffer) < 2 + count:
+        return None
+    return 2 + count + int.from_bytes(buffer[2 : 2 + count], "big")

@@ -1,0 +1,61 @@
+"""Which attributes of an entry a search returns, and the entry encoded that way.
+
+Encodings are cached on the entry per selection: the directory is read-mostly, so the
+same entry is usually sent many times in the same shape before it changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from metadir.directory.attributes import attribute_type
+from metadir.directory.index import Entry
+from metadir.ldap import ber
+
+_CACHED_SHAPES = 4  # encodings kept per entry; clients use one or two shapes each
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """What a search asked for (RFC 4511 §4.5.1.8)."""
+
+    all_user: bool
+    all_operational: bool
+    names: frozenset[str]  # lower-case canonical names (or as asked, if unknown)
+    types_only: bool
+
+    @classmethod
+    def parse(cls, requested: Iterable[str], types_only: bool = False) -> Selection:
+        requested = [name.strip() for name in requested]
+        names = set()
+        for name in requested:
+            if name in ("*", "+", "1.1") or not name:
+                continue
+            attr = attribute_type(name.split(";", 1)[0])
+            names.add((attr.name if attr else name).lower())
+        # no attributes asked for means all user attributes; "1.1" or "+" alone mean none
+        all_user = "*" in requested or not requested
+        return cls(all_user, "+" in requested, frozenset(names), bool(types_only))
+
+    def wants(self, name: str, operational: bool) -> bool:
+        if operational:
+            return self.all_operational or name.lower() in self.names
+        return self.all_user or name.lower() in self.names
+
+
+def encode_entry(entry: Entry, selection: Selection, operational: frozenset[str]) -> bytes:
+    """The SearchResultEntry protocolOp for ``entry`` as ``selection`` shapes it;
+    ``operational`` names the entry's operational attributes."""
+    cached = entry.wire.get(selection)
+    if cached is not None:
+        return cached
+    parts = []
+    for name, values in entry.attributes.items():
+        if selection.wants(name, name in operational):
+            parts.append(ber.attribute(name, () if selection.types_only else values))
+    body = ber.search_entry_body(entry.dn, b"".join(parts))
+    if len(entry.wire) >= _CACHED_SHAPES:
+        entry.wire.pop(next(iter(entry.wire)))
+    entry.wire[selection] = body
+    return body

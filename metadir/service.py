@@ -1,0 +1,117 @@
+"""``metadir serve``: load the tree from the store, listen, follow the store's changes."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from twisted.internet import reactor, threads
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.task import LoopingCall
+from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+from metadir.config import Config, Listener, parse_listener
+from metadir.directory.tree import DirectoryTree
+from metadir.errors import ConfigError
+from metadir.ldap.protocol import LDAPServerFactory
+from metadir.store import Store, StoredEntry
+
+log = logging.getLogger("metadir.server")
+
+
+class StoreFollower:
+    """Brings committed syncs into the tree: polls the store's change sequence off the
+    reactor thread and applies each batch in one reactor turn."""
+
+    def __init__(self, store: Store, tree: DirectoryTree, seq: int, directories: list[str]) -> None:
+        self.store = store
+        self.tree = tree
+        self.seq = seq
+        self.directories = directories
+        self._failing = False
+
+    def poll(self) -> object:
+        d = threads.deferToThread(self.store.changes_since, self.seq, self.directories)
+        d.addCallbacks(self._apply, self._failed)
+        return d
+
+    def _apply(self, result: tuple[int, list[StoredEntry]]) -> None:
+        seq, changes = result
+        if self._failing:
+            log.info("store reachable again")
+            self._failing = False
+        if seq == self.seq:
+            return
+        added, updated, deleted = self.tree.apply(changes)
+        self.seq = seq
+        log.info(
+            "store change %d visible: %d added, %d updated, %d deleted; %d contacts served",
+            seq,
+            added,
+            updated,
+            deleted,
+            self.tree.size,
+        )
+
+    def _failed(self, failure: object) -> None:
+        if not self._failing:  # one line per outage, not one per poll
+            log.error(
+                "cannot read the store, serving the last loaded state: %s",
+                getattr(failure, "getErrorMessage", lambda: failure)(),
+            )
+        self._failing = True
+
+
+def _endpoint(listener: Listener) -> str:
+    host = listener.host.replace(":", r"\:")
+    return f"tcp:{listener.port}:interface={host}"
+
+
+def serve(config: Config, listen: list[str] | None = None) -> int:
+    try:
+        listeners = [parse_listener(url) for url in listen] if listen else config.server.listen
+    except ValueError as exc:
+        raise ConfigError([f"--listen: {exc}"]) from None
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+
+    started = time.monotonic()
+    store = Store.open(config.store_url())
+    names = [d.name for d in config.directories]
+    seq, entries = store.snapshot(names)
+    tree = DirectoryTree(config.directories)
+    tree.apply(entries)
+    log.info(
+        "loaded %d contacts in %d directories in %.2f s (store change %d)",
+        tree.size,
+        len(names),
+        time.monotonic() - started,
+        seq,
+    )
+
+    factory = LDAPServerFactory(
+        tree, config.server.accounts, config.server.allow_anonymous, config.server.size_limit
+    )
+    factory.noisy = False
+    follower = StoreFollower(store, tree, seq, names)
+    exit_code = 0
+
+    def start() -> None:
+        def listening(_port: object, listener: Listener) -> None:
+            log.info("listening on %s", listener.url)
+
+        def failed(failure: object, listener: Listener) -> None:
+            nonlocal exit_code
+            exit_code = 1
+            log.error("cannot listen on %s: %s", listener.url, failure.getErrorMessage())  # type: ignore[attr-defined]
+            reactor.stop()
+
+        for listener in listeners:
+            d = serverFromString(reactor, _endpoint(listener)).listen(factory)
+            d.addCallbacks(listening, failed, callbackArgs=(listener,), errbackArgs=(listener,))
+        LoopingCall(follower.poll).start(config.server.refresh_interval, now=False)
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", log.info, "shutting down")
+    reactor.run()
+    store.close()
+    return exit_code

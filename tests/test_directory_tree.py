@@ -1,0 +1,207 @@
+"""The directory tree and filter evaluation over its index (no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from metadir.config import DirectoryConfig
+from metadir.directory import filters as f
+from metadir.directory.tree import ROOT_ID, DirectoryTree, NoSuchObject, Scope
+from metadir.store import StoredEntry
+
+NOW = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
+
+
+def directory(name: str, *replicators: str) -> DirectoryConfig:
+    reps = [{"name": r, "type": "csv", "path": "x.csv", "key": "k"} for r in replicators]
+    return DirectoryConfig.model_validate({"name": name, "replicators": reps})
+
+
+def stored(
+    id: int,
+    directory: str = "contacts",
+    replicator: str = "crm",
+    deleted: bool = False,
+    **attrs: str | list[str],
+) -> StoredEntry:
+    values = {k: v if isinstance(v, list) else [v] for k, v in attrs.items()}
+    return StoredEntry(
+        id, f"0000-{id:04d}", directory, replicator, (str(id),), values, NOW, NOW, deleted
+    )
+
+
+@pytest.fixture
+def tree() -> DirectoryTree:
+    t = DirectoryTree([directory("contacts", "crm"), directory("partners", "erp")])
+    t.apply(
+        [
+            stored(
+                1,
+                cn="Hans Müller",
+                sn="Müller",
+                givenName="Hans",
+                telephoneNumber="+49 89 1234-567",
+                mail="hans@example.de",
+            ),
+            stored(2, cn="Anna Schmidt", sn="Schmidt", givenName="Anna", mobile="0171 555 01 02"),
+            stored(3, cn="axyz", sn="Zed", company="ACME"),
+            stored(
+                4,
+                directory="partners",
+                replicator="erp",
+                cn="Jürgen Groß",
+                sn="Groß",
+                otherTelephone=["+41 44 668 18 00", "+41 44 668 18 01"],
+            ),
+        ]
+    )
+    return t
+
+
+def uuids(
+    tree: DirectoryTree,
+    filter: f.Filter,
+    base: str = "dc=meta",
+    scope: Scope = Scope.SUB,
+    visible: set[str] | None = None,
+) -> list[str]:
+    target = tree.resolve(base, visible)
+    assert not isinstance(target, NoSuchObject), target
+    return [
+        e.attributes.get("entryUUID", (e.dn,))[0]
+        for e in tree.search(target, scope, filter, visible)
+    ]
+
+
+def ids(tree: DirectoryTree, filter: f.Filter, **kw: object) -> list[int]:
+    return [int(u.split("-")[1]) for u in uuids(tree, filter, **kw) if u.startswith("0000-")]
+
+
+@pytest.mark.parametrize(
+    ("filter", "expected"),
+    [
+        (f.Equality("sn", "MÜLLER"), [1]),
+        (f.Equality("SN", "müller"), [1]),
+        (f.Equality("surname", "Schmidt"), [2]),
+        (f.Equality("cn", "hans   müller"), [1]),  # insignificant spaces
+        (f.Substrings("cn", "a", ("y",), "xyz"), []),  # "axyz": the parts may not overlap
+        (f.Substrings("cn", "a", (), "z"), [3]),
+        (f.Substrings("cn", None, ("chmi",), None), [2]),
+        (f.Substrings("sn", None, (), "ß"), [4]),
+        (f.Substrings("cn", "hans ", (), None), [1]),
+        (f.Equality("telephoneNumber", "+4989 1234567"), [1]),  # spaces and hyphens ignored
+        (f.Substrings("telephoneNumber", None, (), "1234567"), [1]),
+        (f.Substrings("Mobile", "0171", (), None), [2]),
+        (f.Equality("otherTelephone", "+41446681801"), [4]),
+        (f.Present("mail"), [1]),
+        (f.Not(f.Present("mail")), [2, 3, 4]),
+        (f.And((f.Present("mobile"), f.Equality("objectClass", "inetOrgPerson"))), [2]),
+        (f.Or((f.Equality("sn", "zed"), f.Equality("company", "nope"))), [3]),
+        (f.GreaterOrEqual("sn", "s"), [2, 3]),
+        (f.LessOrEqual("sn", "h"), [4]),
+        (f.Approx("cn", "hans muller"), [1]),
+        (f.Extensible("sn", "caseIgnoreMatch", "zed", False), [3]),
+        (f.Extensible("sn", None, "ZED", False), [3]),
+    ],
+)
+def test_filters(tree: DirectoryTree, filter: f.Filter, expected: list[int]) -> None:
+    assert ids(tree, filter) == expected
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [
+        f.Equality("fooBar", "x"),
+        f.Not(f.Equality("fooBar", "x")),  # Undefined stays Undefined under NOT
+        f.Not(f.And((f.Present("sn"), f.Equality("fooBar", "x")))),
+        f.GreaterOrEqual("telephoneNumber", "1"),  # telephoneNumberMatch has no ordering
+        f.Extensible("sn", "caseExactMatch", "Zed", False),
+        f.Extensible(None, None, "x", False),
+        f.Equality("createTimestamp", "not a time"),
+    ],
+)
+def test_undefined_filters_match_nothing(tree: DirectoryTree, filter: f.Filter) -> None:
+    assert ids(tree, filter) == []
+
+
+def test_three_valued_logic(tree: DirectoryTree) -> None:
+    undefined = f.Equality("fooBar", "x")
+    # TRUE or Undefined is TRUE; FALSE and Undefined is FALSE, so its negation is TRUE
+    assert ids(tree, f.Or((f.Equality("sn", "zed"), undefined))) == [3]
+    assert ids(tree, f.Not(f.And((f.Equality("sn", "zed"), undefined)))) == [1, 2, 4]
+
+
+def test_scopes_and_tree_order(tree: DirectoryTree) -> None:
+    everything = f.Present("objectClass")
+    all_ = uuids(tree, everything)
+    assert all_[:3] == ["dc=meta", "ou=contacts,dc=meta", "ou=partners,dc=meta"]
+    assert ids(tree, everything) == [1, 2, 3, 4]
+    assert uuids(tree, everything, scope=Scope.ONE) == [
+        "ou=contacts,dc=meta",
+        "ou=partners,dc=meta",
+    ]
+    assert ids(tree, everything, base="ou=contacts,dc=meta", scope=Scope.ONE) == [1, 2, 3]
+    assert uuids(tree, everything, base="OU=Partners, DC=Meta", scope=Scope.BASE) == [
+        "ou=partners,dc=meta"
+    ]
+    entry_dn = "entryUUID=0000-0002,ou=contacts,dc=meta"
+    assert ids(tree, everything, base=entry_dn, scope=Scope.BASE) == [2]
+    assert ids(tree, everything, base=entry_dn, scope=Scope.ONE) == []
+    assert ids(tree, f.Present("objectClass"), visible={"partners"}) == [4]
+
+
+def test_missing_base_names_closest_ancestor(tree: DirectoryTree) -> None:
+    assert tree.resolve("ou=nope,dc=meta", None) == NoSuchObject("dc=meta")
+    gone = "entryUUID=9999,ou=contacts,dc=meta"
+    assert tree.resolve(gone, None) == NoSuchObject("ou=contacts,dc=meta")
+    assert tree.resolve("dc=example,dc=com", None) == NoSuchObject("")
+    assert tree.resolve("not a dn", None) == NoSuchObject("")
+    # a directory the identity may not read does not exist for it
+    assert tree.resolve("ou=contacts,dc=meta", {"partners"}) == NoSuchObject("dc=meta")
+
+
+def test_changes_update_index(tree: DirectoryTree) -> None:
+    assert tree.apply(
+        [
+            stored(2, cn="Anna Schmidt-Berg", sn="Schmidt-Berg"),
+            stored(3, deleted=True),
+            stored(5, cn="Neu", sn="Neu"),
+        ]
+    ) == (1, 1, 1)
+    assert ids(tree, f.Equality("sn", "schmidt")) == []
+    assert ids(tree, f.Substrings("sn", "schmidt", (), None)) == [2]
+    assert ids(tree, f.Present("mobile")) == []  # the old value is gone with the update
+    assert ids(tree, f.Equality("sn", "zed")) == []
+    assert ids(tree, f.Present("objectClass"), base="ou=contacts,dc=meta", scope=Scope.ONE) == [
+        1,
+        2,
+        5,
+    ]
+    assert tree.size == 4
+
+
+def test_entries_of_unconfigured_replicators_are_not_served(tree: DirectoryTree) -> None:
+    tree.apply(
+        [
+            stored(7, replicator="old-import", cn="Stale", sn="Stale"),
+            stored(8, directory="gone", cn="Elsewhere", sn="Elsewhere"),
+        ]
+    )
+    assert ids(tree, f.Substrings("sn", None, (), "e")) == []
+
+
+def test_contact_entry_shape(tree: DirectoryTree) -> None:
+    entry = tree.index.entries[1]
+    assert entry.dn == "entryUUID=0000-0001,ou=contacts,dc=meta"
+    attrs = entry.attributes
+    assert next(iter(attrs)) == "objectClass"
+    assert set(attrs["objectClass"]) >= {"top", "person", "organizationalPerson", "inetOrgPerson"}
+    assert attrs["createTimestamp"] == ("20261121063000Z",)
+    assert tree.index.entries[ROOT_ID].dn == "dc=meta"
+
+
+def test_timestamps_compare_as_times(tree: DirectoryTree) -> None:
+    assert ids(tree, f.GreaterOrEqual("modifyTimestamp", "20261121073000+0100")) == [1, 2, 3, 4]
+    assert ids(tree, f.GreaterOrEqual("modifyTimestamp", "20261121063001Z")) == []
