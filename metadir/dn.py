@@ -94,6 +94,8 @@ def _parse_value(text: str, i: int) -> tuple[str, int]:
 
 def fold(value: str) -> str:
     """Case-insensitive, Unicode-aware form of a string (RFC 4518 in spirit)."""
+    if value.isascii():  # most values: NFKC changes nothing and casefold is lower
+        return " ".join(value.lower().split())
     return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
 
 

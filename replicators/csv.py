@@ -213,7 +213,9 @@ class CsvReplicator:
         if first is None:
             raise SourceError(f"{self.path}: the file is empty")
         if isinstance(first, Problem):
-            raise SourceError(f"{self.path}: cannot read the header: {first.message}")
+            raise SourceError(
+                f"{self.path}: cannot read the header: line {first.line}: {first.message}"
+            )
         columns = first[1]
         if problem := _layout_problem(columns, self.config.key, "header"):
             raise SourceError(f"{self.path}: {problem}")
@@ -291,7 +293,7 @@ def parse_rows(
                 if taken > 1 and width is not None and len(fields) != width:
                     end = start + taken - 1
                     problem = (
-                        f"line {start}: unclosed quote (read on, the row would end at line {end} "
+                        f"unclosed quote (read on, the row would end at line {end} "
                         f"with {len(fields)} fields, {layout} has {width})"
                     )
                     break
@@ -299,7 +301,7 @@ def parse_rows(
                 feed.taken.clear()
                 if feed.nul:
                     feed.nul = False
-                    yield Problem(f"line {start}: contains a NUL byte", start)
+                    yield Problem("contains a NUL byte", start)
                     continue
                 values = [field.strip() for field in fields]
                 if not any(values):
@@ -308,7 +310,7 @@ def parse_rows(
                     width = len(values)
                 elif len(values) != width:
                     count = "1 field" if len(values) == 1 else f"{len(values)} fields"
-                    message = f"line {start}: {count}, {layout} has {width}"
+                    message = f"{count}, {layout} has {width}"
                     yield Problem(message, start)
                     continue
                 yield start, values
@@ -317,9 +319,9 @@ def parse_rows(
         except csv.Error as exc:
             start = line + 1
             if len(feed.taken) > 1 or feed.exhausted:
-                problem = f"line {start}: unclosed quote"
+                problem = "unclosed quote"
             else:
-                problem = f"line {start}: cannot parse: {exc}"
+                problem = f"cannot parse: {exc}"
         yield Problem(problem, start)
         line += 1
         feed.restart()

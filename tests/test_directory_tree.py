@@ -202,6 +202,29 @@ def test_contact_entry_shape(tree: DirectoryTree) -> None:
     assert tree.index.entries[ROOT_ID].dn == "dc=meta"
 
 
+@pytest.mark.parametrize(
+    ("scope_base", "filter", "expected"),
+    [
+        ("ou=contacts,dc=meta", f.GreaterOrEqual("sn", "s"), [2, 3]),
+        ("ou=contacts,dc=meta", f.LessOrEqual("cn", "b"), [2, 3]),
+        ("entryUUID=0000-0003,ou=contacts,dc=meta", f.LessOrEqual("cn", "b"), [3]),
+        ("entryUUID=0000-0001,ou=contacts,dc=meta", f.LessOrEqual("cn", "b"), []),
+        ("entryUUID=0000-0001,ou=contacts,dc=meta", f.GreaterOrEqual("sn", "n"), []),
+    ],
+)
+def test_ordering_in_small_scopes(
+    tree: DirectoryTree, scope_base: str, filter: f.Filter, expected: list[int]
+) -> None:
+    # scopes smaller than the attribute's value list are tested entry by entry
+    assert ids(tree, filter, base=scope_base) == expected
+
+
 def test_timestamps_compare_as_times(tree: DirectoryTree) -> None:
     assert ids(tree, f.GreaterOrEqual("modifyTimestamp", "20261121073000+0100")) == [1, 2, 3, 4]
     assert ids(tree, f.GreaterOrEqual("modifyTimestamp", "20261121063001Z")) == []
+
+
+def test_contacts_without_last_name_get_sn_from_cn(tree: DirectoryTree) -> None:
+    tree.apply([stored(6, cn="ACME GmbH", displayName="ACME GmbH", company="ACME GmbH")])
+    assert tree.index.entries[6].attributes["sn"] == ("ACME GmbH",)
+    assert ids(tree, f.Equality("sn", "acme gmbh")) == [6]

@@ -125,11 +125,11 @@ def _assertion(index: Index, attr: AttributeType, filter: f.Filter, scope: Ids) 
             return EMPTY, EMPTY
         if isinstance(filter, f.GreaterOrEqual):
             values = held.sorted_values().irange(minimum=norm)
+            test = norm.__le__
         else:
             values = held.sorted_values().irange(maximum=norm)
-        return _select(
-            index, held, attr.name, values, len(held.postings), lambda _: True, scope
-        ), EMPTY
+            test = norm.__ge__
+        return _select(index, held, attr.name, values, len(held.postings), test, scope), EMPTY
     assert isinstance(filter, f.Approx)
     wanted = approx_form(filter.value)
     if held is None:

@@ -130,6 +130,8 @@ class DirectoryTree:
         dn = f"{self._rdn}={escape_value(stored.uuid)},{container.entry.dn}"
         attrs: dict[str, tuple[str, ...]] = {"objectClass": self._contact_classes}
         attrs.update((name, tuple(values)) for name, values in stored.attributes.items() if values)
+        if "sn" not in attrs and "cn" in attrs:
+            attrs["sn"] = attrs["cn"]  # person requires sn; a company-only contact has none
         attrs["entryUUID"] = (stored.uuid,)
         attrs["createTimestamp"] = (self._timestamp(stored.created),)
         attrs["modifyTimestamp"] = (self._timestamp(stored.modified),)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ldaptor.protocols import pureldap
 from twisted.internet import protocol, threads
@@ -41,7 +41,6 @@ UNAVAILABLE_CRITICAL_EXTENSION = 12
 NO_SUCH_ATTRIBUTE = 16
 UNDEFINED_ATTRIBUTE_TYPE = 17
 NO_SUCH_OBJECT = 32
-INAPPROPRIATE_AUTHENTICATION = 48
 INVALID_CREDENTIALS = 49
 INSUFFICIENT_ACCESS_RIGHTS = 50
 UNWILLING_TO_PERFORM = 53
@@ -238,9 +237,9 @@ class LDAPConnection(protocol.Protocol):
         dn, password = text(request.dn), request.auth
         password = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
         if not dn and not password:
-            if self.server.allow_anonymous:
-                return answer(SUCCESS)
-            return answer(INAPPROPRIATE_AUTHENTICATION, "anonymous bind is disabled")
+            # accepted even when anonymous reads are off: libldap clients bind before reading
+            # the root DSE; what anonymous may read is decided per operation
+            return answer(SUCCESS)
         if not dn or not password:
             return answer(UNWILLING_TO_PERFORM, "a simple bind needs both a DN and a password")
 
@@ -274,7 +273,9 @@ class LDAPConnection(protocol.Protocol):
         if special is not None:
             # the root DSE and the subschema entry answer the usual (objectClass=*) reads
             if isinstance(filter, Present) and filter.attribute.lower() == "objectclass":
-                self._send_entries(mid, [special], selection, frozenset())
+                # their attributes are operational, yet clients expect them without "+" too
+                shown = replace(selection, all_user=selection.all_user or selection.all_operational)
+                self._send_entries(mid, [special], shown, frozenset())
             return done(SUCCESS)
         if not self._may_read():
             return done(INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled")

@@ -1,0 +1,40 @@
+"""``metadir check``: the config is valid (load_config did that) and every source opens."""
+
+from __future__ import annotations
+
+import sys
+
+from metadir.config import Config
+from metadir.errors import SourceError
+from metadir.sync.engine import open_source
+from metadir.sync.mapping import MappingError
+
+
+def check_command(config: Config) -> int:
+    """Open each replicator's source and fit its mapping; 0 when all are fine, else 1."""
+    failed = 0
+    count = 0
+    for d, directory in enumerate(config.directories):
+        for r, rep in enumerate(directory.replicators):
+            count += 1
+            where = f"{config.path}: directories[{d}].replicators[{r}]"
+            try:
+                open_source(rep, config.base_dir)
+            except SourceError as exc:
+                print(f"{where} ({rep.name}): source: {exc}", file=sys.stderr)
+                failed += 1
+            except MappingError as exc:
+                print(
+                    f"{where}.{exc}"
+                    if str(exc).startswith("mapping.")
+                    else f"{where} ({rep.name}): {exc}",
+                    file=sys.stderr,
+                )
+                failed += 1
+    if failed:
+        return 1
+    print(
+        f"{config.path}: ok: {len(config.directories)} directories, {count} replicators, "
+        f"{len(config.server.listen)} listeners"
+    )
+    return 0

@@ -1,0 +1,12 @@
+"""The meta database (SQL, the source of truth) and its change sequence."""
+
+from metadir.store.store import (
+    EntryData,
+    RunRecord,
+    Store,
+    StoredDigest,
+    StoredEntry,
+    paused_gc,
+)
+
+__all__ = ["EntryData", "RunRecord", "Store", "StoredDigest", "StoredEntry", "paused_gc"]

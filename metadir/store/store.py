@@ -1,0 +1,645 @@
+"""The meta database: the source of truth the LDAP server is built from.
+
+Every sync run that changes entries takes one new number from the store-wide change
+sequence and writes all its rows under it, in one transaction. A reader that remembers the
+highest number it has seen asks ``changes_since`` for what came after, and so learns of
+every insert, update and delete (deletes leave tombstone rows) without reading everything.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from metadir.errors import StoreError
+from metadir.store.models import (
+    change_counter,
+    directories,
+    entries,
+    replicators,
+    sync_problems,
+    sync_runs,
+)
+from replicators.base import Problem
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# any fixed number: the PostgreSQL advisory lock that lets one process migrate at a time
+MIGRATION_LOCK = 0x6D657461646972
+# problems stored per run (all are counted); and how many runs per replicator keep theirs
+PROBLEMS_KEPT = 1000
+RUNS_WITH_PROBLEMS = 10
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# execution option of connections that begin a writing transaction
+_WRITES = "metadir_writes"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One entry as the directory serves it."""
+
+    id: int
+    uuid: str
+    directory: str
+    replicator: str
+    key: tuple[str, ...]
+    attributes: dict[str, list[str]]
+    created: datetime
+    modified: datetime
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDigest:
+    """What a diff needs of a stored entry: not its attributes, only their digest."""
+
+    id: int
+    digest: str
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EntryData:
+    """An entry's content as a sync run writes it."""
+
+    key: tuple[str, ...]
+    attributes: dict[str, list[str]]
+    raw_numbers: dict[str, list[str]]
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One sync run as recorded: counts are what was applied (nothing for failed/stopped)."""
+
+    replicator: str
+    outcome: str
+    started: datetime
+    finished: datetime
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    message: str = ""
+    forced: bool = False
+    # as recorded: at most PROBLEMS_KEPT of the run's `skipped` rows
+    problems: Sequence[Problem] = field(default_factory=list)
+    change_seq: int | None = None
+
+
+class Store:
+    """The meta database behind one SQLAlchemy engine; safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._shown_url = engine.url.render_as_string(hide_password=True)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect to the store at ``url`` and migrate it to the current schema."""
+        engine = _create_engine(url)
+        store = cls(engine)
+        try:
+            with store._errors("cannot open"):
+                _migrate(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- layout: directories and replicators ---------------------------------------------
+
+    def ensure_directory(self, name: str, base_dn: str) -> None:
+        """Create the directory ``name``, or give it ``base_dn`` if that changed."""
+        with self._write() as conn:
+            _insert_ignoring_conflict(
+                conn, directories, {"name": name, "base_dn": base_dn, "created_at": _now()}
+            )
+            conn.execute(
+                update(directories)
+                .where(directories.c.name == name, directories.c.base_dn != base_dn)
+                .values(base_dn=base_dn)
+            )
+
+    def ensure_replicator(self, name: str, type: str, directory: str) -> None:
+        """Create the replicator ``name``, or update its type and directory.
+
+        Moving a replicator moves its entries: they are rewritten under a new change
+        sequence number so that readers of ``changes_since`` see them in their new place.
+        """
+        with self._write() as conn:
+            directory_id = conn.execute(
+                select(directories.c.id).where(directories.c.name == directory)
+            ).scalar()
+            if directory_id is None:
+                raise StoreError(f"store {self._shown_url}: no directory named {directory!r}")
+            _insert_ignoring_conflict(
+                conn,
+                replicators,
+                {"name": name, "type": type, "directory_id": directory_id, "created_at": _now()},
+            )
+            conn.execute(
+                update(replicators)
+                .where(replicators.c.name == name, replicators.c.type != type)
+                .values(type=type)
+            )
+            moved = conn.execute(
+                update(replicators)
+                .where(replicators.c.name == name, replicators.c.directory_id != directory_id)
+                .values(directory_id=directory_id)
+                .returning(replicators.c.id)
+            ).scalar()
+            if moved is not None:
+                seq = _next_seq(conn)
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.replicator_id == moved)
+                    .values(change_seq=seq, modified_at=_now())
+                )
+
+    # -- reading for the directory index --------------------------------------------------
+
+    def current_seq(self) -> int:
+        with self._read() as conn:
+            return _current_seq(conn)
+
+    def snapshot(self, directories: Iterable[str] | None = None) -> tuple[int, list[StoredEntry]]:
+        """The current change sequence number and every live entry, as of one moment."""
+        query = (
+            _entry_query(directories).where(entries.c.deleted_at.is_(None)).order_by(entries.c.id)
+        )
+        with paused_gc(), self._read() as conn:
+            return _current_seq(conn), _stored_entries(conn.execute(query))
+
+    def changes_since(
+        self, seq: int, directories: Iterable[str] | None = None
+    ) -> tuple[int, list[StoredEntry]]:
+        """Entries written after sequence number ``seq`` (tombstones have ``deleted``), and
+        the sequence number to ask from next time."""
+        # in index order: asked every second, it must not scan the table
+        query = (
+            _entry_query(directories)
+            .where(entries.c.change_seq > seq)
+            .order_by(entries.c.change_seq, entries.c.id)
+        )
+        with paused_gc(), self._read() as conn:
+            return _current_seq(conn), _stored_entries(conn.execute(query))
+
+    # -- the sync engine's side -----------------------------------------------------------
+
+    def digests(self, replicator: str) -> dict[tuple[str, ...], StoredDigest]:
+        """Every entry of ``replicator``, tombstones too, by source key."""
+        query = (
+            select(
+                entries.c.source_key,
+                entries.c.id,
+                entries.c.digest,
+                entries.c.deleted_at.is_not(None),
+            )
+            .join(replicators)
+            .where(replicators.c.name == replicator)
+        )
+        with paused_gc(), self._read() as conn:
+            return {
+                _decode_key(key): StoredDigest(entry_id, digest, bool(deleted))
+                for key, entry_id, digest, deleted in conn.execute(query)
+            }
+
+    def apply(
+        self,
+        run: RunRecord,
+        *,
+        added: Sequence[EntryData] = (),
+        updated: Sequence[tuple[int, EntryData]] = (),
+        deleted: Sequence[int] = (),
+    ) -> int | None:
+        """Write a run's changes and its record in one transaction.
+
+        ``updated`` pairs an entry id with its new content; an updated tombstone comes back
+        to life with its old uuid. ``deleted`` ids become tombstones. Returns the change
+        sequence number the changes were written under, or None if there were none.
+        """
+        now = _now()
+        with paused_gc(), self._write() as conn:
+            replicator_id = self._replicator_id(conn, run.replicator)
+            seq = None
+            if added or updated or deleted:
+                # first: the counter row lock orders concurrent writers by commit
+                seq = _next_seq(conn)
+            if added:
+                conn.execute(
+                    insert(entries),
+                    [
+                        {
+                            "replicator_id": replicator_id,
+                            "source_key": _encode_key(e.key),
+                            "uuid": str(uuid.uuid4()),
+                            "attributes": e.attributes,
+                            "raw_numbers": e.raw_numbers,
+                            "digest": e.digest,
+                            "created_at": now,
+                            "modified_at": now,
+                            "change_seq": seq,
+                        }
+                        for e in added
+                    ],
+                )
+            if updated:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == bindparam("b_id"))
+                    .values(
+                        attributes=bindparam("b_attributes"),
+                        raw_numbers=bindparam("b_raw_numbers"),
+                        digest=bindparam("b_digest"),
+                        modified_at=now,
+                        change_seq=seq,
+                        deleted_at=None,
+                    ),
+                    [
+                        {
+                            "b_id": entry_id,
+                            "b_attributes": e.attributes,
+                            "b_raw_numbers": e.raw_numbers,
+                            "b_digest": e.digest,
+                        }
+                        for entry_id, e in updated
+                    ],
+                )
+            if deleted:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.id == bindparam("b_id"))
+                    .values(deleted_at=now, modified_at=now, change_seq=seq),
+                    [{"b_id": entry_id} for entry_id in deleted],
+                )
+            _insert_run(conn, replicator_id, run, seq)
+        return seq
+
+    def record_run(self, run: RunRecord) -> None:
+        """Record a run that changed nothing (failed or stopped)."""
+        with self._write() as conn:
+            _insert_run(conn, self._replicator_id(conn, run.replicator), run, None)
+
+    # -- status ---------------------------------------------------------------------------
+
+    def last_runs(self) -> dict[str, RunRecord]:
+        """Each replicator's latest run, with the problems recorded for it."""
+        latest = select(func.max(sync_runs.c.id)).group_by(sync_runs.c.replicator_id)
+        query = (
+            select(sync_runs, replicators.c.name.label("replicator"))
+            .join(replicators)
+            .where(sync_runs.c.id.in_(latest))
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+            problems: dict[int, list[Problem]] = {row.id: [] for row in rows}
+            for p in conn.execute(
+                select(sync_problems)
+                .where(sync_problems.c.run_id.in_(list(problems)))
+                .order_by(sync_problems.c.id)
+            ):
+                problems[p.run_id].append(Problem(p.message, p.line))
+        return {
+            row.replicator: RunRecord(
+                replicator=row.replicator,
+                outcome=row.outcome,
+                started=row.started_at,
+                finished=row.finished_at,
+                added=row.added,
+                updated=row.updated,
+                deleted=row.deleted,
+                unchanged=row.unchanged,
+                skipped=row.skipped,
+                message=row.message,
+                forced=row.forced,
+                problems=problems[row.id],
+                change_seq=row.change_seq,
+            )
+            for row in rows
+        }
+
+    def directory_sizes(self) -> dict[str, int]:
+        """The number of live entries of every directory in the store."""
+        query = (
+            select(directories.c.name, func.count(entries.c.id))
+            .select_from(directories)
+            .outerjoin(replicators, replicators.c.directory_id == directories.c.id)
+            .outerjoin(
+                entries,
+                (entries.c.replicator_id == replicators.c.id) & entries.c.deleted_at.is_(None),
+            )
+            .group_by(directories.c.name)
+        )
+        with self._read() as conn:
+            return {name: count for name, count in conn.execute(query)}
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            raise StoreError(f"store {self._shown_url}: {doing}: {cause}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read-only transaction that sees one consistent state of the store."""
+        with self._errors("cannot read"), self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # every statement of the transaction then reads the same snapshot
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._errors("cannot write"), _begin_write(self.engine) as conn:
+            yield conn
+
+    def _replicator_id(self, conn: Connection, name: str) -> int:
+        found = conn.execute(select(replicators.c.id).where(replicators.c.name == name)).scalar()
+        if found is None:
+            raise StoreError(f"store {self._shown_url}: no replicator named {name!r}")
+        return found
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many objects are built at once.
+
+    Reading or writing 100k entries allocates millions of containers, and each time the
+    collector wakes it walks them all: bulk work ran two to three times slower with it.
+    Reference counting still frees what is dropped; cycles wait for the end of the block.
+    """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _encode_key(key: tuple[str, ...]) -> str:
+    return json.dumps(list(key), ensure_ascii=False, separators=(",", ":"))
+
+
+def _decode_key(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _current_seq(conn: Connection) -> int:
+    return conn.execute(select(change_counter.c.value).where(change_counter.c.id == 1)).scalar_one()
+
+
+def _next_seq(conn: Connection) -> int:
+    return conn.execute(
+        update(change_counter)
+        .where(change_counter.c.id == 1)
+        .values(value=change_counter.c.value + 1)
+        .returning(change_counter.c.value)
+    ).scalar_one()
+
+
+def _entry_query(names: Iterable[str] | None) -> Select:
+    query = select(
+        entries.c.id,
+        entries.c.uuid,
+        directories.c.name.label("directory"),
+        replicators.c.name.label("replicator"),
+        entries.c.source_key,
+        entries.c.attributes,
+        entries.c.created_at,
+        entries.c.modified_at,
+        entries.c.deleted_at,
+    ).select_from(entries.join(replicators).join(directories))
+    if names is not None:
+        query = query.where(directories.c.name.in_(list(names)))
+    return query
+
+
+def _stored_entries(rows: Iterable[Row]) -> list[StoredEntry]:
+    """The rows of an ``_entry_query``, read by position: 100k of them at server start."""
+    return [
+        StoredEntry(*row[:4], _decode_key(row[4]), *row[5:8], deleted=row[8] is not None)
+        for row in rows
+    ]
+
+
+def _insert_ignoring_conflict(conn: Connection, table: Table, values: dict) -> None:
+    """INSERT that does nothing if a row with the same unique name exists (any process)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).values(values).on_conflict_do_nothing())
+
+
+def _insert_run(conn: Connection, replicator_id: int, run: RunRecord, seq: int | None) -> None:
+    run_id = conn.execute(
+        insert(sync_runs)
+        .values(
+            replicator_id=replicator_id,
+            started_at=run.started,
+            finished_at=run.finished,
+            outcome=run.outcome,
+            added=run.added,
+            updated=run.updated,
+            deleted=run.deleted,
+            unchanged=run.unchanged,
+            skipped=run.skipped,
+            message=run.message,
+            forced=run.forced,
+            change_seq=seq,
+        )
+        .returning(sync_runs.c.id)
+    ).scalar_one()
+    if run.problems:
+        conn.execute(
+            insert(sync_problems),
+            [
+                {"run_id": run_id, "line": p.line, "message": p.message}
+                for p in run.problems[:PROBLEMS_KEPT]
+            ],
+        )
+    # only recent runs keep their problems, so that frequent syncs do not grow the store
+    oldest_kept = (
+        select(sync_runs.c.id)
+        .where(sync_runs.c.replicator_id == replicator_id)
+        .order_by(sync_runs.c.id.desc())
+        .offset(RUNS_WITH_PROBLEMS - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    conn.execute(
+        sync_problems.delete().where(
+            sync_problems.c.run_id.in_(
+                select(sync_runs.c.id).where(
+                    sync_runs.c.replicator_id == replicator_id, sync_runs.c.id < oldest_kept
+                )
+            )
+        )
+    )
+
+
+@contextmanager
+def _begin_write(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write (SQLite begins it with the write lock)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_WRITES: True})
+        with conn.begin():
+            yield conn
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"bad store URL {url!r}: {exc}") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _create_sqlite_engine(parsed)
+    if backend == "postgresql":
+        return create_engine(parsed, pool_pre_ping=True)
+    raise StoreError(f"store URL {url!r}: expected sqlite:///PATH or postgresql+psycopg://...")
+
+
+def _create_sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the directory for the store {url.database}: {exc.strerror}"
+            ) from None
+    engine = create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        # pysqlite would start transactions only at the first write, so that two reads
+        # could see two states; metadir begins them itself (see _begin)
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+        _use_wal(dbapi_conn)
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # a writer takes the write lock up front, waiting up to the busy timeout for it: a
+        # transaction that read first could not upgrade once another writer had committed
+        writes = conn.get_execution_options().get(_WRITES, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+def _use_wal(dbapi_conn: sqlite3.Connection) -> None:
+    """Put the database into WAL mode: the LDAP server keeps reading while a sync writes.
+
+    The mode is kept in the file. Switching to it takes an exclusive lock without waiting
+    for it (no busy timeout), so processes creating a new store together retry here.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                dbapi_conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision, in one transaction."""
+    config = migration_config()
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config)
+    known = {rev.revision for rev in script.walk_revisions()}
+    head = script.get_current_head()
+    with _begin_write(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # two processes starting at once: the second waits, then finds nothing to do
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        current = MigrationContext.configure(conn).get_current_heads()
+        unknown = [rev for rev in current if rev not in known]
+        if unknown:
+            raise StoreError(
+                f"store {engine.url.render_as_string(hide_password=True)} has schema revision "
+                f"{', '.join(unknown)}, which this metadir does not know (newest known: {head}); "
+                "it was written by a newer metadir: upgrade metadir"
+            )
+        if current != (head,):
+            log.info("migrating the store from %s to %s", current[0] if current else "empty", head)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+def migration_config() -> AlembicConfig:
+    """Alembic's settings for the store's migrations; put the connection to migrate into
+    ``.attributes["connection"]``."""
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level == logging.NOTSET:
+        # alembic tells at INFO what it loads and which database it sees, on every start;
+        # set before alembic is imported, as it logs while importing
+        alembic_log.setLevel(logging.WARNING)
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config

@@ -1,0 +1,1 @@
+"""The sync engine: source rows -> mapped entries -> diff -> guard -> one store transaction."""

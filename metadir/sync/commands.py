@@ -1,0 +1,117 @@
+"""``metadir sync`` and ``metadir status``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from metadir.config import Config
+from metadir.store import RunRecord, Store
+from metadir.sync.engine import RunResult, run_replicator
+from replicators.base import Problem, ReplicatorConfig
+
+# problem lines `metadir sync` prints per replicator; `metadir status` shows all recorded
+PROBLEMS_SHOWN = 20
+
+
+def sync_command(config: Config, names: list[str], force: bool, dry_run: bool) -> int:
+    """Run the named replicators (all when none are named) and print what each did.
+
+    Exit status: 0 if every run was ok, 1 if any failed or was stopped, 2 for an unknown name.
+    """
+    known = [(d, r) for d in config.directories for r in d.replicators]
+    unknown = [name for name in names if config.replicator(name) is None]
+    if unknown:
+        listed = ", ".join(r.name for _, r in known) or "none configured"
+        for name in unknown:
+            print(f"metadir sync: no replicator named {name!r}; known: {listed}", file=sys.stderr)
+        return 2
+    selected = [config.replicator(name) for name in dict.fromkeys(names)] if names else known
+    if not selected:
+        print(f"metadir sync: {config.path}: no replicators configured", file=sys.stderr)
+        return 0
+    failures = 0
+    with Store.open(config.store_url()) as store:
+        if not dry_run:
+            ensure_layout(store, config)
+        for directory, rep in selected:
+            result = run_replicator(store, config, directory, rep, force=force, dry_run=dry_run)
+            print(_summary(result, rep, dry_run), flush=True)
+            failures += result.outcome != "ok"
+    return 1 if failures else 0
+
+
+def status_command(config: Config) -> int:
+    """Print each directory's size and each replicator's last run."""
+    with Store.open(config.store_url()) as store:
+        sizes = store.directory_sizes()
+        runs = store.last_runs()
+    lines = []
+    for directory in config.directories:
+        count = sizes.get(directory.name, 0)
+        lines.append(f"directory {directory.name} ({directory.dn}): {_entries(count)}")
+        for rep in directory.replicators:
+            run = runs.get(rep.name)
+            lines.append(f"  {rep.name} ({rep.type}): " + (_last_run(run) if run else "never run"))
+            if run:
+                lines += _details(run.message, run.problems, run.skipped, None, indent="    ")
+    if not config.directories:
+        lines.append(f"{config.path}: no directories configured")
+    print("\n".join(lines))
+    return 0
+
+
+def ensure_layout(store: Store, config: Config) -> None:
+    """Give the store every configured directory and replicator."""
+    for directory in config.directories:
+        store.ensure_directory(directory.name, directory.dn)
+        for rep in directory.replicators:
+            store.ensure_replicator(rep.name, rep.type, directory.name)
+
+
+def _summary(result: RunResult, rep: ReplicatorConfig, dry_run: bool) -> str:
+    head = (
+        f"{rep.name} ({rep.type} -> {result.directory}): {result.outcome} in {result.seconds:.2f} s"
+    )
+    if dry_run:
+        head += " (dry run, nothing written)"
+    head += ": " + (_counts(result) if result.outcome == "ok" else "nothing changed")
+    more = "(see `metadir status`)" if not dry_run else ""
+    lines = [head, *_details(result.message, result.problems, result.skipped, more, "  ")]
+    return "\n".join(lines)
+
+
+def _last_run(run: RunRecord) -> str:
+    seconds = (run.finished - run.started).total_seconds()
+    counts = _counts(run) if run.outcome == "ok" else "nothing changed"
+    forced = " (forced)" if run.forced else ""
+    when = f"{run.started:%Y-%m-%d %H:%M:%S} UTC"
+    return f"last run {when}{forced}, {run.outcome} in {seconds:.2f} s: {counts}"
+
+
+def _counts(run: RunResult | RunRecord) -> str:
+    return (
+        f"{run.added} added, {run.updated} updated, {run.deleted} deleted, "
+        f"{run.unchanged} unchanged, {run.skipped} skipped"
+    )
+
+
+def _details(
+    message: str, problems: Sequence[Problem], skipped: int, more: str | None, indent: str
+) -> list[str]:
+    """The run's message, then its problems: at most PROBLEMS_SHOWN when ``more`` says where
+    to find the rest, else all that were recorded."""
+    lines = [f"{indent}{message}"] if message else []
+    shown = problems[:PROBLEMS_SHOWN] if more is not None else problems
+    for problem in shown:
+        where = f"line {problem.line}: " if problem.line is not None else ""
+        lines.append(f"{indent}{where}{problem.message}")
+    rest = skipped - len(shown)
+    if rest > 0:
+        note = more if more is not None else "(not recorded)"
+        lines.append(f"{indent}… and {rest} more {note}".rstrip())
+    return lines
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"

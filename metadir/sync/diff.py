@@ -1,0 +1,58 @@
+"""What a full read changes in the store, decided by digests alone."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from metadir.store import StoredDigest
+
+Key = tuple[str, ...]
+
+
+def digest(attributes: dict[str, list[str]], raw_numbers: dict[str, list[str]]) -> str:
+    """A fingerprint of an entry's content.
+
+    Different content never has the same digest (``repr`` quotes every string). Equal content
+    has the same one when its attributes come in the same order, as one mapping builds them;
+    when a changed mapping reorders them, each entry is rewritten once, unchanged. ``repr``
+    is half the cost of sorted JSON, which counts at 100k rows per run.
+    """
+    return hashlib.blake2b(repr((attributes, raw_numbers)).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    # keys the store has never held
+    added: list[Key]
+    # keys whose tombstone comes back to life (counted as added): key, stored id
+    revived: list[tuple[Key, int]]
+    # live keys whose content changed: key, stored id
+    updated: list[tuple[Key, int]]
+    # ids of live entries the source no longer has
+    deleted: list[int]
+    unchanged: int
+    # live entries before the run
+    live: int
+
+
+def diff(incoming: Mapping[Key, str], stored: Mapping[Key, StoredDigest]) -> Diff:
+    """Compare a full read (key -> digest) with the store's entries of the same replicator."""
+    added: list[Key] = []
+    revived: list[tuple[Key, int]] = []
+    updated: list[tuple[Key, int]] = []
+    unchanged = 0
+    for key, new_digest in incoming.items():
+        old = stored.get(key)
+        if old is None:
+            added.append(key)
+        elif old.deleted:
+            revived.append((key, old.id))
+        elif old.digest != new_digest:
+            updated.append((key, old.id))
+        else:
+            unchanged += 1
+    live = [(key, old.id) for key, old in stored.items() if not old.deleted]
+    deleted = [entry_id for key, entry_id in live if key not in incoming]
+    return Diff(added, revived, updated, deleted, unchanged, len(live))

@@ -1,0 +1,226 @@
+"""One sync run of one replicator: read, map, diff, guard, write in one transaction.
+
+Reading and diffing happen before the write transaction so that it is short. A run that
+fails, or that a guard stops, changes no entry; every run but a dry run is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from metadir.config import Config, DirectoryConfig
+from metadir.errors import SourceError, StoreError
+from metadir.store import EntryData, RunRecord, Store, paused_gc
+from metadir.sync.diff import Diff, Key, diff, digest
+from metadir.sync.mapping import Mapping, MappingError, RowError, default_mapping
+from replicators.base import Problem, Record, Replicator, ReplicatorConfig
+
+
+@dataclass
+class RunResult:
+    replicator: str
+    directory: str
+    # ok | failed | stopped
+    outcome: str
+    # what was written (for a dry run: what would have been); nothing for failed/stopped
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class SourceRead:
+    """A full read of a source, mapped: the entries by key and the rows skipped."""
+
+    entries: dict[Key, EntryData]
+    problems: list[Problem]
+
+
+def run_replicator(
+    store: Store,
+    config: Config,
+    directory: DirectoryConfig,
+    rep: ReplicatorConfig,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+) -> RunResult:
+    """Run ``rep`` once against the store."""
+    clock = time.perf_counter()
+    run = RunRecord(rep.name, "ok", started=_now(), finished=_now(), forced=force)
+    if not dry_run:
+        store.ensure_directory(directory.name, directory.dn)
+        store.ensure_replicator(rep.name, rep.type, directory.name)
+    changes: Diff | None = None
+    entries: dict[Key, EntryData] = {}
+    try:
+        with paused_gc():
+            read = read_source(rep, config.base_dir)
+    except (SourceError, MappingError) as exc:
+        run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
+    else:
+        entries = read.entries
+        with paused_gc():
+            changes = diff({key: e.digest for key, e in entries.items()}, store.digests(rep.name))
+        stop = guard(rep, changes, read, force)
+        run = replace(
+            run,
+            skipped=len(read.problems),
+            problems=read.problems,
+            outcome="stopped" if stop else "ok",
+            message=stop or _forced_note(rep, changes),
+        )
+        if not stop:
+            run = replace(
+                run,
+                added=len(changes.added) + len(changes.revived),
+                updated=len(changes.updated),
+                deleted=len(changes.deleted),
+                unchanged=changes.unchanged,
+            )
+    run = replace(run, finished=_now())
+    if not dry_run:
+        run = _write(store, run, changes, entries)
+    return RunResult(
+        replicator=rep.name,
+        directory=directory.name,
+        outcome=run.outcome,
+        added=run.added,
+        updated=run.updated,
+        deleted=run.deleted,
+        unchanged=run.unchanged,
+        skipped=run.skipped,
+        problems=list(run.problems),
+        message=run.message,
+        seconds=time.perf_counter() - clock,
+    )
+
+
+def open_source(rep: ReplicatorConfig, base_dir: Path) -> tuple[Replicator, Mapping]:
+    """Build and check the replicator and fit its mapping to the source's fields.
+
+    Raises ``SourceError`` if the source cannot be opened, ``MappingError`` if the mapping
+    does not fit the source's fields.
+    """
+    source = rep.build(base_dir)
+    available = source.check()
+    mapping = Mapping.compile(rep.mapping or default_mapping(available))
+    if not mapping.rules:
+        raise MappingError(
+            "no mapping given and no source field is named like an attribute "
+            f"(fields: {', '.join(available) or 'none'})"
+        )
+    missing = mapping.missing(available)
+    if missing:
+        raise MappingError(f"{'; '.join(missing)} (fields: {', '.join(available) or 'none'})")
+    return source, mapping
+
+
+def read_source(rep: ReplicatorConfig, base_dir: Path) -> SourceRead:
+    """Check and read the source in full, mapping every row; bad rows become problems.
+
+    Raises ``SourceError`` if the source fails, ``MappingError`` if the mapping does not
+    fit the source's fields.
+    """
+    source, mapping = open_source(rep, base_dir)
+    entries: dict[Key, EntryData] = {}
+    first_lines: dict[Key, int | None] = {}
+    problems: list[Problem] = []
+    for item in source.read():
+        if isinstance(item, Problem):
+            problems.append(item)
+            continue
+        problem = _add(item, mapping, entries, first_lines)
+        if problem:
+            problems.append(Problem(problem, item.line))
+    return SourceRead(entries, problems)
+
+
+def _add(
+    record: Record,
+    mapping: Mapping,
+    entries: dict[Key, EntryData],
+    first_lines: dict[Key, int | None],
+) -> str | None:
+    """Map ``record`` into ``entries``; what is wrong with it, if anything."""
+    key = tuple(part.strip() for part in record.key)
+    if not any(key):
+        return "empty key"
+    if key in first_lines:
+        first = first_lines[key]
+        where = f"line {first}" if first is not None else "an earlier row"
+        return f"duplicate key {_show_key(key)}, first seen on {where}"
+    # the first row with a key wins, even when it cannot be used itself
+    first_lines[key] = record.line
+    try:
+        attributes, raw_numbers = mapping.apply(record.values)
+    except RowError as exc:
+        return str(exc)
+    entries[key] = EntryData(key, attributes, raw_numbers, digest(attributes, raw_numbers))
+    return None
+
+
+def guard(rep: ReplicatorConfig, changes: Diff, read: SourceRead, force: bool) -> str | None:
+    """Why the run must not be applied, or None. A first run is never stopped."""
+    if changes.live == 0:
+        return None
+    if not read.entries:
+        rows = f"no usable rows ({len(read.problems)} skipped)" if read.problems else "no rows"
+        return f"source returned {rows}; refusing to delete {changes.live} entries"
+    if len(changes.deleted) > rep.max_delete.allowed(changes.live) and not force:
+        return f"would {_deletion(rep, changes)}; run with --force to apply"
+    return None
+
+
+def _forced_note(rep: ReplicatorConfig, changes: Diff) -> str:
+    if changes.live and len(changes.deleted) > rep.max_delete.allowed(changes.live):
+        return f"forced: {_deletion(rep, changes)}"
+    return ""
+
+
+def _deletion(rep: ReplicatorConfig, changes: Diff) -> str:
+    share = 100 * len(changes.deleted) / changes.live
+    return (
+        f"delete {len(changes.deleted)} of {changes.live} entries ({share:.1f} %), "
+        f"more than max_delete {rep.max_delete}"
+    )
+
+
+def _write(
+    store: Store, run: RunRecord, changes: Diff | None, entries: dict[Key, EntryData]
+) -> RunRecord:
+    """Apply an ok run and record it; record a failed or stopped one."""
+    if run.outcome != "ok" or changes is None:
+        store.record_run(run)
+        return run
+    try:
+        store.apply(
+            run,
+            added=[entries[key] for key in changes.added],
+            updated=[
+                (entry_id, entries[key]) for key, entry_id in changes.revived + changes.updated
+            ],
+            deleted=changes.deleted,
+        )
+    except StoreError as exc:
+        run = replace(
+            run, outcome="failed", message=str(exc), added=0, updated=0, deleted=0, unchanged=0
+        )
+        store.record_run(run)
+    return run
+
+
+def _show_key(key: Key) -> str:
+    return repr(key[0]) if len(key) == 1 else repr(key)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,132 @@
+# Shared by scripts/test.sh and scripts/demo.sh: Debian packages, PostgreSQL, the virtualenv.
+# Source it from the repository root; it only defines functions.
+# shellcheck shell=bash
+
+die() {
+    echo "$(basename "$0"): $*" >&2
+    exit 1
+}
+
+# Run a command with its output hidden; on failure show the output and stop.
+quietly() {
+    local what=$1 log status=0
+    shift
+    log=$(mktemp)
+    "$@" >"$log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ]; then
+        cat "$log" >&2
+        rm -f "$log"
+        die "$what failed (exit $status): $*"
+    fi
+    rm -f "$log"
+}
+
+have() {
+    PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1
+}
+
+# apt_install PACKAGE...: install Debian packages (needs root and apt-get).
+apt_install() {
+    [ "$(id -u)" -eq 0 ] || die "missing $*: run as root or install them (apt-get install $*)"
+    have apt-get || die "missing $* and no apt-get to install them with"
+    quietly "apt-get update" apt-get update
+    quietly "apt-get install $*" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
+# The slapd package starts a system slapd from its postinst; the tests run their own
+# instances on free ports, so a freshly installed one is stopped to leave nothing behind.
+stop_system_slapd() {
+    local pidfile=/var/run/slapd/slapd.pid
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        quietly "stopping the system slapd" /etc/init.d/slapd stop
+    fi
+}
+
+# ensure_packages [test]: the Debian packages the demo (and with "test" the test suite) need.
+ensure_packages() {
+    local missing=()
+    have python3 || missing+=(python3)
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+    have ldapsearch && have ldapwhoami || missing+=(ldap-utils)
+    local new_slapd=0
+    if [ "${1:-}" = test ]; then
+        if ! have slapd || ! have slapadd; then
+            missing+=(slapd)
+            new_slapd=1
+        fi
+        have pg_isready && have psql || missing+=(postgresql)
+    fi
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt_install "${missing[@]}"
+        [ "$new_slapd" -eq 0 ] || stop_system_slapd
+    fi
+}
+
+pg_answers() {
+    pg_isready -q -h 127.0.0.1 -p 5432
+}
+
+pg_trusts() {
+    PGCONNECT_TIMEOUT=5 psql -h 127.0.0.1 -p 5432 -U postgres -w -d postgres -Atqc 'select 1' \
+        >/dev/null 2>&1
+}
+
+# The newest installed PostgreSQL version (its cluster "main" is the one we use).
+pg_version() {
+    local version
+    version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null |
+        sort -V | tail -n 1)
+    [ -n "$version" ] || die "PostgreSQL is installed but has no cluster under /etc/postgresql"
+    echo "$version"
+}
+
+# A PostgreSQL server on 127.0.0.1:5432 that lets user postgres in without a password.
+ensure_postgres() {
+    local version hba
+    if ! pg_answers && ! have pg_ctlcluster; then
+        apt_install postgresql
+    fi
+    if ! pg_answers; then
+        version=$(pg_version)
+        # the package's postinst may have started it already
+        if ! pg_ctlcluster "$version" main status >/dev/null 2>&1; then
+            quietly "starting PostgreSQL $version" \
+                pg_ctlcluster --skip-systemctl-redirect "$version" main start
+        fi
+        for _ in $(seq 50); do
+            pg_answers && break
+            sleep 0.2
+        done
+        pg_answers || die "PostgreSQL $version runs but does not answer on 127.0.0.1:5432"
+    fi
+    pg_trusts && return 0
+    version=$(pg_version)
+    hba=/etc/postgresql/$version/main/pg_hba.conf
+    [ -f "$hba" ] || die "PostgreSQL on 127.0.0.1:5432 wants a password for user postgres" \
+        "and there is no $hba to change that"
+    # the first matching line wins: put the trust line on top
+    sed -i '1i host all postgres 127.0.0.1/32 trust  # added by metadir scripts/setup.sh' "$hba"
+    quietly "reloading PostgreSQL $version" \
+        pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    for _ in $(seq 25); do
+        pg_trusts && return 0
+        sleep 0.2
+    done
+    die "PostgreSQL on 127.0.0.1:5432 still wants a password for user postgres ($hba)"
+}
+
+# .venv with metadir installed (editable, with the test extra); reinstalled when
+# pyproject.toml changes.
+ensure_venv() {
+    local stamp=.venv/.metadir-installed want
+    if [ ! -x .venv/bin/python ]; then
+        quietly "creating .venv" python3 -m venv .venv
+    fi
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1) $(.venv/bin/python -V 2>&1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] ||
+        ! .venv/bin/python -c 'import metadir' 2>/dev/null; then
+        quietly "installing metadir into .venv" \
+            .venv/bin/python -m pip install --disable-pip-version-check -q -e '.[test]'
+        echo "$want" >"$stamp"
+    fi
+}

@@ -1,0 +1,51 @@
+"""Shared fixtures: real slapd and real metadir server processes on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+# PostgreSQL store fixtures, see tests/postgres.py
+from tests.postgres import postgres_database, postgres_url, store_url  # noqa: F401
+from tests.servers import SLAPADD, SLAPD, MetadirServer, SlapdServer, start_metadir, stop_metadir
+
+
+def need_slapd() -> None:
+    if SLAPD is None or SLAPADD is None:
+        pytest.skip("slapd is not installed (Debian package slapd; scripts/test.sh installs it)")
+
+
+@pytest.fixture
+def make_slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[], SlapdServer]]:
+    """Build slapd instances (configured, not started); all are stopped at teardown."""
+    need_slapd()
+    made: list[SlapdServer] = []
+
+    def make() -> SlapdServer:
+        server = SlapdServer(tmp_path_factory.mktemp("slapd"))
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture
+def make_metadir(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., MetadirServer]]:
+    """Start metadir servers: ``make(config, files={name: text})`` syncs once and serves;
+    each one still running at teardown must exit 0 on SIGTERM."""
+    started: list[MetadirServer] = []
+
+    def make(config: dict, files: dict[str, str] | None = None) -> MetadirServer:
+        server = start_metadir(tmp_path_factory.mktemp("metadir"), config, files)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        if server.process is not None:
+            stop_metadir(server)

@@ -1,0 +1,364 @@
+"""Real server processes for tests: OpenLDAP slapd and metadir itself, on free loopback ports.
+
+Each server lives in its own temporary directory, is started as a child process, waited for
+until it answers an LDAP search, and stopped with SIGTERM. python-ldap's
+``slapdtest.SlapdObject`` is the model for ``SlapdServer``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ldap3
+import yaml
+from ldap3.core.exceptions import LDAPException
+
+from metadir import fields
+from tests import slapd_schema
+
+ROOT_DN = "dc=meta"
+SLAPD = shutil.which("slapd") or shutil.which("slapd", path="/usr/sbin:/usr/local/sbin")
+SLAPADD = shutil.which("slapadd") or shutil.which("slapadd", path="/usr/sbin:/usr/local/sbin")
+SLAPD_MODULES = "/usr/lib/ldap"
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 5.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_ldap_tool(tool: str, args: Sequence[str], timeout: float = 30) -> tuple[int, str, str]:
+    """Run an ldap-utils binary; return (exit code, stdout, stderr)."""
+    path = shutil.which(tool)
+    if path is None:
+        raise FileNotFoundError(f"{tool} is not installed (Debian package ldap-utils)")
+    # LDAPTLS_* / ldaprc of the host must not change what the test sends
+    env = {**os.environ, "LDAPNOINIT": "1"}
+    done = subprocess.run(
+        [path, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def run_ldapsearch(args: Sequence[str], timeout: float = 30) -> tuple[int, str, str]:
+    """Run the real ``ldapsearch`` (libldap); return (exit code, stdout, stderr)."""
+    return run_ldap_tool("ldapsearch", args, timeout)
+
+
+def parse_ldif(text: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """The entries of ``ldapsearch -LLL`` output: (dn, {attribute as sent: values})."""
+    entries: list[tuple[str, dict[str, list[str]]]] = []
+    for block in re.split(r"\n\s*\n", text.replace("\n ", "")):
+        lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+        if not lines:
+            continue
+        dn = None
+        attrs: dict[str, list[str]] = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            if value.startswith(":"):
+                value = base64.b64decode(value[1:].strip()).decode("utf-8")
+            else:
+                value = value.removeprefix(" ")
+            if dn is None and name.lower() == "dn":
+                dn = value
+            else:
+                attrs.setdefault(name, []).append(value)
+        assert dn is not None, f"an ldapsearch entry without a dn:\n{block}"
+        entries.append((dn, attrs))
+    return entries
+
+
+def connect(url: str, user: str | None = None, password: str | None = None) -> ldap3.Connection:
+    """An ldap3 connection, bound (anonymously unless ``user`` is given)."""
+    server = ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=5)
+    conn = ldap3.Connection(
+        server, user=user, password=password, receive_timeout=10, raise_exceptions=False
+    )
+    conn.bind()
+    return conn
+
+
+def _answers(url: str) -> bool:
+    """Whether a root DSE search, sent without any bind, succeeds."""
+    conn = ldap3.Connection(ldap3.Server(url, get_info=ldap3.NONE, connect_timeout=1))
+    try:
+        conn.open()
+        conn.search("", "(objectClass=*)", ldap3.BASE)
+        return conn.result["result"] == 0
+    except LDAPException:
+        return False
+    finally:
+        conn.unbind()
+
+
+class ServerError(RuntimeError):
+    """A server would not start, or a command run for a test failed."""
+
+
+class SlapdServer:
+    """A throw-away slapd (back-mdb, suffix dc=meta) with metadir's attributes in its schema.
+
+    ``load()`` entries with slapadd while stopped, then ``start()``; ``stop()`` at the end.
+    """
+
+    suffix = ROOT_DN
+    root_dn = "cn=admin,dc=meta"
+    root_pw = "secret"
+    indexed = ("cn", "sn", "givenName", "displayName", "mail", "company", "o")
+
+    def __init__(self, workdir: Path) -> None:
+        if SLAPD is None or SLAPADD is None:
+            raise FileNotFoundError("slapd is not installed (Debian package slapd)")
+        self.workdir = workdir
+        self.config_dir = workdir / "slapd.d"
+        self.db_dir = workdir / "db"
+        self.port = free_port()
+        self.url = f"ldap://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self._log = workdir / "slapd.log"
+        self._configure()
+
+    def _config_ldif(self) -> str:
+        phone = [f.name for f in fields.phone_fields()]
+        schema_file = self.workdir / "metadir-schema.ldif"
+        schema_file.write_text(slapd_schema.schema_ldif(), encoding="utf-8")
+        includes = [Path(slapd_schema.SCHEMA_DIR, f) for f in slapd_schema.STANDARD_SCHEMAS]
+        indexes = [
+            "objectClass eq",
+            "entryUUID eq",
+            f"{','.join(self.indexed)} eq,sub",
+            # the standard fax attribute has no matching rule, so it cannot be indexed
+            f"{','.join(p for p in phone if p != 'facsimileTelephoneNumber')} eq,sub",
+        ]
+        return "\n".join(
+            [
+                "dn: cn=config",
+                "objectClass: olcGlobal",
+                "cn: config",
+                f"olcPidFile: {self.workdir / 'slapd.pid'}",
+                "",
+                "dn: cn=module{0},cn=config",
+                "objectClass: olcModuleList",
+                "cn: module{0}",
+                f"olcModulePath: {SLAPD_MODULES}",
+                "olcModuleLoad: back_mdb",
+                "",
+                "dn: cn=schema,cn=config",
+                "objectClass: olcSchemaConfig",
+                "cn: schema",
+                "",
+                *[f"include: file://{path}" for path in [*includes, schema_file]],
+                "",
+                "dn: olcDatabase={-1}frontend,cn=config",
+                "objectClass: olcDatabaseConfig",
+                "objectClass: olcFrontendConfig",
+                "olcDatabase: {-1}frontend",
+                "olcSizeLimit: unlimited",
+                "olcAccess: {0}to * by * read",
+                "",
+                "dn: olcDatabase={0}config,cn=config",
+                "objectClass: olcDatabaseConfig",
+                "olcDatabase: {0}config",
+                "olcAccess: {0}to * by * none",
+                "",
+                "dn: olcDatabase={1}mdb,cn=config",
+                "objectClass: olcDatabaseConfig",
+                "objectClass: olcMdbConfig",
+                "olcDatabase: {1}mdb",
+                f"olcSuffix: {self.suffix}",
+                f"olcRootDN: {self.root_dn}",
+                f"olcRootPW: {self.root_pw}",
+                f"olcDbDirectory: {self.db_dir}",
+                "olcDbMaxSize: 4294967296",
+                "olcSizeLimit: unlimited",
+                *[f"olcDbIndex: {index}" for index in indexes],
+                "",
+            ]
+        )
+
+    def _configure(self) -> None:
+        self.config_dir.mkdir(parents=True)
+        self.db_dir.mkdir()
+        config = self.workdir / "config.ldif"
+        config.write_text(self._config_ldif(), encoding="utf-8")
+        self._slapadd(["-n0", "-l", str(config)], "configure")
+
+    def _slapadd(self, args: list[str], what: str) -> None:
+        done = subprocess.run(
+            [SLAPADD, "-F", str(self.config_dir), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        if done.returncode != 0:
+            raise ServerError(f"slapadd ({what}) failed with {done.returncode}:\n{done.stderr}")
+
+    def load(self, ldif: str, check_schema: bool = True) -> None:
+        """Add entries (operational attributes such as entryUUID kept) while slapd is stopped.
+
+        Without ``check_schema`` slapadd takes entries that lack a required attribute."""
+        if self.process is not None:
+            raise ServerError("slapadd needs slapd stopped")
+        data = self.workdir / "data.ldif"
+        data.write_text(ldif, encoding="utf-8")
+        unchecked = [] if check_schema else ["-s"]
+        self._slapadd(["-q", *unchecked, "-b", self.suffix, "-l", str(data)], "load data")
+
+    def start(self) -> None:
+        log = self._log.open("ab")
+        # -d 0: stay in the foreground (a child we can wait for) without debug output
+        self.process = subprocess.Popen(
+            [SLAPD, "-F", str(self.config_dir), "-h", f"{self.url}/", "-d", "0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        _wait_until_answers("slapd", self.url, self.process, lambda: self.log_text)
+
+    @property
+    def log_text(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        _terminate(process)
+
+
+class MetadirServer:
+    """``metadir serve`` as a child process, on a config written into its own directory.
+
+    ``sync()`` runs ``metadir sync`` in another process, as an admin or a cron job would.
+    """
+
+    def __init__(self, workdir: Path, config: dict) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"ldap://127.0.0.1:{self.port}"
+        config = {**config, "store": config.get("store", {"url": "sqlite:///metadir.db"})}
+        config["server"] = {**config.get("server", {}), "listen": [self.url]}
+        self.config_path = workdir / "metadir.yaml"
+        self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        self.process: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self._stderr = workdir / "serve.stderr"
+
+    def argv(self, *args: str) -> list[str]:
+        """``python -m metadir ARGS -c CONFIG``."""
+        return [sys.executable, "-m", "metadir", *args, "-c", str(self.config_path)]
+
+    def sync(self, *names: str) -> subprocess.CompletedProcess:
+        """Run ``metadir sync`` in its own process, as an admin or a cron job does."""
+        done = subprocess.run(
+            self.argv("sync", *names),
+            capture_output=True, text=True, timeout=300, check=False, cwd=self.workdir,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise ServerError(
+                f"metadir sync failed with {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+    def start(self) -> None:
+        stderr = self._stderr.open("ab")
+        self.process = subprocess.Popen(
+            self.argv("serve", "--listen", self.url),
+            stdout=stderr,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        stderr.close()
+        _wait_until_answers("metadir serve", self.url, self.process, lambda: self.stderr)
+
+    @property
+    def stderr(self) -> str:
+        """Everything the server logged so far."""
+        return self._stderr.read_text(errors="replace") if self._stderr.exists() else ""
+
+    def stop(self) -> int:
+        """SIGTERM the server; return its exit code."""
+        if self.process is None:
+            assert self.returncode is not None, "the server was never started"
+            return self.returncode
+        process, self.process = self.process, None
+        self.returncode = _terminate(process)
+        return self.returncode
+
+
+def hash_password(password: str) -> str:
+    """A password hash made by ``metadir hash-password --stdin``, as an admin makes one."""
+    done = subprocess.run(
+        [sys.executable, "-m", "metadir", "hash-password", "--stdin"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise ServerError(f"metadir hash-password failed with {done.returncode}:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def start_metadir(
+    workdir: Path, config: dict, files: dict[str, str] | None = None
+) -> MetadirServer:
+    """Write ``files`` and ``config`` into ``workdir``, run ``metadir sync`` once, then start
+    ``metadir serve``."""
+    for name, text in (files or {}).items():
+        (workdir / name).write_text(text, encoding="utf-8")
+    server = MetadirServer(workdir, config)
+    server.sync()
+    server.start()
+    return server
+
+
+def stop_metadir(server: MetadirServer) -> None:
+    """SIGTERM the server and require a clean exit, showing its log if it was not."""
+    code = server.stop()
+    assert code == 0, f"metadir serve exited with {code} on SIGTERM; its log:\n{server.stderr}"
+
+
+def _wait_until_answers(
+    name: str, url: str, process: subprocess.Popen, output: Callable[[], str]
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerError(
+                f"{name} exited with {process.returncode} before answering on {url}:\n{output()}"
+            )
+        if _answers(url):
+            return
+        time.sleep(0.1)
+    _terminate(process)
+    raise ServerError(f"{name} on {url} did not answer within {START_TIMEOUT:g} s:\n{output()}")
+
+
+def _terminate(process: subprocess.Popen) -> int:
+    """SIGTERM, wait a few seconds, then SIGKILL. Returns the exit code (negative: signal)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode

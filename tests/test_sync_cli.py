@@ -1,0 +1,224 @@
+"""``metadir sync`` and ``metadir status`` as an admin runs them: a subprocess, a real config,
+real CSV files, a real store."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+CRM_CSV = """\
+CustomerNo;FirstName;LastName;Company;Phone
+1001;Anna;Meier;ACME;+49 89 1234-567
+1002;Ben;Schulz;;089 7654321
+1003;;;Müller GmbH;
+1004;broken
+1005;Eva;Roth;ACME;0171 555
+"""
+
+
+def write_config(tmp_path: Path, store_url: str = "sqlite:///var/metadir.db") -> Path:
+    config = {
+        "store": {"url": store_url},
+        "directories": [
+            {
+                "name": "contacts",
+                "replicators": [
+                    {
+                        "name": "crm",
+                        "type": "csv",
+                        "path": "crm.csv",
+                        "key": "CustomerNo",
+                        "mapping": {
+                            "givenName": "FirstName",
+                            "sn": "LastName",
+                            "company": "Company",
+                            "telephoneNumber": "Phone",
+                            "displayName": "{FirstName} {LastName} ({Company})",
+                        },
+                    },
+                    {"name": "erp", "type": "csv", "path": "erp.csv", "key": "Id"},
+                ],
+            },
+            {"name": "staff", "base_dn": "ou=staff,dc=meta"},
+        ],
+    }
+    path = tmp_path / "metadir.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    (tmp_path / "crm.csv").write_text(CRM_CSV, encoding="utf-8")
+    (tmp_path / "erp.csv").write_text("Id,cn,mobile\nE1,Otto Lager,0171 1\n", encoding="utf-8")
+    return path
+
+
+def metadir(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command, *rest = args
+    return subprocess.run(
+        [sys.executable, "-m", "metadir", command, "-c", str(config), *rest],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=config.parent,
+    )
+
+
+def seconds(text: str) -> str:
+    return re.sub(r"in \d+\.\d\d s", "in N s", text)
+
+
+def bad_row(line: int, indent: str = "  ") -> re.Pattern[str]:
+    """How a problem line for a CSV row with 2 of 5 fields is printed."""
+    return re.compile(rf"{indent}line {line}: .*\b2 fields\b.*header has 5\b.*")
+
+
+def test_sync_prints_a_summary_per_replicator(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = metadir(config, "sync")
+    assert done.returncode == 0, done.stderr
+    lines = seconds(done.stdout).splitlines()
+    assert lines[0] == (
+        "crm (csv -> contacts): ok in N s: 4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped"
+    )
+    assert bad_row(5).fullmatch(lines[1])
+    assert lines[2:] == [
+        "erp (csv -> contacts): ok in N s: 1 added, 0 updated, 0 deleted, 0 unchanged, 0 skipped"
+    ]
+    assert (tmp_path / "var" / "metadir.db").exists()
+
+    again = metadir(config, "sync", "crm")
+    assert again.returncode == 0, again.stderr
+    assert seconds(again.stdout).splitlines()[0] == (
+        "crm (csv -> contacts): ok in N s: 0 added, 0 updated, 0 deleted, 4 unchanged, 1 skipped"
+    )
+
+
+def test_status_shows_sizes_and_last_runs(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    before = metadir(config, "status")
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.splitlines() == [
+        "directory contacts (ou=contacts,dc=meta): 0 entries",
+        "  crm (csv): never run",
+        "  erp (csv): never run",
+        "directory staff (ou=staff,dc=meta): 0 entries",
+    ]
+    assert metadir(config, "sync", "crm").returncode == 0
+    status = metadir(config, "status")
+    assert status.returncode == 0, status.stderr
+    lines = seconds(status.stdout).splitlines()
+    assert lines[0] == "directory contacts (ou=contacts,dc=meta): 4 entries"
+    assert re.fullmatch(
+        r"  crm \(csv\): last run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, ok in N s: "
+        r"4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped",
+        lines[1],
+    )
+    assert bad_row(5, indent="    ").fullmatch(lines[2])
+    assert lines[3:] == [
+        "  erp (csv): never run",
+        "directory staff (ou=staff,dc=meta): 0 entries",
+    ]
+
+
+def test_unknown_replicator_name(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = metadir(config, "sync", "crm", "nope")
+    assert done.returncode == 2
+    assert "no replicator named 'nope'; known: crm, erp" in done.stderr
+    assert done.stdout == ""
+    assert not (tmp_path / "var").exists()
+
+
+def test_delete_guard_stops_until_forced(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert metadir(config, "sync", "crm").returncode == 0
+    (tmp_path / "crm.csv").write_text(CRM_CSV.split("1002")[0], encoding="utf-8")
+    stopped = metadir(config, "sync", "crm")
+    assert stopped.returncode == 1
+    assert seconds(stopped.stdout).splitlines()[:2] == [
+        "crm (csv -> contacts): stopped in N s: nothing changed",
+        "  would delete 3 of 4 entries (75.0 %), more than max_delete 20 %; "
+        "run with --force to apply",
+    ]
+    assert "4 entries" in metadir(config, "status").stdout
+
+    forced = metadir(config, "sync", "crm", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "ok in" in forced.stdout and "3 deleted" in forced.stdout
+    assert "directory contacts (ou=contacts,dc=meta): 1 entry" in metadir(config, "status").stdout
+
+
+def test_empty_source_is_refused_even_when_forced(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert metadir(config, "sync", "crm").returncode == 0
+    (tmp_path / "crm.csv").write_text(CRM_CSV.splitlines()[0] + "\n", encoding="utf-8")
+    done = metadir(config, "sync", "--force", "crm")
+    assert done.returncode == 1
+    assert "  source returned no rows; refusing to delete 4 entries" in done.stdout
+
+
+def test_a_failed_source_fails_the_command_but_not_the_others(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    (tmp_path / "crm.csv").unlink()
+    done = metadir(config, "sync")
+    assert done.returncode == 1
+    lines = seconds(done.stdout).splitlines()
+    assert lines[0] == "crm (csv -> contacts): failed in N s: nothing changed"
+    assert lines[1].startswith("  replicator crm: ")
+    assert "crm.csv: cannot read: No such file or directory" in lines[1]
+    assert lines[2].startswith("erp (csv -> contacts): ok in N s: 1 added")
+    status = metadir(config, "status").stdout
+    assert "  crm (csv): last run" in status and ", failed in" in status
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = metadir(config, "sync", "--dry-run", "crm")
+    assert done.returncode == 0, done.stderr
+    assert seconds(done.stdout).splitlines()[0] == (
+        "crm (csv -> contacts): ok in N s (dry run, nothing written): "
+        "4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped"
+    )
+    status = metadir(config, "status").stdout
+    assert "  crm (csv): never run" in status
+    assert "directory contacts (ou=contacts,dc=meta): 0 entries" in status
+
+
+def test_many_problems_are_cut_short(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    rows = [CRM_CSV.splitlines()[0]] + [f"{i};x" for i in range(30)] + ["1;Anna;Meier;;"]
+    (tmp_path / "crm.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    done = metadir(config, "sync", "crm")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "1 added" in lines[0] and "30 skipped" in lines[0]
+    assert [bool(bad_row(n).fullmatch(line)) for n, line in enumerate(lines[1:21], 2)] == [
+        True
+    ] * 20
+    assert lines[21:] == ["  … and 10 more (see `metadir status`)"]
+    status = metadir(config, "status").stdout.splitlines()
+    assert [bool(bad_row(n, "    ").fullmatch(line)) for n, line in enumerate(status[2:32], 2)] == [
+        True
+    ] * 30
+
+
+def test_an_unreachable_store_is_an_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "postgresql+psycopg://postgres@127.0.0.1:1/metadir")
+    done = metadir(config, "sync")
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "metadir: store postgresql+psycopg://postgres@127.0.0.1:1/metadir: cannot open: "
+    )
+    assert "Connection refused" in done.stderr
+    assert "alembic" not in done.stderr
+
+
+@pytest.mark.postgres
+def test_sync_and_status_on_postgres(tmp_path: Path, postgres_url: str) -> None:
+    config = write_config(tmp_path, postgres_url)
+    done = metadir(config, "sync")
+    assert done.returncode == 0, done.stderr
+    assert "4 added" in done.stdout
+    assert "directory contacts (ou=contacts,dc=meta): 5 entries" in metadir(config, "status").stdout

@@ -1,0 +1,411 @@
+"""The sync engine against real stores (SQLite file, PostgreSQL), fed by a list source.
+
+``ListSource`` implements the replicator interface over rows held in memory, so that a
+test can change the source between runs; CSV files drive the CLI tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from metadir.config import Config, DirectoryConfig
+from metadir.errors import SourceError
+from metadir.store import Store
+from metadir.store.models import entries, sync_runs
+from metadir.sync.engine import RunResult, run_replicator
+from replicators.base import DeleteLimit, Problem, Record, ReplicatorConfig
+
+FIELDS = ["Id", "First", "Last", "Phone", "Company"]
+FAIL = object()  # a row at which reading the source fails
+
+
+class ListSource:
+    """A source whose rows are dicts of FIELDS; the key is ``Id``, lines count from 2."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+        self.fields = list(FIELDS)
+        self.check_error: str | None = None
+
+    def check(self) -> list[str]:
+        if self.check_error:
+            raise SourceError(self.check_error)
+        return self.fields
+
+    def read(self) -> Iterator[Record | Problem]:
+        for line, row in enumerate(self.rows, start=2):
+            if row is FAIL:
+                raise SourceError(f"connection lost at line {line}")
+            if isinstance(row, Problem):
+                yield row
+            else:
+                yield Record((row.get("Id", ""),), row, line)
+
+
+class ListConfig(ReplicatorConfig):
+    type: str = "list"
+    source: Any = None
+
+    def build(self, base_dir: Path) -> ListSource:
+        return self.source
+
+
+def person(i: int, **changes: str) -> dict[str, str]:
+    return {
+        "Id": f"C{i:03}",
+        "First": f"First{i}",
+        "Last": f"Last{i}",
+        "Phone": f" +49 89 {i:04} ",
+        "Company": "ACME",
+        **changes,
+    }
+
+
+MAPPING = {"givenName": "First", "sn": "Last", "telephoneNumber": "Phone", "company": "Company"}
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    with Store.open(store_url) as opened:
+        yield opened
+
+
+@pytest.fixture
+def source() -> ListSource:
+    return ListSource([person(i) for i in range(10)])
+
+
+@pytest.fixture
+def crm(source: ListSource) -> ListConfig:
+    return ListConfig(name="crm", mapping=dict(MAPPING), source=source)
+
+
+DIRECTORY = DirectoryConfig(name="contacts")
+CONFIG = Config()
+
+
+def sync(store: Store, rep: ReplicatorConfig, **options: bool) -> RunResult:
+    return run_replicator(store, CONFIG, DIRECTORY, rep, **options)
+
+
+def counts(result: RunResult) -> tuple:
+    return (
+        result.outcome,
+        result.added,
+        result.updated,
+        result.deleted,
+        result.unchanged,
+        result.skipped,
+    )
+
+
+def live(store: Store) -> dict[tuple[str, ...], Any]:
+    return {e.key: e for e in store.snapshot()[1]}
+
+
+# -- runs that apply -----------------------------------------------------------------------
+
+
+def test_first_sync_adds_every_row(store: Store, crm: ListConfig) -> None:
+    result = sync(store, crm)
+    assert counts(result) == ("ok", 10, 0, 0, 0, 0)
+    assert (result.replicator, result.directory, result.message) == ("crm", "contacts", "")
+    entry = live(store)[("C003",)]
+    assert entry.attributes == {
+        "givenName": ["First3"],
+        "sn": ["Last3"],
+        "telephoneNumber": ["+49 89 0003"],
+        "company": ["ACME"],
+        "displayName": ["First3 Last3"],
+        "cn": ["First3 Last3"],
+    }
+    with store.engine.connect() as conn:
+        raw = conn.execute(
+            select(entries.c.raw_numbers).where(entries.c.id == entry.id)
+        ).scalar_one()
+    assert raw == {"telephoneNumber": [" +49 89 0003 "]}
+    run = store.last_runs()["crm"]
+    assert (run.outcome, run.added, run.change_seq) == ("ok", 10, 1)
+
+
+def test_resync_of_the_same_rows_changes_nothing(store: Store, crm: ListConfig) -> None:
+    sync(store, crm)
+    before = live(store)
+    assert counts(sync(store, crm)) == ("ok", 0, 0, 0, 10, 0)
+    assert store.current_seq() == 1
+    assert live(store) == before
+    assert store.last_runs()["crm"].change_seq is None
+
+
+def test_changes_are_one_sequence_number(store: Store, crm: ListConfig, source: ListSource) -> None:
+    sync(store, crm)
+    before = live(store)
+    source.rows[1] = person(1, Last="Changed")
+    source.rows[2] = person(2, Phone="+49 89 9999")
+    del source.rows[5]
+    source.rows.append(person(50))
+    assert counts(sync(store, crm)) == ("ok", 1, 2, 1, 7, 0)
+    seq, changed = store.changes_since(1)
+    assert seq == 2 == store.current_seq()
+    assert {e.key: e.deleted for e in changed} == {
+        ("C001",): False,
+        ("C002",): False,
+        ("C005",): True,
+        ("C050",): False,
+    }
+    after = live(store)
+    assert after[("C001",)].attributes["cn"] == ["First1 Changed"]
+    # uuids of the entries that stayed are kept, changed or not
+    assert all(after[key].uuid == before[key].uuid for key in before if key != ("C005",))
+
+
+def test_deleted_key_that_comes_back_gets_its_uuid(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    sync(store, crm)
+    uuid = live(store)[("C004",)].uuid
+    gone = source.rows.pop(4)
+    assert counts(sync(store, crm)) == ("ok", 0, 0, 1, 9, 0)
+    assert ("C004",) not in live(store)
+    source.rows.append(gone)
+    assert counts(sync(store, crm)) == ("ok", 1, 0, 0, 9, 0)
+    assert live(store)[("C004",)].uuid == uuid
+    assert not live(store)[("C004",)].deleted
+
+
+def test_uuids_survive_a_restart(store_url: str, crm: ListConfig, source: ListSource) -> None:
+    with Store.open(store_url) as store:
+        sync(store, crm)
+        before = {k: e.uuid for k, e in live(store).items()}
+    source.rows[0] = person(0, First="Renamed")
+    with Store.open(store_url) as store:
+        assert counts(sync(store, crm)) == ("ok", 0, 1, 0, 9, 0)
+        assert {k: e.uuid for k, e in live(store).items()} == before
+
+
+def test_default_mapping_is_fields_named_like_attributes(store: Store) -> None:
+    source = ListSource([{"Id": "1", "givenName": "Anna", "SN": "Meier", "Mobile": "0171"}])
+    source.fields = ["Id", "givenName", "SN", "Mobile"]
+    assert counts(sync(store, ListConfig(name="crm", source=source))) == ("ok", 1, 0, 0, 0, 0)
+    assert live(store)[("1",)].attributes == {
+        "givenName": ["Anna"],
+        "sn": ["Meier"],
+        "mobile": ["0171"],
+        "displayName": ["Anna Meier"],
+        "cn": ["Anna Meier"],
+    }
+
+
+# -- bad rows ------------------------------------------------------------------------------
+
+
+def test_bad_rows_are_skipped_and_reported_with_their_line(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    source.rows[2:2] = [
+        {"Id": "  ", "First": "No key"},  # line 4
+        person(0, First="Again"),  # line 5: C000 is on line 2
+        {"Id": "C100", "First": " ", "Last": ""},  # line 6
+        Problem("unclosed quote", 7),
+    ]
+    result = sync(store, crm)
+    assert counts(result) == ("ok", 10, 0, 0, 0, 4)
+    assert [(p.line, p.message) for p in result.problems] == [
+        (4, "empty key"),
+        (5, "duplicate key 'C000', first seen on line 2"),
+        (6, "row maps to no attribute"),
+        (7, "unclosed quote"),
+    ]
+    assert live(store)[("C000",)].attributes["givenName"] == ["First0"]  # the first one wins
+    recorded = store.last_runs()["crm"]
+    assert (recorded.skipped, recorded.problems) == (4, result.problems)
+
+
+# -- guards --------------------------------------------------------------------------------
+
+
+def test_deleting_more_than_the_share_stops(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    sync(store, crm)
+    before = store.snapshot()
+    source.rows[0] = person(0, First="Changed")  # a change that must not be applied either
+    del source.rows[1:4]
+    result = sync(store, crm)
+    assert counts(result) == ("stopped", 0, 0, 0, 0, 0)
+    assert result.message == (
+        "would delete 3 of 10 entries (30.0 %), more than max_delete 20 %; "
+        "run with --force to apply"
+    )
+    assert store.snapshot() == before
+    assert store.last_runs()["crm"].outcome == "stopped"
+
+    forced = sync(store, crm, force=True)
+    assert counts(forced) == ("ok", 0, 1, 3, 6, 0)
+    assert forced.message.startswith("forced: delete 3 of 10 entries (30.0 %)")
+    assert len(live(store)) == 7
+    assert store.last_runs()["crm"].forced
+
+
+def test_deleting_up_to_the_share_applies(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    sync(store, crm)
+    del source.rows[1:3]
+    assert counts(sync(store, crm)) == ("ok", 0, 0, 2, 8, 0)
+
+
+def test_deleting_more_than_the_count_stops(store: Store, source: ListSource) -> None:
+    rep = ListConfig(name="crm", mapping=MAPPING, source=source, max_delete=DeleteLimit(count=2))
+    sync(store, rep)
+    del source.rows[:3]
+    result = sync(store, rep)
+    assert result.outcome == "stopped"
+    assert "would delete 3 of 10 entries (30.0 %), more than max_delete 2;" in result.message
+    assert len(live(store)) == 10
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_empty_source_never_deletes(
+    store: Store, crm: ListConfig, source: ListSource, force: bool
+) -> None:
+    sync(store, crm)
+    source.rows.clear()
+    result = sync(store, crm, force=force)
+    assert counts(result) == ("stopped", 0, 0, 0, 0, 0)
+    assert result.message == "source returned no rows; refusing to delete 10 entries"
+    assert len(live(store)) == 10
+
+
+def test_a_source_of_only_bad_rows_never_deletes(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    sync(store, crm)
+    source.rows[:] = [Problem("bad", 2), {"Id": ""}]
+    result = sync(store, crm, force=True)
+    assert result.outcome == "stopped"
+    assert result.message == (
+        "source returned no usable rows (2 skipped); refusing to delete 10 entries"
+    )
+    assert len(live(store)) == 10
+
+
+def test_a_first_run_is_never_guarded(store: Store, crm: ListConfig, source: ListSource) -> None:
+    source.rows.clear()
+    assert counts(sync(store, crm)) == ("ok", 0, 0, 0, 0, 0)
+    source.rows.append(person(1))
+    crm.max_delete = DeleteLimit(count=0)
+    assert counts(sync(store, crm)) == ("ok", 1, 0, 0, 0, 0)
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def test_a_source_failing_midway_changes_nothing(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    sync(store, crm)
+    before = store.snapshot()
+    source.rows[0] = person(0, First="Changed")
+    source.rows[5:] = [FAIL]
+    result = sync(store, crm)
+    assert counts(result) == ("failed", 0, 0, 0, 0, 0)
+    assert result.message == "replicator crm: connection lost at line 7"
+    assert store.snapshot() == before
+    recorded = store.last_runs()["crm"]
+    assert (recorded.outcome, recorded.message) == ("failed", result.message)
+
+
+def test_a_source_that_cannot_be_opened_fails(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    source.check_error = "cannot read /data/crm.csv: No such file or directory"
+    result = sync(store, crm)
+    assert result.outcome == "failed"
+    assert result.message == (
+        "replicator crm: cannot read /data/crm.csv: No such file or directory"
+    )
+    assert store.snapshot()[1] == []
+
+
+def test_a_mapping_field_the_source_lacks_fails(store: Store, crm: ListConfig) -> None:
+    crm.mapping["mobile"] = "Handy"
+    crm.mapping["displayName"] = "{First} {Middle} {Last}"
+    result = sync(store, crm)
+    assert result.outcome == "failed"
+    assert result.message == (
+        "replicator crm: mapping.mobile: the source has no field 'Handy'; "
+        "mapping.displayName: the source has no field 'Middle' "
+        "(fields: Id, First, Last, Phone, Company)"
+    )
+    assert store.snapshot()[1] == []
+
+
+def test_no_mapping_and_no_attribute_named_fields_fails(store: Store) -> None:
+    source = ListSource([{"Id": "1", "Vorname": "Anna"}])
+    source.fields = ["Id", "Vorname"]
+    result = sync(store, ListConfig(name="crm", source=source))
+    assert result.outcome == "failed"
+    assert result.message == (
+        "replicator crm: no mapping given and no source field is named like an attribute "
+        "(fields: Id, Vorname)"
+    )
+
+
+# -- dry run -------------------------------------------------------------------------------
+
+
+def test_a_dry_run_writes_and_records_nothing(
+    store: Store, crm: ListConfig, source: ListSource
+) -> None:
+    result = sync(store, crm, dry_run=True)
+    assert counts(result) == ("ok", 10, 0, 0, 0, 0)
+    assert store.current_seq() == 0
+    assert store.last_runs() == {}
+    assert store.directory_sizes() == {}
+
+    sync(store, crm)
+    del source.rows[:5]
+    assert sync(store, crm, dry_run=True).outcome == "stopped"
+    assert counts(sync(store, crm, dry_run=True, force=True)) == ("ok", 0, 0, 5, 5, 0)
+    assert len(live(store)) == 10
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(sync_runs.c.id)).all()) == 1
+
+
+# -- readers see the old directory or the new one ------------------------------------------
+
+
+def test_a_reader_sees_the_old_directory_until_the_run_commits(
+    store_url: str, crm: ListConfig, source: ListSource
+) -> None:
+    with Store.open(store_url) as writer, Store.open(store_url) as reader:
+        sync(writer, crm)
+        old = reader.snapshot()
+        source.rows[0] = person(0, First="Changed")
+        del source.rows[1]
+        source.rows.append(person(77))
+        seen_during_write = []
+
+        @event.listens_for(writer.engine, "after_cursor_execute")
+        def peek(conn, cursor, statement, parameters, context, executemany) -> None:
+            if statement.lstrip().upper().startswith(("INSERT INTO ENTRIES", "UPDATE ENTRIES")):
+                seen_during_write.append((reader.snapshot(), reader.changes_since(old[0])))
+
+        result = sync(writer, crm)
+        event.remove(writer.engine, "after_cursor_execute", peek)
+
+        assert counts(result) == ("ok", 1, 1, 1, 8, 0)
+        assert len(seen_during_write) == 3  # insert, update, delete
+        for snapshot, changes in seen_during_write:
+            assert snapshot == old
+            assert changes == (old[0], [])
+        seq, new = reader.snapshot()
+        assert seq == old[0] + 1
+        assert {e.key for e in new} == {e.key for e in old[1]} - {("C001",)} | {("C077",)}
+        assert {e.key for e in reader.changes_since(old[0])[1]} == {("C000",), ("C001",), ("C077",)}
