@@ -95,8 +95,11 @@ def _parse_value(text: str, i: int) -> tuple[str, int]:
 def fold(value: str) -> str:
     """Case-insensitive, Unicode-aware form of a string (RFC 4518 in spirit)."""
     if value.isascii():  # most values: NFKC changes nothing and casefold is lower
-        return " ".join(value.lower().split())
-    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+        folded = " ".join(value.lower().split())
+    else:
+        folded = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+    # the index keeps what this returns: share the string when nothing changed
+    return value if folded == value else folded
 
 
 def normalize_rdns(rdns: tuple[RDN, ...]) -> str:
@@ -109,8 +112,13 @@ def normalize_dn(text: str) -> str:
     return normalize_rdns(parse_dn(text))
 
 
+_NEEDS_ESCAPE = re.compile(r'[,+"\\<>;=\x00-\x1f]|^[ #]| $')
+
+
 def escape_value(value: str) -> str:
     """``value`` escaped for use in a DN string."""
+    if not _NEEDS_ESCAPE.search(value):
+        return value
     out = []
     for pos, ch in enumerate(value):
         if ch in ',+"\\<>;=' or (pos == 0 and ch in " #") or (pos == len(value) - 1 and ch == " "):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -14,7 +15,7 @@ from metadir.config import Config, Listener, parse_listener
 from metadir.directory.tree import DirectoryTree
 from metadir.errors import ConfigError
 from metadir.ldap.protocol import LDAPServerFactory
-from metadir.store import Store, StoredEntry
+from metadir.store import Store, StoredEntry, paused_gc
 
 log = logging.getLogger("metadir.server")
 
@@ -77,9 +78,11 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
     started = time.monotonic()
     store = Store.open(config.store_url())
     names = [d.name for d in config.directories]
-    seq, entries = store.snapshot(names)
     tree = DirectoryTree(config.directories)
-    tree.apply(entries)
+    with store.streamed_snapshot(names) as (seq, entries), paused_gc():
+        tree.apply(entries)
+    # the loaded tree lives as long as the process: keep it out of every later collection
+    gc.freeze()
     log.info(
         "loaded %d contacts in %d directories in %.2f s (store change %d)",
         tree.size,

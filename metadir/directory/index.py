@@ -7,7 +7,7 @@ searches by substring cost no memory for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -25,7 +25,7 @@ class Entry:
     dn: str
     directory: str | None  # None for the root entry
     # canonical attribute name -> values, structural and operational attributes included
-    attributes: dict[str, tuple[str, ...]]
+    attributes: dict[str, Sequence[str]]
     # encoded forms of this entry, keyed by what was selected; filled by the LDAP layer
     wire: dict[object, bytes] = field(default_factory=dict)
 
@@ -40,7 +40,7 @@ class AttributeIndex:
         self._sorted: SortedList | None = None
         self._reversed: SortedList | None = None
 
-    def add(self, entry_id: int, values: Iterable[str]) -> None:
+    def add(self, entry_id: int, values: Sequence[str]) -> None:
         self.present.add(entry_id)
         for norm in self._normalized(values):
             held = self.postings.get(norm)
@@ -56,7 +56,7 @@ class AttributeIndex:
             else:
                 held.add(entry_id)
 
-    def remove(self, entry_id: int, values: Iterable[str]) -> None:
+    def remove(self, entry_id: int, values: Sequence[str]) -> None:
         self.present.discard(entry_id)
         for norm in self._normalized(values):
             held = self.postings.get(norm)
@@ -77,13 +77,12 @@ class AttributeIndex:
             if self._reversed is not None:
                 self._reversed.remove(norm[::-1])
 
-    def _normalized(self, values: Iterable[str]) -> set[str]:
-        out = set()
-        for value in values:
-            norm = self.rule.normalize(value)
-            if norm is not None:
-                out.add(norm)
-        return out
+    def _normalized(self, values: Sequence[str]) -> Iterable[str]:
+        normalize = self.rule.normalize
+        if len(values) == 1:  # most attributes: no set to build
+            norm = normalize(values[0])
+            return () if norm is None else (norm,)
+        return {norm for norm in map(normalize, values) if norm is not None}
 
     def ids(self, norm: str) -> set[int]:
         held = self.postings.get(norm)

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from metadir.dn import fold
 
@@ -32,6 +33,7 @@ _GENERALIZED_TIME = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # entries of one sync run share their timestamps
 def generalized_time(value: str) -> str | None:
     """``value`` (RFC 4517 GeneralizedTime) as a sortable UTC string, or None if malformed."""
     m = _GENERALIZED_TIME.match(value.strip())

@@ -9,12 +9,14 @@ entirely or not at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 from metadir.config import ROOT_DN, DirectoryConfig
 from metadir.directory import filters as f
+from metadir.directory.attributes import attribute_type
 from metadir.directory.evaluate import evaluate
 from metadir.directory.index import Entry, Index
 from metadir.directory.matching import format_generalized_time
@@ -83,6 +85,7 @@ class DirectoryTree:
             self._by_ndn[container.ndn] = container
             self._replicators[directory.name] = {r.name for r in directory.replicators}
         self._timestamps: dict[object, str] = {}  # shares equal timestamp strings
+        self._names: dict[str, str] = {}  # attribute names as stored -> canonical
 
     def _with_operational(self, attrs: dict[str, tuple[str, ...]], dn: str) -> dict:
         attrs["entryDN"] = (dn,)
@@ -128,8 +131,12 @@ class DirectoryTree:
 
     def _contact(self, stored: StoredEntry, container: Container) -> Entry:
         dn = f"{self._rdn}={escape_value(stored.uuid)},{container.entry.dn}"
-        attrs: dict[str, tuple[str, ...]] = {"objectClass": self._contact_classes}
-        attrs.update((name, tuple(values)) for name, values in stored.attributes.items() if values)
+        attrs: dict[str, Sequence[str]] = {"objectClass": self._contact_classes}
+        for name, values in stored.attributes.items():
+            if values:
+                # the store's lists are kept as they are (never changed); names are shared
+                # strings, not one copy per entry
+                attrs[self._names.get(name) or self._name(name)] = values
         if "sn" not in attrs and "cn" in attrs:
             attrs["sn"] = attrs["cn"]  # person requires sn; a company-only contact has none
         attrs["entryUUID"] = (stored.uuid,)
@@ -140,6 +147,11 @@ class DirectoryTree:
         attrs["subschemaSubentry"] = (SUBSCHEMA_DN,)
         attrs["hasSubordinates"] = ("FALSE",)
         return Entry(stored.id, dn, stored.directory, attrs)
+
+    def _name(self, name: str) -> str:
+        attr = attribute_type(name)
+        canonical = self._names[name] = attr.name if attr else sys.intern(name)
+        return canonical
 
     def _timestamp(self, when: object) -> str:
         text = self._timestamps.get(when)

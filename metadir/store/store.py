@@ -208,11 +208,21 @@ class Store:
 
     def snapshot(self, directories: Iterable[str] | None = None) -> tuple[int, list[StoredEntry]]:
         """The current change sequence number and every live entry, as of one moment."""
+        with self.streamed_snapshot(directories) as (seq, rows):
+            return seq, list(rows)
+
+    @contextmanager
+    def streamed_snapshot(
+        self, directories: Iterable[str] | None = None
+    ) -> Iterator[tuple[int, Iterator[StoredEntry]]]:
+        """``snapshot()`` as an iterator, valid inside the ``with`` block: the server loads
+        100k entries without holding them all twice."""
         query = (
             _entry_query(directories).where(entries.c.deleted_at.is_(None)).order_by(entries.c.id)
         )
         with paused_gc(), self._read() as conn:
-            return _current_seq(conn), _stored_entries(conn.execute(query))
+            rows = conn.execution_options(yield_per=2000).execute(query)
+            yield _current_seq(conn), (_stored_entry(row) for row in rows)
 
     def changes_since(
         self, seq: int, directories: Iterable[str] | None = None
@@ -469,11 +479,12 @@ def _entry_query(names: Iterable[str] | None) -> Select:
 
 
 def _stored_entries(rows: Iterable[Row]) -> list[StoredEntry]:
-    """The rows of an ``_entry_query``, read by position: 100k of them at server start."""
-    return [
-        StoredEntry(*row[:4], _decode_key(row[4]), *row[5:8], deleted=row[8] is not None)
-        for row in rows
-    ]
+    return [_stored_entry(row) for row in rows]
+
+
+def _stored_entry(row: Row) -> StoredEntry:
+    """A row of an ``_entry_query``, read by position: 100k of them at server start."""
+    return StoredEntry(*row[:4], _decode_key(row[4]), *row[5:8], deleted=row[8] is not None)
 
 
 def _insert_ignoring_conflict(conn: Connection, table: Table, values: dict) -> None:
