@@ -15,9 +15,9 @@ from sqlalchemy import event, select
 
 from metadir.config import Config, DirectoryConfig
 from metadir.errors import SourceError
-from metadir.store import Store
+from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
-from metadir.sync.engine import RunResult, run_replicator
+from metadir.sync.engine import run_replicator
 from replicators.base import DeleteLimit, Problem, Record, ReplicatorConfig
 
 FIELDS = ["Id", "First", "Last", "Phone", "Company"]
@@ -89,11 +89,11 @@ DIRECTORY = DirectoryConfig(name="contacts")
 CONFIG = Config()
 
 
-def sync(store: Store, rep: ReplicatorConfig, **options: bool) -> RunResult:
+def sync(store: Store, rep: ReplicatorConfig, **options: bool) -> RunRecord:
     return run_replicator(store, CONFIG, DIRECTORY, rep, **options)
 
 
-def counts(result: RunResult) -> tuple:
+def counts(result: RunRecord) -> tuple:
     return (
         result.outcome,
         result.added,
@@ -114,7 +114,7 @@ def live(store: Store) -> dict[tuple[str, ...], Any]:
 def test_first_sync_adds_every_row(store: Store, crm: ListConfig) -> None:
     result = sync(store, crm)
     assert counts(result) == ("ok", 10, 0, 0, 0, 0)
-    assert (result.replicator, result.directory, result.message) == ("crm", "contacts", "")
+    assert (result.replicator, result.message) == ("crm", "")
     entry = live(store)[("C003",)]
     assert entry.attributes == {
         "givenName": ["First3"],

@@ -118,6 +118,11 @@ class RunRecord:
     forced: bool = False
     # as recorded: at most PROBLEMS_KEPT of the run's `skipped` rows
     problems: Sequence[Problem] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished - self.started).total_seconds()
+
     change_seq: int | None = None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from metadir.config import Config
 from metadir.store import RunRecord, Store
-from metadir.sync.engine import RunResult, run_replicator
+from metadir.sync.engine import run_replicator
 from replicators.base import Problem, ReplicatorConfig
 
 # problem lines `metadir sync` prints per replicator; `metadir status` shows all recorded
@@ -36,7 +36,7 @@ def sync_command(config: Config, names: list[str], force: bool, dry_run: bool) -
             ensure_layout(store, config)
         for directory, rep in selected:
             result = run_replicator(store, config, directory, rep, force=force, dry_run=dry_run)
-            print(_summary(result, rep, dry_run), flush=True)
+            print(_summary(result, directory.name, rep, dry_run), flush=True)
             failures += result.outcome != "ok"
     return 1 if failures else 0
 
@@ -69,10 +69,8 @@ def ensure_layout(store: Store, config: Config) -> None:
             store.ensure_replicator(rep.name, rep.type, directory.name)
 
 
-def _summary(result: RunResult, rep: ReplicatorConfig, dry_run: bool) -> str:
-    head = (
-        f"{rep.name} ({rep.type} -> {result.directory}): {result.outcome} in {result.seconds:.2f} s"
-    )
+def _summary(result: RunRecord, directory: str, rep: ReplicatorConfig, dry_run: bool) -> str:
+    head = f"{rep.name} ({rep.type} -> {directory}): {result.outcome} in {result.seconds:.2f} s"
     if dry_run:
         head += " (dry run, nothing written)"
     head += ": " + (_counts(result) if result.outcome == "ok" else "nothing changed")
@@ -82,14 +80,13 @@ def _summary(result: RunResult, rep: ReplicatorConfig, dry_run: bool) -> str:
 
 
 def _last_run(run: RunRecord) -> str:
-    seconds = (run.finished - run.started).total_seconds()
     counts = _counts(run) if run.outcome == "ok" else "nothing changed"
     forced = " (forced)" if run.forced else ""
     when = f"{run.started:%Y-%m-%d %H:%M:%S} UTC"
-    return f"last run {when}{forced}, {run.outcome} in {seconds:.2f} s: {counts}"
+    return f"last run {when}{forced}, {run.outcome} in {run.seconds:.2f} s: {counts}"
 
 
-def _counts(run: RunResult | RunRecord) -> str:
+def _counts(run: RunRecord) -> str:
     return (
         f"{run.added} added, {run.updated} updated, {run.deleted} deleted, "
         f"{run.unchanged} unchanged, {run.skipped} skipped"

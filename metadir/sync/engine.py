@@ -6,8 +6,7 @@ fails, or that a guard stops, changes no entry; every run but a dry run is recor
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,23 +16,6 @@ from metadir.store import EntryData, RunRecord, Store, paused_gc
 from metadir.sync.diff import Diff, Key, diff, digest
 from metadir.sync.mapping import Mapping, MappingError, RowError, default_mapping
 from replicators.base import Problem, Record, Replicator, ReplicatorConfig
-
-
-@dataclass
-class RunResult:
-    replicator: str
-    directory: str
-    # ok | failed | stopped
-    outcome: str
-    # what was written (for a dry run: what would have been); nothing for failed/stopped
-    added: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    message: str = ""
-    seconds: float = 0.0
 
 
 @dataclass
@@ -52,9 +34,8 @@ def run_replicator(
     *,
     force: bool = False,
     dry_run: bool = False,
-) -> RunResult:
-    """Run ``rep`` once against the store."""
-    clock = time.perf_counter()
+) -> RunRecord:
+    """Run ``rep`` once against the store; what was done (for a dry run: would be done)."""
     run = RunRecord(rep.name, "ok", started=_now(), finished=_now(), forced=force)
     if not dry_run:
         store.ensure_directory(directory.name, directory.dn)
@@ -89,19 +70,7 @@ def run_replicator(
     run = replace(run, finished=_now())
     if not dry_run:
         run = _write(store, run, changes, entries)
-    return RunResult(
-        replicator=rep.name,
-        directory=directory.name,
-        outcome=run.outcome,
-        added=run.added,
-        updated=run.updated,
-        deleted=run.deleted,
-        unchanged=run.unchanged,
-        skipped=run.skipped,
-        problems=list(run.problems),
-        message=run.message,
-        seconds=time.perf_counter() - clock,
-    )
+    return run
 
 
 def open_source(rep: ReplicatorConfig, base_dir: Path) -> tuple[Replicator, Mapping]:
