@@ -29,6 +29,7 @@ from pydantic import (
 from metadir import fields
 from metadir.dn import normalize_dn, parse_dn
 from metadir.errors import ConfigError
+from metadir.phone import Location, PhoneFormat
 from replicators import REGISTRY
 from replicators.base import ReplicatorConfig
 
@@ -144,19 +145,6 @@ class ServerConfig(Strict):
         return [v if isinstance(v, Listener) else parse_listener(str(v)) for v in value]
 
 
-class Location(Strict):
-    """The numbering plan phone numbers are read with."""
-
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country code, e.g. DE")
-    area_code: str | None = Field(default=None, pattern=r"^[0-9]{1,6}$")
-    outside_line: str | None = Field(default=None, pattern=r"^[0-9]{1,3}$")
-
-    @field_validator("area_code", "outside_line", mode="before")
-    @classmethod
-    def _digits_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
-
-
 _SETTINGS = tuple(REGISTRY.values())
 # one settings model per source kind, told apart by ``type``
 ReplicatorSettings = (
@@ -170,6 +158,10 @@ class DirectoryConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     # where the directory is served; ou=<name>,dc=meta unless given
     base_dn: str | None = None
+    # how search input is read, and the default for the directory's replicators
+    location: Location | None = None
+    # how numbers are served: e164, readable, national or as the source wrote them
+    phone_format: PhoneFormat = "e164"
     replicators: list[ReplicatorSettings] = []  # type: ignore[valid-type]
 
     @field_validator("base_dn")
@@ -208,6 +200,12 @@ class Config(Strict):
                 if rep.name == name:
                     return directory, rep
         return None
+
+    def location_for(
+        self, directory: DirectoryConfig, rep: ReplicatorConfig | None = None
+    ) -> Location | None:
+        """The numbering plan in force: the replicator's, else the directory's, else global."""
+        return (rep and rep.location) or directory.location or self.location
 
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made relative to the config file."""

@@ -78,7 +78,7 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
     started = time.monotonic()
     store = Store.open(config.store_url())
     names = [d.name for d in config.directories]
-    tree = DirectoryTree(config.directories)
+    tree = DirectoryTree(config.directories, config.location)
     with store.streamed_snapshot(names) as (seq, entries), paused_gc():
         tree.apply(entries)
     # the loaded tree lives as long as the process: keep it out of every later collection

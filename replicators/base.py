@@ -15,6 +15,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from metadir.phone import Location
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -73,6 +75,8 @@ class ReplicatorConfig(BaseModel):
     mapping: dict[str, str] = {}
     # a run that would delete more than this stops unless forced: "20%" or a count
     max_delete: DeleteLimit = DeleteLimit(percent=20)
+    # how the source writes phone numbers, when it differs from its directory's location
+    location: Location | None = None
 
     @field_validator("name")
     @classmethod

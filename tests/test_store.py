@@ -37,7 +37,8 @@ def entry(key: str | tuple[str, ...], name: str, phone: str | None = None) -> En
     if phone:
         attributes["telephoneNumber"] = [phone.strip()]
         raw["telephoneNumber"] = [phone]
-    return EntryData(key, attributes, raw, digest=f"d-{name}-{phone}"[:32])
+    numbers = {name: [value.strip()] for name, (value,) in raw.items()}
+    return EntryData(key, attributes, raw, numbers, digest=f"d-{name}-{phone}"[:32])
 
 
 def run(replicator: str = "crm", outcome: str = "ok", **counts: object) -> RunRecord:

@@ -24,6 +24,7 @@ CustomerNo;FirstName;LastName;Company;Phone
 def write_config(tmp_path: Path, store_url: str = "sqlite:///var/metadir.db") -> Path:
     config = {
         "store": {"url": store_url},
+        "location": {"country": "DE", "area_code": "89"},
         "directories": [
             {
                 "name": "contacts",
@@ -50,7 +51,9 @@ def write_config(tmp_path: Path, store_url: str = "sqlite:///var/metadir.db") ->
     path = tmp_path / "metadir.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     (tmp_path / "crm.csv").write_text(CRM_CSV, encoding="utf-8")
-    (tmp_path / "erp.csv").write_text("Id,cn,mobile\nE1,Otto Lager,0171 1\n", encoding="utf-8")
+    (tmp_path / "erp.csv").write_text(
+        "Id,cn,mobile\nE1,Otto Lager,0171 5550102\n", encoding="utf-8"
+    )
     return path
 
 
@@ -80,10 +83,13 @@ def test_sync_prints_a_summary_per_replicator(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = seconds(done.stdout).splitlines()
     assert lines[0] == (
-        "crm (csv -> contacts): ok in N s: 4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped"
+        "crm (csv -> contacts): ok in N s: 4 added, 0 updated, 0 deleted, 0 unchanged, "
+        "1 skipped, 1 number kept as written"
     )
     assert bad_row(5).fullmatch(lines[1])
-    assert lines[2:] == [
+    # "0171 555" is too short for a mobile number: served as written, and said so
+    assert lines[2] == "  line 6: telephoneNumber '0171 555' is no phone number: kept as written"
+    assert lines[3:] == [
         "erp (csv -> contacts): ok in N s: 1 added, 0 updated, 0 deleted, 0 unchanged, 0 skipped"
     ]
     assert (tmp_path / "var" / "metadir.db").exists()
@@ -91,7 +97,8 @@ def test_sync_prints_a_summary_per_replicator(tmp_path: Path) -> None:
     again = metadir(config, "sync", "crm")
     assert again.returncode == 0, again.stderr
     assert seconds(again.stdout).splitlines()[0] == (
-        "crm (csv -> contacts): ok in N s: 0 added, 0 updated, 0 deleted, 4 unchanged, 1 skipped"
+        "crm (csv -> contacts): ok in N s: 0 added, 0 updated, 0 deleted, 4 unchanged, "
+        "1 skipped, 1 number kept as written"
     )
 
 
@@ -112,11 +119,12 @@ def test_status_shows_sizes_and_last_runs(tmp_path: Path) -> None:
     assert lines[0] == "directory contacts (ou=contacts,dc=meta): 4 entries"
     assert re.fullmatch(
         r"  crm \(csv\): last run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, ok in N s: "
-        r"4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped",
+        r"4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped, 1 number kept as written",
         lines[1],
     )
     assert bad_row(5, indent="    ").fullmatch(lines[2])
-    assert lines[3:] == [
+    assert "'0171 555' is no phone number" in lines[3]
+    assert lines[4:] == [
         "  erp (csv): never run",
         "directory staff (ou=staff,dc=meta): 0 entries",
     ]
@@ -179,7 +187,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert seconds(done.stdout).splitlines()[0] == (
         "crm (csv -> contacts): ok in N s (dry run, nothing written): "
-        "4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped"
+        "4 added, 0 updated, 0 deleted, 0 unchanged, 1 skipped, 1 number kept as written"
     )
     status = metadir(config, "status").stdout
     assert "  crm (csv): never run" in status

@@ -119,11 +119,12 @@ def test_first_sync_adds_every_row(store: Store, crm: ListConfig) -> None:
     assert entry.attributes == {
         "givenName": ["First3"],
         "sn": ["Last3"],
-        "telephoneNumber": ["+49 89 0003"],
+        "telephoneNumber": ["+49890003"],
         "company": ["ACME"],
         "displayName": ["First3 Last3"],
         "cn": ["First3 Last3"],
     }
+    assert entry.numbers == {"telephoneNumber": ["+49890003"]}
     with store.engine.connect() as conn:
         raw = conn.execute(
             select(entries.c.raw_numbers).where(entries.c.id == entry.id)

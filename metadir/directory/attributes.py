@@ -4,11 +4,13 @@ and operational attributes of the tree, each with its matching rule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from metadir import fields
-from metadir.directory.matching import CASE_IGNORE, GENERALIZED_TIME, TELEPHONE, Rule
+from metadir.directory import filters as f
+from metadir.directory.matching import CASE_IGNORE, GENERALIZED_TIME, PHONE, Rule
+from metadir.phone import looks_like_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +18,13 @@ class AttributeType:
     name: str
     rule: Rule
     operational: bool = False
+    # a search-only attribute standing for these (estos, innovaphone); never in results
+    virtual: tuple[str, ...] = ()
+
+
+# the people and organisation names estos' searchContact / searchIndividual look at
+_CONTACT_NAMES = ("cn", "displayName", "givenName", "sn", "company", "o", "mail")
+_PERSON_NAMES = ("givenName", "sn", "cn", "displayName")
 
 
 # attributes of the tree itself that are not contact fields: (name, rule, operational, aliases)
@@ -40,10 +49,36 @@ def _table() -> dict[str, AttributeType]:
         for spelling in (name, *aliases):
             table[spelling.lower()] = AttributeType(name, rule, operational)
     for field in fields.all_fields():
-        rule = TELEPHONE if field.is_phone else CASE_IGNORE
+        rule = PHONE if field.is_phone else CASE_IGNORE
         for spelling in (field.name, *field.aliases):
             table[spelling.lower()] = AttributeType(field.name, rule)
+    numbers = tuple(field.name for field in fields.phone_fields())
+    for name, members in (
+        ("searchNumber", numbers),
+        ("metaSearchNumber", numbers),
+        ("searchContact", _CONTACT_NAMES),  # and the numbers, for values that are numbers
+        ("searchIndividual", _PERSON_NAMES),
+    ):
+        table[name.lower()] = AttributeType(name, CASE_IGNORE, virtual=members)
     return table
+
+
+def virtual_members(attr: AttributeType, filter: f.Filter) -> tuple[f.Filter, ...]:
+    """``filter`` on a virtual attribute as the same filter on each attribute it stands for."""
+    members = attr.virtual
+    if attr.name == "searchContact" and looks_like_number(_asserted(filter)):
+        members += tuple(field.name for field in fields.phone_fields())
+    return tuple(_on(filter, name) for name in members)
+
+
+def _asserted(filter: f.Filter) -> str:
+    if isinstance(filter, f.Substrings):
+        return "".join(p for p in (filter.initial, *filter.any, filter.final) if p)
+    return getattr(filter, "value", "")
+
+
+def _on(filter: f.Filter, name: str) -> f.Filter:
+    return replace(filter, attribute=name)  # type: ignore[type-var]
 
 
 def attribute_type(name: str) -> AttributeType | None:

@@ -6,16 +6,22 @@ an assertion value the matching rule cannot read, a rule without ordering). Ever
 else in scope is FALSE. ``And`` narrows the scope as it goes, so later parts only look at
 the candidates earlier parts left; leaves choose between asking the index and testing the
 few entries left in scope, whichever touches less.
+
+Phone attributes match on the number (``numbers.py``): assertion values are read with the
+location of the directory searched, and the suffix fallback runs only when asked for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Set
+from dataclasses import dataclass
 
 from metadir.directory import filters as f
-from metadir.directory.attributes import AttributeType, attribute_type
+from metadir.directory import numbers
+from metadir.directory.attributes import AttributeType, attribute_type, virtual_members
 from metadir.directory.index import AttributeIndex, Index
-from metadir.directory.matching import approx_form, substrings_match
+from metadir.directory.matching import PHONE, approx_form, substrings_match
+from metadir.phone import Location
 
 Ids = Set[int]
 Outcome = tuple[Ids, Ids]  # (true, undefined)
@@ -24,54 +30,152 @@ EMPTY: frozenset[int] = frozenset()
 _CASE_IGNORE_RULES = {"caseignorematch", "2.5.13.2"}
 
 
-def evaluate(index: Index, filter: f.Filter, scope: Ids) -> Outcome:
-    if isinstance(filter, f.And):
-        return _and(index, filter.parts, scope)
-    if isinstance(filter, f.Or):
-        return _or(index, filter.parts, scope)
-    if isinstance(filter, f.Not):
-        true, undefined = evaluate(index, filter.part, scope)
-        return (scope - true - undefined if undefined else scope - true), undefined
-    if isinstance(filter, f.Extensible):
-        return _extensible(index, filter, scope)
-    attr = attribute_type(filter.attribute)
-    if attr is None:
-        return EMPTY, scope
-    if isinstance(filter, f.Present):
-        return _present(index, attr, scope), EMPTY
-    return _assertion(index, attr, filter, scope)
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    index: Index
+    # how phone numbers in assertions are read
+    location: Location | None = None
+    # whether a number assertion also matches on its significant digits (suffix fallback)
+    fallback: bool = False
 
+    def evaluate(self, filter: f.Filter, scope: Ids) -> Outcome:
+        if isinstance(filter, f.And):
+            return self._and(filter.parts, scope)
+        if isinstance(filter, f.Or):
+            return self._or(filter.parts, scope)
+        if isinstance(filter, f.Not):
+            true, undefined = self.evaluate(filter.part, scope)
+            return (scope - true - undefined if undefined else scope - true), undefined
+        if isinstance(filter, f.Extensible):
+            return self._extensible(filter, scope)
+        attr = attribute_type(filter.attribute)
+        if attr is None:
+            return EMPTY, scope
+        if attr.virtual:
+            return self._or(virtual_members(attr, filter), scope)
+        if isinstance(filter, f.Present):
+            return self._present(attr, scope), EMPTY
+        if attr.rule is PHONE:
+            return numbers.evaluate(self, attr, filter, scope)
+        return self._assertion(attr, filter, scope)
 
-def matches(index: Index, filter: f.Filter, scope: Ids) -> list[int]:
-    """The ids in ``scope`` for which ``filter`` is TRUE, in tree order."""
-    true, _ = evaluate(index, filter, scope)
-    return sorted(true)
+    def _and(self, parts: tuple[f.Filter, ...], scope: Ids) -> Outcome:
+        true, undefined = scope, EMPTY
+        for part in sorted(parts, key=_cost):
+            part_true, part_undefined = self.evaluate(part, true | undefined if undefined else true)
+            # TRUE needs every part TRUE; Undefined means no part FALSE and not every part TRUE
+            if undefined:
+                part_true, part_undefined = (
+                    part_true & true,
+                    (part_undefined & true) | (undefined & (part_true | part_undefined)),
+                )
+            true, undefined = part_true, part_undefined
+            if not true and not undefined:
+                break
+        return true, undefined
 
+    def _or(self, parts: Iterable[f.Filter], scope: Ids) -> Outcome:
+        true: set[int] = set()
+        undefined: set[int] = set()
+        for part in parts:
+            part_true, part_undefined = self.evaluate(part, scope)
+            true |= part_true
+            undefined |= part_undefined
+        return true, undefined - true
 
-def _and(index: Index, parts: tuple[f.Filter, ...], scope: Ids) -> Outcome:
-    true, undefined = scope, EMPTY
-    for part in sorted(parts, key=_cost):
-        part_true, part_undefined = evaluate(index, part, true | undefined if undefined else true)
-        # TRUE needs every part TRUE; Undefined means no part FALSE and not every part TRUE
-        if undefined:
-            part_true, part_undefined = (
-                part_true & true,
-                (part_undefined & true) | (undefined & (part_true | part_undefined)),
-            )
-        true, undefined = part_true, part_undefined
-        if not true and not undefined:
-            break
-    return true, undefined
+    def _present(self, attr: AttributeType, scope: Ids) -> Ids:
+        if attr.name == "objectClass":  # every entry has one
+            return scope
+        held = self.index.attributes.get(attr.name)
+        return EMPTY if held is None else held.present & scope
 
+    def _assertion(self, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
+        held = self.index.attributes.get(attr.name)
+        rule = attr.rule
+        if isinstance(filter, f.Equality):
+            norm = rule.normalize(filter.value)
+            if norm is None:
+                return EMPTY, scope
+            return (EMPTY if held is None else held.ids(norm) & scope), EMPTY
+        if isinstance(filter, f.Substrings):
+            initial = rule.normalize_piece(filter.initial) if filter.initial else None
+            final = rule.normalize_piece(filter.final) if filter.final else None
+            any_ = tuple(p for p in (rule.normalize_piece(x) for x in filter.any) if p)
+            if held is None:
+                return EMPTY, EMPTY
 
-def _or(index: Index, parts: tuple[f.Filter, ...], scope: Ids) -> Outcome:
-    true: set[int] = set()
-    undefined: set[int] = set()
-    for part in parts:
-        part_true, part_undefined = evaluate(index, part, scope)
-        true |= part_true
-        undefined |= part_undefined
-    return true, undefined - true
+            def test(value: str) -> bool:
+                return substrings_match(value, initial, any_, final)
+
+            if initial:
+                values, count = held.with_prefix(initial), held.count_with_prefix(initial)
+            elif final:
+                values, count = held.with_suffix(final), len(held.postings)
+            else:
+                values, count = iter(held.postings), len(held.postings)
+            return self.select(held, attr.name, values, count, test, scope), EMPTY
+        if isinstance(filter, f.GreaterOrEqual | f.LessOrEqual):
+            norm = rule.normalize(filter.value)
+            if norm is None or not rule.ordering:
+                return EMPTY, scope
+            if held is None:
+                return EMPTY, EMPTY
+            if isinstance(filter, f.GreaterOrEqual):
+                values = held.sorted_values().irange(minimum=norm)
+                test = norm.__le__
+            else:
+                values = held.sorted_values().irange(maximum=norm)
+                test = norm.__ge__
+            return self.select(held, attr.name, values, len(held.postings), test, scope), EMPTY
+        assert isinstance(filter, f.Approx)
+        wanted = approx_form(filter.value)
+        if held is None:
+            return EMPTY, EMPTY
+        return self.select(
+            held,
+            attr.name,
+            iter(held.postings),
+            len(held.postings),
+            lambda value: approx_form(value) == wanted,
+            scope,
+        ), EMPTY
+
+    def select(
+        self,
+        held: AttributeIndex,
+        name: str,
+        values: Iterable[str],
+        count: int,
+        test: Callable[[str], bool],
+        scope: Ids,
+    ) -> Ids:
+        """Ids in scope holding a value that passes ``test``: by walking the candidate values
+        in the index, or, when the scope is smaller than that, by testing the entries in
+        scope."""
+        if len(scope) < count:
+            normalize = held.rule.normalize
+            entries = self.index.entries
+            found = set()
+            for entry_id in scope:
+                for value in entries[entry_id].match_values(name):
+                    norm = normalize(value)
+                    if norm is not None and test(norm):
+                        found.add(entry_id)
+                        break
+            return found
+        found = set()
+        for value in values:
+            if test(value):
+                found |= held.ids(value) & scope
+        return found
+
+    def _extensible(self, filter: f.Extensible, scope: Ids) -> Outcome:
+        if filter.attribute is None:
+            return EMPTY, scope
+        rule = (filter.rule or "").lower()
+        if rule and rule not in _CASE_IGNORE_RULES:
+            return EMPTY, scope
+        return self.evaluate(f.Equality(filter.attribute, filter.value), scope)
 
 
 def _cost(part: f.Filter) -> int:
@@ -85,98 +189,17 @@ def _cost(part: f.Filter) -> int:
     return 4
 
 
-def _present(index: Index, attr: AttributeType, scope: Ids) -> Ids:
-    if attr.name == "objectClass":  # every entry has one
-        return scope
-    held = index.attributes.get(attr.name)
-    return EMPTY if held is None else held.present & scope
-
-
-def _assertion(index: Index, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
-    held = index.attributes.get(attr.name)
-    rule = attr.rule
-    if isinstance(filter, f.Equality):
-        norm = rule.normalize(filter.value)
-        if norm is None:
-            return EMPTY, scope
-        return (EMPTY if held is None else held.ids(norm) & scope), EMPTY
-    if isinstance(filter, f.Substrings):
-        initial = rule.normalize_piece(filter.initial) if filter.initial else None
-        final = rule.normalize_piece(filter.final) if filter.final else None
-        any_ = tuple(p for p in (rule.normalize_piece(x) for x in filter.any) if p)
-        if held is None:
-            return EMPTY, EMPTY
-
-        def test(value: str) -> bool:
-            return substrings_match(value, initial, any_, final)
-
-        if initial:
-            values, count = held.with_prefix(initial), held.count_with_prefix(initial)
-        elif final:
-            values, count = held.with_suffix(final), len(held.postings)
-        else:
-            values, count = iter(held.postings), len(held.postings)
-        return _select(index, held, attr.name, values, count, test, scope), EMPTY
-    if isinstance(filter, f.GreaterOrEqual | f.LessOrEqual):
-        norm = rule.normalize(filter.value)
-        if norm is None or not rule.ordering:
-            return EMPTY, scope
-        if held is None:
-            return EMPTY, EMPTY
-        if isinstance(filter, f.GreaterOrEqual):
-            values = held.sorted_values().irange(minimum=norm)
-            test = norm.__le__
-        else:
-            values = held.sorted_values().irange(maximum=norm)
-            test = norm.__ge__
-        return _select(index, held, attr.name, values, len(held.postings), test, scope), EMPTY
-    assert isinstance(filter, f.Approx)
-    wanted = approx_form(filter.value)
-    if held is None:
-        return EMPTY, EMPTY
-    return _select(
-        index,
-        held,
-        attr.name,
-        iter(held.postings),
-        len(held.postings),
-        lambda value: approx_form(value) == wanted,
-        scope,
-    ), EMPTY
-
-
-def _select(
-    index: Index,
-    held: AttributeIndex,
-    name: str,
-    values: Iterable[str],
-    count: int,
-    test: Callable[[str], bool],
-    scope: Ids,
-) -> Ids:
-    """Ids in scope holding a value that passes ``test``: by walking the candidate values in
-    the index, or, when the scope is smaller than that, by testing the entries in scope."""
-    if len(scope) < count:
-        normalize = held.rule.normalize
-        found = set()
-        for entry_id in scope:
-            for value in index.entries[entry_id].attributes.get(name, ()):
-                norm = normalize(value)
-                if norm is not None and test(norm):
-                    found.add(entry_id)
-                    break
-        return found
-    found = set()
-    for value in values:
-        if test(value):
-            found |= held.ids(value) & scope
-    return found
-
-
-def _extensible(index: Index, filter: f.Extensible, scope: Ids) -> Outcome:
-    if filter.attribute is None:
-        return EMPTY, scope
-    rule = (filter.rule or "").lower()
-    if rule and rule not in _CASE_IGNORE_RULES:
-        return EMPTY, scope
-    return evaluate(index, f.Equality(filter.attribute, filter.value), scope)
+def asserts_number(filter: f.Filter) -> bool:
+    """Whether some part of ``filter`` asserts a phone number (the fallback may help it)."""
+    if isinstance(filter, f.And | f.Or):
+        return any(asserts_number(part) for part in filter.parts)
+    if isinstance(filter, f.Not):
+        return asserts_number(filter.part)
+    if isinstance(filter, f.Present | f.Extensible | f.Substrings):
+        return False  # the fallback widens full-number comparisons only
+    attr = attribute_type(filter.attribute)
+    if attr is None:
+        return False
+    if attr.virtual:
+        return any(asserts_number(part) for part in virtual_members(attr, filter))
+    return attr.rule is PHONE

@@ -26,8 +26,16 @@ class Entry:
     directory: str | None  # None for the root entry
     # canonical attribute name -> values, structural and operational attributes included
     attributes: dict[str, Sequence[str]]
+    # phone attribute -> canonical numbers, where they differ from the values served
+    numbers: dict[str, Sequence[str]] | None = None
     # encoded forms of this entry, keyed by what was selected; filled by the LDAP layer
     wire: dict[object, bytes] = field(default_factory=dict)
+
+    def match_values(self, name: str) -> Sequence[str]:
+        """The values filters on ``name`` compare: canonical numbers, or the values served."""
+        if self.numbers is not None and name in self.numbers:
+            return self.numbers[name]
+        return self.attributes.get(name, ())
 
 
 class AttributeIndex:
@@ -122,17 +130,17 @@ class Index:
 
     def add(self, entry: Entry) -> None:
         self.entries[entry.id] = entry
-        for name, values in entry.attributes.items():
+        for name in entry.attributes:
             index = self.attributes.get(name)
             if index is None:
                 attr = attribute_type(name)
                 assert attr is not None, name
                 index = self.attributes[name] = AttributeIndex(attr.rule)
-            index.add(entry.id, values)
+            index.add(entry.id, entry.match_values(name))
 
     def remove(self, entry_id: int) -> Entry | None:
         entry = self.entries.pop(entry_id, None)
         if entry is not None:
-            for name, values in entry.attributes.items():
-                self.attributes[name].remove(entry_id, values)
+            for name in entry.attributes:
+                self.attributes[name].remove(entry_id, entry.match_values(name))
         return entry

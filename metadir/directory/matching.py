@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from metadir import phone
 from metadir.dn import fold
 
 
@@ -21,11 +22,6 @@ def _keep_edge_spaces(piece: str, norm: str) -> str:
     lead = " " if piece[:1].isspace() and norm else ""
     trail = " " if piece[-1:].isspace() and norm else ""
     return lead + norm + trail
-
-
-def _phone(value: str) -> str:
-    # telephoneNumberMatch (RFC 4517): spaces and hyphens are insignificant
-    return fold(value).replace(" ", "").replace("-", "")
 
 
 _GENERALIZED_TIME = re.compile(
@@ -77,21 +73,22 @@ class Rule:
     ordering: bool
 
     def normalize(self, value: str) -> str | None:
-        if self.name == "telephoneNumber":
-            return _phone(value)
+        if self.name == "phoneNumber":
+            return phone.key(value)
         if self.name == "generalizedTime":
             return generalized_time(value)
         return fold(value)
 
     def normalize_piece(self, piece: str) -> str:
         """Normalise one part of a substring assertion."""
-        if self.name == "telephoneNumber":
-            return _phone(piece)
+        if self.name == "phoneNumber":
+            return phone.digit_pieces(piece)
         return _keep_edge_spaces(piece, fold(piece))
 
 
 CASE_IGNORE = Rule("caseIgnore", ordering=True)
-TELEPHONE = Rule("telephoneNumber", ordering=False)
+# phone attributes: values are canonical numbers (metadir.phone), keyed by their digits
+PHONE = Rule("phoneNumber", ordering=False)
 GENERALIZED_TIME = Rule("generalizedTime", ordering=True)
 
 

@@ -17,11 +17,12 @@ from enum import IntEnum
 from metadir.config import ROOT_DN, DirectoryConfig
 from metadir.directory import filters as f
 from metadir.directory.attributes import attribute_type
-from metadir.directory.evaluate import evaluate
+from metadir.directory.evaluate import Ids, Matcher, asserts_number
 from metadir.directory.index import Entry, Index
 from metadir.directory.matching import format_generalized_time
 from metadir.dn import escape_value, fold, normalize_dn, normalize_rdns, parse_dn
 from metadir.fields import load_schema_file
+from metadir.phone import Location
 from metadir.store import StoredEntry
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ def _layout() -> dict:
 
 
 class DirectoryTree:
-    def __init__(self, directories: Iterable[DirectoryConfig]) -> None:
+    def __init__(
+        self, directories: Iterable[DirectoryConfig], location: Location | None = None
+    ) -> None:
+        """``location``: the numbering plan of directories that have none of their own."""
         layout = _layout()
         self.index = Index()
         self._contact_classes = tuple(layout["contact"]["objectClass"])
@@ -69,6 +73,7 @@ class DirectoryTree:
         self.containers: dict[str, Container] = {}
         self._by_ndn: dict[str, Container] = {}
         self._replicators: dict[str, set[str]] = {}
+        self._locations: dict[str, Location | None] = {}
         self._all: set[int] = {ROOT_ID}  # the whole tree: what a subtree search at the root sees
         for n, directory in enumerate(directories, start=1):
             dn = directory.dn
@@ -84,6 +89,7 @@ class DirectoryTree:
             self.containers[directory.name] = container
             self._by_ndn[container.ndn] = container
             self._replicators[directory.name] = {r.name for r in directory.replicators}
+            self._locations[directory.name] = directory.location or location
         self._timestamps: dict[object, str] = {}  # shares equal timestamp strings
         self._names: dict[str, str] = {}  # attribute names as stored -> canonical
 
@@ -146,7 +152,9 @@ class DirectoryTree:
         attrs["structuralObjectClass"] = self._contact_structural
         attrs["subschemaSubentry"] = (SUBSCHEMA_DN,)
         attrs["hasSubordinates"] = ("FALSE",)
-        return Entry(stored.id, dn, stored.directory, attrs)
+        # canonical numbers are kept apart only where they are not what is served
+        numbers = {k: v for k, v in stored.numbers.items() if attrs.get(k) != v} or None
+        return Entry(stored.id, dn, stored.directory, attrs, numbers)
 
     def _name(self, name: str) -> str:
         attr = attribute_type(name)
@@ -217,14 +225,35 @@ class DirectoryTree:
     def search(
         self, base: Entry, scope: Scope, filter: f.Filter, visible: set[str] | None
     ) -> list[Entry]:
-        """The entries below ``base`` in ``scope`` that match ``filter``, in tree order."""
-        true, _ = evaluate(self.index, filter, self.scope_ids(base, scope, visible))
+        """The entries below ``base`` in ``scope`` that match ``filter``, in tree order.
+
+        Numbers match exactly first; only a search that finds nothing that way is repeated
+        with the suffix fallback, so an exact match always excludes fallback matches."""
+        ids = self.scope_ids(base, scope, visible)
+        true = self._matching(filter, ids, fallback=False)
+        if not true and asserts_number(filter):
+            true = self._matching(filter, ids, fallback=True)
         entries = self.index.entries
         return [entries[i] for i in sorted(true)]
 
+    def _matching(self, filter: f.Filter, ids: Ids, fallback: bool) -> Ids:
+        locations = set(self._locations.values())
+        if len(locations) <= 1:  # the usual case: one numbering plan for everything
+            location = next(iter(locations), None)
+            return Matcher(self.index, location, fallback).evaluate(filter, ids)[0]
+        true: set[int] = set()
+        for n, location in enumerate(locations):
+            group = {i for i in ids if i < 0} if n == 0 else set()  # root and containers once
+            for name, container in self.containers.items():
+                if self._locations[name] == location:
+                    group |= container.members & ids
+            true |= Matcher(self.index, location, fallback).evaluate(filter, group)[0]
+        return true
+
     def test(self, entry: Entry, filter: f.Filter) -> bool | None:
         """Whether ``filter`` is TRUE or FALSE for ``entry``, or None when Undefined."""
-        true, undefined = evaluate(self.index, filter, {entry.id})
+        location = self._locations.get(entry.directory or "")
+        true, undefined = Matcher(self.index, location).evaluate(filter, {entry.id})
         return None if undefined else bool(true)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -91,6 +92,9 @@ entries = Table(
     Column("attributes", JSON, nullable=False),
     # phone attribute -> the source's values as read, before any normalisation
     Column("raw_numbers", JSON, nullable=False),
+    # phone attribute -> canonical values (E.164, extension digits, or text as written):
+    # what searches match, whatever format the values are served in
+    Column("numbers", JSON, nullable=False, server_default=text("'{}'")),
     Column("digest", String(32), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),
@@ -117,6 +121,8 @@ sync_runs = Table(
     Column("skipped", Integer, nullable=False),
     Column("message", Text, nullable=False),
     Column("forced", Boolean, nullable=False),
+    # phone values that could not be read as numbers, kept as written
+    Column("numbers_kept", Integer, nullable=False, server_default="0"),
     # the sequence number the run committed its changes under; none if it changed nothing
     Column("change_seq", BigInteger, nullable=True),
     Index(None, "replicator_id", "id"),

@@ -80,6 +80,8 @@ class StoredEntry:
     created: datetime
     modified: datetime
     deleted: bool
+    # phone attribute -> canonical values; what the index matches numbers by
+    numbers: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ class EntryData:
     key: tuple[str, ...]
     attributes: dict[str, list[str]]
     raw_numbers: dict[str, list[str]]
+    numbers: dict[str, list[str]]
     digest: str
 
 
@@ -116,6 +119,7 @@ class RunRecord:
     skipped: int = 0
     message: str = ""
     forced: bool = False
+    numbers_kept: int = 0
     # as recorded: at most PROBLEMS_KEPT of the run's `skipped` rows
     problems: Sequence[Problem] = field(default_factory=list)
 
@@ -294,6 +298,7 @@ class Store:
                             "uuid": str(uuid.uuid4()),
                             "attributes": e.attributes,
                             "raw_numbers": e.raw_numbers,
+                            "numbers": e.numbers,
                             "digest": e.digest,
                             "created_at": now,
                             "modified_at": now,
@@ -309,6 +314,7 @@ class Store:
                     .values(
                         attributes=bindparam("b_attributes"),
                         raw_numbers=bindparam("b_raw_numbers"),
+                        numbers=bindparam("b_numbers"),
                         digest=bindparam("b_digest"),
                         modified_at=now,
                         change_seq=seq,
@@ -319,6 +325,7 @@ class Store:
                             "b_id": entry_id,
                             "b_attributes": e.attributes,
                             "b_raw_numbers": e.raw_numbers,
+                            "b_numbers": e.numbers,
                             "b_digest": e.digest,
                         }
                         for entry_id, e in updated
@@ -371,6 +378,7 @@ class Store:
                 skipped=row.skipped,
                 message=row.message,
                 forced=row.forced,
+                numbers_kept=row.numbers_kept,
                 problems=problems[row.id],
                 change_seq=row.change_seq,
             )
@@ -477,6 +485,7 @@ def _entry_query(names: Iterable[str] | None) -> Select:
         entries.c.created_at,
         entries.c.modified_at,
         entries.c.deleted_at,
+        entries.c.numbers,
     ).select_from(entries.join(replicators).join(directories))
     if names is not None:
         query = query.where(directories.c.name.in_(list(names)))
@@ -489,7 +498,9 @@ def _stored_entries(rows: Iterable[Row]) -> list[StoredEntry]:
 
 def _stored_entry(row: Row) -> StoredEntry:
     """A row of an ``_entry_query``, read by position: 100k of them at server start."""
-    return StoredEntry(*row[:4], _decode_key(row[4]), *row[5:8], deleted=row[8] is not None)
+    return StoredEntry(
+        *row[:4], _decode_key(row[4]), *row[5:8], deleted=row[8] is not None, numbers=row[9]
+    )
 
 
 def _insert_ignoring_conflict(conn: Connection, table: Table, values: dict) -> None:
@@ -513,6 +524,7 @@ def _insert_run(conn: Connection, replicator_id: int, run: RunRecord, seq: int |
             skipped=run.skipped,
             message=run.message,
             forced=run.forced,
+            numbers_kept=run.numbers_kept,
             change_seq=seq,
         )
         .returning(sync_runs.c.id)

@@ -87,9 +87,11 @@ def _last_run(run: RunRecord) -> str:
 
 
 def _counts(run: RunRecord) -> str:
+    n = run.numbers_kept
+    kept = f", {n} number{'s' if n != 1 else ''} kept as written" if n else ""
     return (
         f"{run.added} added, {run.updated} updated, {run.deleted} deleted, "
-        f"{run.unchanged} unchanged, {run.skipped} skipped"
+        f"{run.unchanged} unchanged, {run.skipped} skipped{kept}"
     )
 
 

@@ -11,7 +11,11 @@ from metadir.store import StoredDigest
 Key = tuple[str, ...]
 
 
-def digest(attributes: dict[str, list[str]], raw_numbers: dict[str, list[str]]) -> str:
+def digest(
+    attributes: dict[str, list[str]],
+    raw_numbers: dict[str, list[str]],
+    numbers: dict[str, list[str]],
+) -> str:
     """A fingerprint of an entry's content.
 
     Different content never has the same digest (``repr`` quotes every string). Equal content
@@ -19,7 +23,8 @@ def digest(attributes: dict[str, list[str]], raw_numbers: dict[str, list[str]]) 
     when a changed mapping reorders them, each entry is rewritten once, unchanged. ``repr``
     is half the cost of sorted JSON, which counts at 100k rows per run.
     """
-    return hashlib.blake2b(repr((attributes, raw_numbers)).encode(), digest_size=16).hexdigest()
+    content = repr((attributes, raw_numbers, numbers)).encode()
+    return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

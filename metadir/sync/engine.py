@@ -12,18 +12,21 @@ from pathlib import Path
 
 from metadir.config import Config, DirectoryConfig
 from metadir.errors import SourceError, StoreError
+from metadir.phone import Location, PhoneFormat, display, read_number
 from metadir.store import EntryData, RunRecord, Store, paused_gc
 from metadir.sync.diff import Diff, Key, diff, digest
-from metadir.sync.mapping import Mapping, MappingError, RowError, default_mapping
+from metadir.sync.mapping import Attributes, Mapping, MappingError, RowError, default_mapping
 from replicators.base import Problem, Record, Replicator, ReplicatorConfig
 
 
 @dataclass
 class SourceRead:
-    """A full read of a source, mapped: the entries by key and the rows skipped."""
+    """A full read of a source, mapped: the entries by key, the rows skipped, and the phone
+    values kept as written because they are no number."""
 
     entries: dict[Key, EntryData]
     problems: list[Problem]
+    numbers_kept: list[Problem]
 
 
 def run_replicator(
@@ -44,7 +47,11 @@ def run_replicator(
     entries: dict[Key, EntryData] = {}
     try:
         with paused_gc():
-            read = read_source(rep, config.base_dir)
+            read = read_source(
+                rep,
+                config.base_dir,
+                Numbers(config.location_for(directory, rep), directory.phone_format),
+            )
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
@@ -55,7 +62,8 @@ def run_replicator(
         run = replace(
             run,
             skipped=len(read.problems),
-            problems=read.problems,
+            problems=read.problems + read.numbers_kept,
+            numbers_kept=len(read.numbers_kept),
             outcome="stopped" if stop else "ok",
             message=stop or _forced_note(rep, changes),
         )
@@ -93,7 +101,35 @@ def open_source(rep: ReplicatorConfig, base_dir: Path) -> tuple[Replicator, Mapp
     return source, mapping
 
 
-def read_source(rep: ReplicatorConfig, base_dir: Path) -> SourceRead:
+@dataclass(frozen=True, slots=True)
+class Numbers:
+    """How a replicator's phone numbers are read, and how its directory serves them."""
+
+    location: Location | None
+    format: PhoneFormat = "e164"
+
+    def apply(
+        self, attributes: Attributes, raw_numbers: Attributes
+    ) -> tuple[Attributes, list[str]]:
+        """Serve ``attributes``' phone values in this format; return their canonical forms,
+        and the values that are no phone number (kept as written)."""
+        canonical: Attributes = {}
+        kept = []
+        for name, raws in raw_numbers.items():
+            read = [read_number(raw, self.location) for raw in raws]
+            canonical[name] = [number.canonical for number in read]
+            attributes[name] = [
+                display(n, raw, self.format) for n, raw in zip(read, raws, strict=True)
+            ]
+            kept += [
+                f"{name} {raw.strip()!r}"
+                for n, raw in zip(read, raws, strict=True)
+                if n.kind == "text"
+            ]
+        return canonical, kept
+
+
+def read_source(rep: ReplicatorConfig, base_dir: Path, numbers: Numbers) -> SourceRead:
     """Check and read the source in full, mapping every row; bad rows become problems.
 
     Raises ``SourceError`` if the source fails, ``MappingError`` if the mapping does not
@@ -103,23 +139,31 @@ def read_source(rep: ReplicatorConfig, base_dir: Path) -> SourceRead:
     entries: dict[Key, EntryData] = {}
     first_lines: dict[Key, int | None] = {}
     problems: list[Problem] = []
+    kept: list[Problem] = []
     for item in source.read():
         if isinstance(item, Problem):
             problems.append(item)
             continue
-        problem = _add(item, mapping, entries, first_lines)
-        if problem:
+        problem = _add(item, mapping, numbers, entries, first_lines)
+        if isinstance(problem, str):
             problems.append(Problem(problem, item.line))
-    return SourceRead(entries, problems)
+        else:
+            kept += (
+                Problem(f"{value} is no phone number: kept as written", item.line)
+                for value in problem
+            )
+    return SourceRead(entries, problems, kept)
 
 
 def _add(
     record: Record,
     mapping: Mapping,
+    numbers: Numbers,
     entries: dict[Key, EntryData],
     first_lines: dict[Key, int | None],
-) -> str | None:
-    """Map ``record`` into ``entries``; what is wrong with it, if anything."""
+) -> str | list[str]:
+    """Map ``record`` into ``entries``: what is wrong with it, or else the phone values
+    it has that are no number."""
     key = tuple(part.strip() for part in record.key)
     if not any(key):
         return "empty key"
@@ -133,8 +177,11 @@ def _add(
         attributes, raw_numbers = mapping.apply(record.values)
     except RowError as exc:
         return str(exc)
-    entries[key] = EntryData(key, attributes, raw_numbers, digest(attributes, raw_numbers))
-    return None
+    canonical, kept = numbers.apply(attributes, raw_numbers)
+    entries[key] = EntryData(
+        key, attributes, raw_numbers, canonical, digest(attributes, raw_numbers, canonical)
+    )
+    return kept
 
 
 def guard(rep: ReplicatorConfig, changes: Diff, read: SourceRead, force: bool) -> str | None:

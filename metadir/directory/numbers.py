@@ -1,0 +1,80 @@
+"""Filters on phone attributes match on the number, not the characters.
+
+Stored values are canonical (E.164, extension digits, or text as written) and indexed by
+their digits. An assertion is read with the location of the directory searched: a full
+number becomes the same key (``089 1234-567`` -> ``49891234567``), a prefix becomes the
+key prefixes it may stand for, a suffix the significant digits. The suffix fallback, asked
+for only when nothing matched exactly, finds numbers stored without area code.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import TYPE_CHECKING
+
+from metadir import phone
+from metadir.directory import filters as f
+from metadir.directory.attributes import AttributeType
+from metadir.directory.index import AttributeIndex
+from metadir.directory.matching import substrings_match
+
+if TYPE_CHECKING:
+    from metadir.directory.evaluate import Ids, Matcher, Outcome
+
+_DEFAULT_FALLBACK_DIGITS = phone.Location.model_fields["fallback_digits"].default
+
+
+def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
+    empty: frozenset[int] = frozenset()
+    if isinstance(filter, f.GreaterOrEqual | f.LessOrEqual):
+        return empty, scope  # numbers have no order
+    held = matcher.index.attributes.get(attr.name)
+    if held is None:
+        return empty, empty
+    location = matcher.location
+    if isinstance(filter, f.Equality | f.Approx):
+        found = held.ids(phone.query_key(filter.value, location)) & scope
+        if matcher.fallback:
+            found = found | _fallback(matcher, held, attr.name, filter.value, scope)
+        return found, empty
+    assert isinstance(filter, f.Substrings)
+    prefixes = phone.prefix_keys(filter.initial, location) if filter.initial else set()
+    final = phone.suffix_digits(filter.final, location) if filter.final else None
+    any_ = tuple(p for p in map(phone.digit_pieces, filter.any) if p)
+
+    def test(value: str) -> bool:
+        return any(substrings_match(value, p, any_, final) for p in prefixes or (None,))
+
+    if prefixes:
+        values = chain.from_iterable(held.with_prefix(p) for p in prefixes)
+        count = sum(held.count_with_prefix(p) for p in prefixes)
+    elif final:
+        values, count = held.with_suffix(final), len(held.postings)
+    else:
+        values, count = iter(held.postings), len(held.postings)
+    return matcher.select(held, attr.name, values, count, test, scope), empty
+
+
+def _fallback(
+    matcher: Matcher, held: AttributeIndex, name: str, value: str, scope: Ids
+) -> set[int]:
+    """Numbers that share the assertion's significant digits: stored numbers ending with
+    them, and numbers stored short (no area code) that the assertion ends with."""
+    location = matcher.location
+    need = location.fallback_digits if location else _DEFAULT_FALLBACK_DIGITS
+    found: set[int] = set()
+    significant = phone.significant_digits(value, location)
+    if len(significant) >= need:
+        found |= matcher.select(
+            held,
+            name,
+            held.with_suffix(significant),
+            len(held.postings),
+            lambda stored: stored.endswith(significant),
+            scope,
+        )
+    digits = phone.query_key(value, location)
+    if digits.isdigit():
+        for start in range(len(digits) - need + 1):
+            found |= held.ids(digits[start:]) & scope
+    return found

@@ -1,0 +1,271 @@
+"""Phone numbers: the numbering plan (location) and reading numbers however they are written.
+
+A number is read into a canonical form once, at import, with the location of the source
+it came from: E.164 (``+49891234567``) for numbers the ``phonenumbers`` library recognises,
+the digits of a company extension, or the text as written when it is no number at all.
+Searching reads the assertion value the same way, with the location of the directory.
+International and national prefixes come from the country (libphonenumber metadata).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PhoneFormat = Literal["e164", "readable", "national", "source"]
+SHORT_INTERNAL_DIGITS = 4  # "567", "2001", "110": internal or service numbers, not local ones
+_FORMATS = {"readable": PhoneNumberFormat.INTERNATIONAL, "national": PhoneNumberFormat.NATIONAL}
+_NOT_DIGITS = re.compile(r"\D")
+# what a number may be written with; anything else makes a value text, not a number
+_NUMBER_LIKE = re.compile(r"^[\s\d+\-/().]*$")
+
+
+class Location(BaseModel):
+    """The numbering plan numbers are read with (estos: "location")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country code, e.g. DE")
+    area_code: str | None = Field(default=None, pattern=r"^[0-9]{1,6}$")
+    outside_line: str | None = Field(default=None, pattern=r"^[0-9]{1,3}$")
+    # the company number extensions are appended to, e.g. "+49 89 1234"
+    base_number: str | None = None
+    # the extension range, e.g. "100-999"
+    extensions: str | None = Field(default=None, pattern=r"^\s*\d+\s*-\s*\d+\s*$")
+    # least significant digits a suffix fallback match needs
+    fallback_digits: int = Field(default=7, ge=3, le=15)
+
+    @field_validator("area_code", "outside_line", "base_number", mode="before")
+    @classmethod
+    def _digits_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        if phonenumbers.country_code_for_region(value) == 0:
+            raise ValueError(f"{value!r} is not a country with a numbering plan")
+        return value
+
+    @model_validator(mode="after")
+    def _base(self) -> Location:
+        if self.base_number is not None and _base_digits(self) is None:
+            raise ValueError(f"base_number {self.base_number!r} is not a phone number")
+        if self.extensions is not None:
+            low, high = _range(self.extensions)
+            if low > high:
+                raise ValueError(f"extensions {self.extensions!r}: the range is reversed")
+        return self
+
+    @property
+    def country_code(self) -> str:
+        return str(phonenumbers.country_code_for_region(self.country))
+
+    @property
+    def national_prefix(self) -> str:
+        return _metadata(self.country)[0]
+
+    @property
+    def international_prefix(self) -> str:
+        return _metadata(self.country)[1]
+
+    def is_extension(self, digits: str) -> bool:
+        """Whether digits dialled without any prefix are an internal number: within the
+        extension range, or with no range configured, at most 4 digits long."""
+        if self.extensions is None:
+            return len(digits) <= SHORT_INTERNAL_DIGITS
+        low, high = _range(self.extensions)
+        return len(digits) <= len(str(high)) and low <= int(digits) <= high
+
+
+def _range(text: str) -> tuple[int, int]:
+    low, high = (int(part) for part in text.split("-"))
+    return low, high
+
+
+@lru_cache(maxsize=64)
+def _metadata(country: str) -> tuple[str, str]:
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(country)
+    national = (meta.national_prefix or "") if meta else ""
+    international = (meta.international_prefix or "00") if meta else "00"
+    # some countries list alternatives ("00|011"); the first is what people dial
+    return national, international if international.isdigit() else "00"
+
+
+def _base_digits(location: Location) -> str | None:
+    """The base number as E.164 digits (without '+'), or None."""
+    if not location.base_number:
+        return None
+    text = re.sub(r"[\s-]*-\s*0\s*$", "", location.base_number)  # "+49 89 1234-0": switchboard
+    if not _NUMBER_LIKE.match(text):
+        return None
+    digits = _NOT_DIGITS.sub("", text)
+    if text.strip().startswith("+"):
+        return digits
+    e164 = _parse(text, location.country)
+    return e164[1:] if e164 else None
+
+
+def _parse(text: str, country: str) -> str | None:
+    """E.164 for ``text`` read in ``country``, if it is a valid number."""
+    try:
+        number = phonenumbers.parse(text, country)
+    except NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+Kind = Literal["e164", "extension", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A value read as a phone number. ``canonical``: E.164, extension digits, or the
+    text as written (``kind`` says which)."""
+
+    canonical: str
+    kind: Kind
+
+    @property
+    def digits(self) -> str:
+        """What the index keys numbers by: the digits (E.164 without '+')."""
+        return key(self.canonical)
+
+
+def key(canonical: str) -> str:
+    """The index key of a canonical value: its digits, or the folded text if it has none."""
+    digits = _NOT_DIGITS.sub("", canonical)
+    return digits or canonical.casefold().strip()
+
+
+def read_number(raw: str, location: Location | None) -> Number:
+    """``raw`` as a source or a client wrote it, read with ``location``."""
+    text = raw.strip()
+    if not text or not _NUMBER_LIKE.match(text) or not _NOT_DIGITS.sub("", text):
+        return Number(text, "text")
+    if location is None:
+        e164 = _parse(text, "ZZ") if text.startswith("+") else None
+        return Number(e164, "e164") if e164 else Number(text, "text")
+    return _read(text, location)
+
+
+@lru_cache(maxsize=65536)  # sources and clients repeat numbers (switchboards, fax lines)
+def _read(text: str, location: Location) -> Number:
+    digits = _NOT_DIGITS.sub("", text)
+    plus = text.startswith("+")
+    if (
+        not plus
+        and not digits.startswith(location.national_prefix or "\0")
+        and location.is_extension(digits)
+    ):
+        base = _base_digits(location)
+        return Number(f"+{base}{digits}", "e164") if base else Number(digits, "extension")
+    for candidate in _candidates(text, digits, plus, location):
+        e164 = _parse(candidate, location.country)
+        if e164:
+            return Number(e164, "e164")
+    return Number(text, "text")
+
+
+def _candidates(text: str, digits: str, plus: bool, location: Location) -> list[str]:
+    """The ways ``text`` may have been meant, most literal first."""
+    if plus:
+        return [text]
+    out = [text]
+    national = location.national_prefix
+    international = location.international_prefix
+    # an outside-line prefix in front of what follows ("0 089…", "0 0049…")
+    rest = digits
+    while location.outside_line and rest.startswith(location.outside_line):
+        rest = rest[len(location.outside_line) :]
+        if rest:
+            out.append(rest)
+    # a local number: the area code was left out
+    if location.area_code and not digits.startswith((national or "\0", international)):
+        out.append(f"{national}{location.area_code}{digits}")
+    return out
+
+
+def display(number: Number, raw: str, fmt: PhoneFormat) -> str:
+    """How a number is served: as E.164, in the library's international or national
+    format, or as the source wrote it. Extensions and text are served as they are."""
+    if fmt == "source" or number.kind != "e164":
+        return raw.strip() if fmt == "source" else number.canonical
+    if fmt == "e164":
+        return number.canonical
+    return _formatted(number.canonical, fmt)
+
+
+@lru_cache(maxsize=65536)
+def _formatted(e164: str, fmt: str) -> str:
+    return phonenumbers.format_number(phonenumbers.parse(e164, None), _FORMATS[fmt])
+
+
+def looks_like_number(value: str) -> bool:
+    """Whether a search value is a number rather than a name (at least 3 digits)."""
+    return bool(_NUMBER_LIKE.match(value)) and len(_NOT_DIGITS.sub("", value)) >= 3
+
+
+# --- reading search assertions -------------------------------------------------------------
+
+
+def query_key(value: str, location: Location | None) -> str:
+    """The index key a full number in a filter is looked up by."""
+    return read_number(value, location).digits
+
+
+def significant_digits(value: str, location: Location | None) -> str:
+    """The digits a suffix comparison uses: the national significant number when the
+    value reads as a full number, else its digits."""
+    number = read_number(value, location)
+    if number.kind == "e164":
+        parsed = phonenumbers.parse(number.canonical, None)
+        return str(phonenumbers.national_significant_number(parsed))
+    return _NOT_DIGITS.sub("", value)
+
+
+def suffix_digits(value: str, location: Location | None) -> str:
+    """The digits a number must end with for ``*value``: as typed, unless the value starts
+    like a full number (``+``, a national or international prefix), which is read first."""
+    digits = _NOT_DIGITS.sub("", value)
+    national = location.national_prefix if location else ""
+    if value.strip().startswith("+") or (national and digits.startswith(national)):
+        return significant_digits(value, location)
+    return digits
+
+
+def prefix_keys(value: str, location: Location | None) -> set[str]:
+    """Index-key prefixes a number prefix in a filter may stand for (``0891234*``)."""
+    digits = _NOT_DIGITS.sub("", value)
+    if not digits:
+        return set()
+    if value.strip().startswith("+") or location is None:
+        return {digits}
+    keys = {digits}  # extensions and numbers kept as written
+    national = location.national_prefix
+    international = location.international_prefix
+    rest = digits
+    while True:
+        if rest.startswith(international):
+            keys.add(rest[len(international) :])
+        elif national and rest.startswith(national):
+            keys.add(location.country_code + rest[len(national) :])
+        elif location.area_code:
+            keys.add(location.country_code + location.area_code + rest)
+        if not (location.outside_line and rest.startswith(location.outside_line)):
+            break
+        rest = rest[len(location.outside_line) :]
+    return {k for k in keys if k}
+
+
+def digit_pieces(value: str) -> str:
+    """The digits of a substring piece (``*12 34*``)."""
+    return _NOT_DIGITS.sub("", value)
