@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show what would change, change nothing"
     )
 
+    lookup = with_config("lookup", "print the contacts a phone number belongs to")
+    lookup.add_argument("number", metavar="NUMBER", help="the number, written any way")
+
     with_config("check", "validate the config and test every replicator's source")
     with_config("status", "show each replicator's last run and each directory's size")
 
@@ -78,6 +81,10 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         from metadir.sync.commands import sync_command
 
         return sync_command(config, args.names, force=args.force, dry_run=args.dry_run)
+    if args.command == "lookup":
+        from metadir.lookup import lookup_command
+
+        return lookup_command(config, args.number)
     if args.command == "check":
         from metadir.check import check_command
 

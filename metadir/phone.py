@@ -179,18 +179,21 @@ def _candidates(text: str, digits: str, plus: bool, location: Location) -> list[
     """The ways ``text`` may have been meant, most literal first."""
     if plus:
         return [text]
-    out = [text]
     national = location.national_prefix
     international = location.international_prefix
+    out = [text]
+    if national and not digits.startswith((national, international)):
+        # dialled without any prefix: a local number, the area code left out. Where the
+        # trunk prefix is "0" (most of Europe) it cannot be a national number as well; in
+        # North America ("1") ten digits without it are one.
+        local = [f"{national}{location.area_code}{digits}"] if location.area_code else []
+        out = local if national == "0" else [*local, text]
     # an outside-line prefix in front of what follows ("0 089…", "0 0049…")
     rest = digits
     while location.outside_line and rest.startswith(location.outside_line):
         rest = rest[len(location.outside_line) :]
         if rest:
             out.append(rest)
-    # a local number: the area code was left out
-    if location.area_code and not digits.startswith((national or "\0", international)):
-        out.append(f"{national}{location.area_code}{digits}")
     return out
 
 
@@ -222,23 +225,18 @@ def query_key(value: str, location: Location | None) -> str:
     return read_number(value, location).digits
 
 
-def significant_digits(value: str, location: Location | None) -> str:
-    """The digits a suffix comparison uses: the national significant number when the
-    value reads as a full number, else its digits."""
-    number = read_number(value, location)
-    if number.kind == "e164":
-        parsed = phonenumbers.parse(number.canonical, None)
-        return str(phonenumbers.national_significant_number(parsed))
-    return _NOT_DIGITS.sub("", value)
-
-
-def suffix_digits(value: str, location: Location | None) -> str:
-    """The digits a number must end with for ``*value``: as typed, unless the value starts
-    like a full number (``+``, a national or international prefix), which is read first."""
+def piece_digits(value: str, location: Location | None) -> str:
+    """The digits a number must contain or end with for ``*value*`` or ``*value``: as typed,
+    unless the value starts like a full number (``+``, a national or international prefix):
+    then the significant digits of that number, which the stored number holds however
+    it is written."""
     digits = _NOT_DIGITS.sub("", value)
     national = location.national_prefix if location else ""
     if value.strip().startswith("+") or (national and digits.startswith(national)):
-        return significant_digits(value, location)
+        number = read_number(value, location)
+        if number.kind == "e164":
+            parsed = phonenumbers.parse(number.canonical, None)
+            return str(phonenumbers.national_significant_number(parsed))
     return digits
 
 
@@ -258,6 +256,8 @@ def prefix_keys(value: str, location: Location | None) -> set[str]:
             keys.add(rest[len(international) :])
         elif national and rest.startswith(national):
             keys.add(location.country_code + rest[len(national) :])
+        elif not national:  # no trunk prefix (Italy): national numbers are dialled whole
+            keys.add(location.country_code + rest)
         elif location.area_code:
             keys.add(location.country_code + location.area_code + rest)
         if not (location.outside_line and rest.startswith(location.outside_line)):
@@ -266,6 +266,5 @@ def prefix_keys(value: str, location: Location | None) -> set[str]:
     return {k for k in keys if k}
 
 
-def digit_pieces(value: str) -> str:
-    """The digits of a substring piece (``*12 34*``)."""
+def digits_of(value: str) -> str:
     return _NOT_DIGITS.sub("", value)

@@ -363,6 +363,7 @@ def test_store_written_at_0001_opens_with_its_data(store_url: str) -> None:
             {"cn": ["Anna"]},
         )
         assert anna.created == T0
+        assert anna.numbers == {}  # added by 0002; filled by the next sync
         assert store.digests("crm")[("C1",)].digest == "d"
 
 

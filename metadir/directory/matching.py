@@ -82,7 +82,7 @@ class Rule:
     def normalize_piece(self, piece: str) -> str:
         """Normalise one part of a substring assertion."""
         if self.name == "phoneNumber":
-            return phone.digit_pieces(piece)
+            return phone.digits_of(piece)
         return _keep_edge_spaces(piece, fold(piece))
 
 

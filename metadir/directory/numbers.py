@@ -39,8 +39,8 @@ def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids
         return found, empty
     assert isinstance(filter, f.Substrings)
     prefixes = phone.prefix_keys(filter.initial, location) if filter.initial else set()
-    final = phone.suffix_digits(filter.final, location) if filter.final else None
-    any_ = tuple(p for p in map(phone.digit_pieces, filter.any) if p)
+    final = phone.piece_digits(filter.final, location) if filter.final else None
+    any_ = tuple(p for p in (phone.piece_digits(x, location) for x in filter.any) if p)
 
     def test(value: str) -> bool:
         return any(substrings_match(value, p, any_, final) for p in prefixes or (None,))
@@ -58,23 +58,23 @@ def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids
 def _fallback(
     matcher: Matcher, held: AttributeIndex, name: str, value: str, scope: Ids
 ) -> set[int]:
-    """Numbers that share the assertion's significant digits: stored numbers ending with
-    them, and numbers stored short (no area code) that the assertion ends with."""
+    """Matches on at least ``fallback_digits`` trailing digits: numbers stored short (no
+    area code) that the assertion ends with; and, when the assertion itself could not be
+    read as a full number, stored numbers that end with its digits."""
     location = matcher.location
     need = location.fallback_digits if location else _DEFAULT_FALLBACK_DIGITS
+    number = phone.read_number(value, location)
+    digits = number.digits if number.kind == "e164" else phone.digits_of(value)
     found: set[int] = set()
-    significant = phone.significant_digits(value, location)
-    if len(significant) >= need:
+    for start in range(len(digits) - need + 1):
+        found |= held.ids(digits[start:]) & scope
+    if number.kind != "e164" and len(digits) >= need:
         found |= matcher.select(
             held,
             name,
-            held.with_suffix(significant),
+            held.with_suffix(digits),
             len(held.postings),
-            lambda stored: stored.endswith(significant),
+            lambda stored: stored.endswith(digits),
             scope,
         )
-    digits = phone.query_key(value, location)
-    if digits.isdigit():
-        for start in range(len(digits) - need + 1):
-            found |= held.ids(digits[start:]) & scope
     return found

@@ -250,10 +250,10 @@ class DirectoryTree:
             true |= Matcher(self.index, location, fallback).evaluate(filter, group)[0]
         return true
 
-    def test(self, entry: Entry, filter: f.Filter) -> bool | None:
+    def test(self, entry: Entry, filter: f.Filter, fallback: bool = False) -> bool | None:
         """Whether ``filter`` is TRUE or FALSE for ``entry``, or None when Undefined."""
         location = self._locations.get(entry.directory or "")
-        true, undefined = Matcher(self.index, location).evaluate(filter, {entry.id})
+        true, undefined = Matcher(self.index, location, fallback).evaluate(filter, {entry.id})
         return None if undefined else bool(true)
 
 

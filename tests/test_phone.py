@@ -1,0 +1,97 @@
+"""Reading phone numbers with a location (metadir.phone); end-to-end matching is in
+test_phone_matching.py and test_phone_e2e.py."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from metadir.phone import Location, display, looks_like_number, prefix_keys, read_number
+
+MUNICH = Location(
+    country="DE",
+    area_code="89",
+    outside_line="0",
+    base_number="+49 89 1234-0",
+    extensions="100-999",
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical", "kind"),
+    [
+        ("(089) 1234-567", "+49891234567", "e164"),
+        ("089/1234567", "+49891234567", "e164"),
+        ("+49 (0)89 1234567", "+49891234567", "e164"),
+        ("0049 89 1234567", "+49891234567", "e164"),
+        ("1234567", "+49891234567", "e164"),  # local: the area code is added
+        ("0 0891234567", "+49891234567", "e164"),  # outside line, then national
+        ("00 0891234567", "+49891234567", "e164"),
+        ("0 0049 89 1234567", "+49891234567", "e164"),
+        ("567", "+49891234567", "e164"),  # base + extension
+        ("+1 (212) 555-0100", "+12125550100", "e164"),
+        ("0039 06 1234 5678", "+390612345678", "e164"),  # Italian numbers keep their zero
+        ("n/a", "n/a", "text"),
+        ("call reception", "call reception", "text"),
+        ("", "", "text"),
+    ],
+)
+def test_read_number(raw: str, canonical: str, kind: str) -> None:
+    number = read_number(raw, MUNICH)
+    assert (number.canonical, number.kind) == (canonical, kind)
+
+
+def test_short_internal_numbers_without_a_base_stay_extensions() -> None:
+    no_base = Location(country="DE", area_code="89")
+    assert (read_number("567", no_base).canonical, read_number("567", no_base).kind) == (
+        "567",
+        "extension",
+    )
+    ranged = Location(country="DE", area_code="89", extensions="100-999")
+    assert read_number("1000", ranged).kind == "e164"  # outside the range: a local number
+    assert read_number("110", no_base).canonical == "110"
+
+
+def test_without_location_only_international_numbers_are_read() -> None:
+    assert read_number("+49 89 1234567", None).canonical == "+49891234567"
+    assert read_number("089 1234567", None).kind == "text"
+
+
+def test_display_formats() -> None:
+    number = read_number("(089) 1234-567", MUNICH)
+    assert display(number, " (089) 1234-567", "e164") == "+49891234567"
+    assert display(number, " (089) 1234-567", "readable") == "+49 89 1234567"
+    assert display(number, " (089) 1234-567", "national") == "089 1234567"
+    assert display(number, " (089) 1234-567", "source") == "(089) 1234-567"
+    text = read_number("n/a", MUNICH)
+    assert display(text, "n/a", "readable") == "n/a"
+
+
+def test_prefix_keys() -> None:
+    assert "49891234" in prefix_keys("0891234", MUNICH)
+    assert "49891" in prefix_keys("+49 891", MUNICH)
+    assert "3906" in prefix_keys("06", Location(country="IT"))  # no trunk prefix in Italy
+    assert "39" in prefix_keys("0039", MUNICH)
+    assert prefix_keys("--", MUNICH) == set()
+
+
+def test_looks_like_number() -> None:
+    assert looks_like_number("+49 (89) 1234-567")
+    assert not looks_like_number("Müller")
+    assert not looks_like_number("12")
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"country": "XX"}, "is not a country with a numbering plan"),
+        ({"country": "de"}, "String should match pattern"),
+        ({"country": "DE", "base_number": "reception"}, "is not a phone number"),
+        ({"country": "DE", "extensions": "999-100"}, "the range is reversed"),
+        ({"country": "DE", "extensions": "lots"}, "String should match pattern"),
+        ({"country": "DE", "fallback_digits": 2}, "greater than or equal to 3"),
+    ],
+)
+def test_location_validation(settings: dict, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        Location(**settings)
