@@ -197,19 +197,23 @@ def _candidates(text: str, digits: str, plus: bool, location: Location) -> list[
     return out
 
 
-def display(number: Number, raw: str, fmt: PhoneFormat) -> str:
-    """How a number is served: as E.164, in the library's international or national
-    format, or as the source wrote it. Extensions and text are served as they are."""
+def display(number: Number, raw: str, fmt: PhoneFormat, country: str | None = None) -> str:
+    """How a number is served: as E.164, in the library's international format, national
+    (for ``country``; numbers of other countries as dialled from it, ``00 41 44 …``), or
+    as the source wrote it. Extensions and text are served as they are."""
     if fmt == "source" or number.kind != "e164":
         return raw.strip() if fmt == "source" else number.canonical
     if fmt == "e164":
         return number.canonical
-    return _formatted(number.canonical, fmt)
+    return _formatted(number.canonical, fmt, country)
 
 
 @lru_cache(maxsize=65536)
-def _formatted(e164: str, fmt: str) -> str:
-    return phonenumbers.format_number(phonenumbers.parse(e164, None), _FORMATS[fmt])
+def _formatted(e164: str, fmt: str, country: str | None) -> str:
+    parsed = phonenumbers.parse(e164, None)
+    if fmt == "national" and country:
+        return phonenumbers.format_out_of_country_calling_number(parsed, country)
+    return phonenumbers.format_number(parsed, _FORMATS[fmt])
 
 
 def looks_like_number(value: str) -> bool:
@@ -228,15 +232,14 @@ def query_key(value: str, location: Location | None) -> str:
 def piece_digits(value: str, location: Location | None) -> str:
     """The digits a number must contain or end with for ``*value*`` or ``*value``: as typed,
     unless the value starts like a full number (``+``, a national or international prefix):
-    then the significant digits of that number, which the stored number holds however
-    it is written."""
+    then the digits of that number in E.164, country code included, so that the same
+    national digits in another country do not match."""
     digits = _NOT_DIGITS.sub("", value)
     national = location.national_prefix if location else ""
     if value.strip().startswith("+") or (national and digits.startswith(national)):
         number = read_number(value, location)
         if number.kind == "e164":
-            parsed = phonenumbers.parse(number.canonical, None)
-            return str(phonenumbers.national_significant_number(parsed))
+            return number.digits
     return digits
 
 

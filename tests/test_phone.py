@@ -63,6 +63,10 @@ def test_display_formats() -> None:
     assert display(number, " (089) 1234-567", "readable") == "+49 89 1234567"
     assert display(number, " (089) 1234-567", "national") == "089 1234567"
     assert display(number, " (089) 1234-567", "source") == "(089) 1234-567"
+    # national format is for the directory's own country; others as dialled from it
+    assert display(number, "", "national", "DE") == "089 1234567"
+    swiss = read_number("+41 44 668 18 00", MUNICH)
+    assert display(swiss, "", "national", "DE") == "00 41 44 668 18 00"
     text = read_number("n/a", MUNICH)
     assert display(text, "n/a", "readable") == "n/a"
 

@@ -113,6 +113,8 @@ DIRECTORIES = [
                     "hamburg": person("Heinz", "Hamburger", telephoneNumber="+49 40 1234567"),
                     "wies": person("Wilma", "Wies", telephoneNumber="06 12345678"),
                     "ipp": person("Ida", "Ipp", ipPhone="568", otherTelephone="+49 160 1112223"),
+                    # a German number with the same national digits as Keller's Swiss one
+                    "doppel": person("Doris", "Doppel", telephoneNumber="+49 4466 81800"),
                 },
             ),
         ),
@@ -400,7 +402,23 @@ CASES = [
     ),
     # different area code / country, and no exact match anywhere
     case("de", eq("030 1234567"), reading=FALLBACK_READING),
-    case("de", eq("044 668 18 00"), reading=FALLBACK_READING),
+    # the same national digits in Switzerland and in Germany
+    case("de", eq("044 668 18 00"), "doppel"),
+    case("de", eq("+41 44 668 18 00"), "keller"),
+    case("de", suffix("+41 44 668 18 00"), "keller"),  # Superfecta: *caller
+    case("de", suffix("0041 44 668 18 00"), "keller"),
+    case("de", suffix("04466 81800"), "doppel"),
+    case("de", contains("+41 44 668 18 00"), "keller"),  # STARFACE: *caller*
+    case("de", contains("+49 4466 81800"), "doppel"),
+    # other filter types on numbers
+    case("de", "(telephoneNumber~=089 1234567)", "mueller"),  # FreeSWITCH's loose match
+    case("de", "(telephoneNumber:=089 1234567)", "mueller"),  # extensible, no rule
+    # values that are no number find nothing, and break nothing
+    case("de", eq("+", "metaSearchNumber")),  # innovaphone, caller withheld: %n empty
+    case("de", eq("+-/()")),
+    case("de", eq("0" * 40)),
+    case("de", eq("9" * 40, "searchNumber")),
+    case("de", suffix("0" * 40)),
     # --- virtual attributes
     case("de", eq("0171 5550100", "searchNumber"), "mueller"),
     case("de", eq("089 3333444", "searchNumber"), "schmidt"),

@@ -47,11 +47,7 @@ def run_replicator(
     entries: dict[Key, EntryData] = {}
     try:
         with paused_gc():
-            read = read_source(
-                rep,
-                config.base_dir,
-                Numbers(config.location_for(directory, rep), directory.phone_format),
-            )
+            read = read_source(rep, config.base_dir, Numbers.of(config, directory, rep))
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
@@ -107,6 +103,17 @@ class Numbers:
 
     location: Location | None
     format: PhoneFormat = "e164"
+    # the country of the directory that serves the numbers, for the national format
+    country: str | None = None
+
+    @classmethod
+    def of(cls, config: Config, directory: DirectoryConfig, rep: ReplicatorConfig) -> Numbers:
+        served = config.location_for(directory)
+        return cls(
+            config.location_for(directory, rep),
+            directory.phone_format,
+            served.country if served else None,
+        )
 
     def apply(
         self, attributes: Attributes, raw_numbers: Attributes
@@ -119,7 +126,8 @@ class Numbers:
             read = [read_number(raw, self.location) for raw in raws]
             canonical[name] = [number.canonical for number in read]
             attributes[name] = [
-                display(n, raw, self.format) for n, raw in zip(read, raws, strict=True)
+                display(n, raw, self.format, self.country)
+                for n, raw in zip(read, raws, strict=True)
             ]
             kept += [
                 f"{name} {raw.strip()!r}"
