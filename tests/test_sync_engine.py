@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 
 from metadir.config import Config, DirectoryConfig
 from metadir.errors import SourceError
+from metadir.phone import Location
 from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
 from metadir.sync.engine import run_replicator
@@ -410,3 +411,33 @@ def test_a_reader_sees_the_old_directory_until_the_run_commits(
         assert seq == old[0] + 1
         assert {e.key for e in new} == {e.key for e in old[1]} - {("C001",)} | {("C077",)}
         assert {e.key for e in reader.changes_since(old[0])[1]} == {("C000",), ("C001",), ("C077",)}
+
+
+# -- phone numbers ---------------------------------------------------------------------------
+
+
+def test_numbers_are_read_with_the_location_and_served_in_the_directory_format(
+    store: Store, source: ListSource, crm: ListConfig
+) -> None:
+    source.rows[1] = person(1, Phone="(089) 1234-567")
+    source.rows[2] = person(2, Phone="n/a")
+    munich = Config(location=Location(country="DE", area_code="89"))
+    readable = DirectoryConfig(name="contacts", phone_format="readable")
+    run = run_replicator(store, munich, readable, crm)
+    assert (run.outcome, run.numbers_kept) == ("ok", 1)
+    assert Problem("telephoneNumber 'n/a' is no phone number: kept as written", 4) in run.problems
+    entry = live(store)[("C001",)]
+    assert entry.attributes["telephoneNumber"] == ["+49 89 1234567"]
+    assert entry.numbers == {"telephoneNumber": ["+49891234567"]}
+    assert live(store)[("C002",)].attributes["telephoneNumber"] == ["n/a"]
+
+    # unchanged rows are not read again, yet what they keep as written is still reported
+    again = run_replicator(store, munich, readable, crm)
+    assert (again.unchanged, again.numbers_kept) == (10, 1)
+    assert again.problems == run.problems
+
+    # reading numbers differently (another format) rewrites every entry
+    e164 = DirectoryConfig(name="contacts")
+    changed = run_replicator(store, munich, e164, crm)
+    assert (changed.updated, changed.unchanged) == (10, 0)
+    assert live(store)[("C001",)].attributes["telephoneNumber"] == ["+49891234567"]

@@ -95,6 +95,8 @@ entries = Table(
     # phone attribute -> canonical values (E.164, extension digits, or text as written):
     # what searches match, whatever format the values are served in
     Column("numbers", JSON, nullable=False, server_default=text("'{}'")),
+    # how many phone values are kept as written because they are no number
+    Column("numbers_kept", Integer, nullable=False, server_default="0"),
     Column("digest", String(32), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("modified_at", UtcDateTime, nullable=False),

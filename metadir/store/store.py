@@ -91,6 +91,8 @@ class StoredDigest:
     id: int
     digest: str
     deleted: bool
+    # phone values the entry keeps as written, because they are no number
+    numbers_kept: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,7 @@ class EntryData:
     raw_numbers: dict[str, list[str]]
     numbers: dict[str, list[str]]
     digest: str
+    numbers_kept: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,14 +260,15 @@ class Store:
                 entries.c.id,
                 entries.c.digest,
                 entries.c.deleted_at.is_not(None),
+                entries.c.numbers_kept,
             )
             .join(replicators)
             .where(replicators.c.name == replicator)
         )
         with paused_gc(), self._read() as conn:
             return {
-                _decode_key(key): StoredDigest(entry_id, digest, bool(deleted))
-                for key, entry_id, digest, deleted in conn.execute(query)
+                _decode_key(key): StoredDigest(entry_id, digest, bool(deleted), kept)
+                for key, entry_id, digest, deleted, kept in conn.execute(query)
             }
 
     def apply(
@@ -299,6 +303,7 @@ class Store:
                             "attributes": e.attributes,
                             "raw_numbers": e.raw_numbers,
                             "numbers": e.numbers,
+                            "numbers_kept": e.numbers_kept,
                             "digest": e.digest,
                             "created_at": now,
                             "modified_at": now,
@@ -315,6 +320,7 @@ class Store:
                         attributes=bindparam("b_attributes"),
                         raw_numbers=bindparam("b_raw_numbers"),
                         numbers=bindparam("b_numbers"),
+                        numbers_kept=bindparam("b_numbers_kept"),
                         digest=bindparam("b_digest"),
                         modified_at=now,
                         change_seq=seq,
@@ -326,6 +332,7 @@ class Store:
                             "b_attributes": e.attributes,
                             "b_raw_numbers": e.raw_numbers,
                             "b_numbers": e.numbers,
+                            "b_numbers_kept": e.numbers_kept,
                             "b_digest": e.digest,
                         }
                         for entry_id, e in updated

@@ -12,9 +12,7 @@ Key = tuple[str, ...]
 
 
 def digest(
-    attributes: dict[str, list[str]],
-    raw_numbers: dict[str, list[str]],
-    numbers: dict[str, list[str]],
+    attributes: dict[str, list[str]], raw_numbers: dict[str, list[str]], reading: str
 ) -> str:
     """A fingerprint of an entry's content.
 
@@ -23,7 +21,7 @@ def digest(
     when a changed mapping reorders them, each entry is rewritten once, unchanged. ``repr``
     is half the cost of sorted JSON, which counts at 100k rows per run.
     """
-    content = repr((attributes, raw_numbers, numbers)).encode()
+    content = repr((attributes, raw_numbers, reading)).encode()
     return hashlib.blake2b(content, digest_size=16).hexdigest()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from metadir.config import Config, DirectoryConfig
 from metadir.errors import SourceError, StoreError
 from metadir.phone import Location, PhoneFormat, display, read_number
-from metadir.store import EntryData, RunRecord, Store, paused_gc
+from metadir.store import EntryData, RunRecord, Store, StoredDigest, paused_gc
 from metadir.sync.diff import Diff, Key, diff, digest
 from metadir.sync.mapping import Attributes, Mapping, MappingError, RowError, default_mapping
 from replicators.base import Problem, Record, Replicator, ReplicatorConfig
@@ -21,12 +21,12 @@ from replicators.base import Problem, Record, Replicator, ReplicatorConfig
 
 @dataclass
 class SourceRead:
-    """A full read of a source, mapped: the entries by key, the rows skipped, and the phone
-    values kept as written because they are no number."""
+    """A full read of a source, mapped: the entries by key (phone numbers not read yet),
+    the line each came from, and the rows skipped."""
 
     entries: dict[Key, EntryData]
+    lines: dict[Key, int | None]
     problems: list[Problem]
-    numbers_kept: list[Problem]
 
 
 def run_replicator(
@@ -46,20 +46,23 @@ def run_replicator(
     changes: Diff | None = None
     entries: dict[Key, EntryData] = {}
     try:
+        numbers = Numbers.of(config, directory, rep)
         with paused_gc():
-            read = read_source(rep, config.base_dir, Numbers.of(config, directory, rep))
+            read = read_source(rep, config.base_dir, numbers.fingerprint)
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
         entries = read.entries
         with paused_gc():
-            changes = diff({key: e.digest for key, e in entries.items()}, store.digests(rep.name))
+            stored = store.digests(rep.name)
+            changes = diff({key: e.digest for key, e in entries.items()}, stored)
+            kept = _read_numbers(changes, read, stored, numbers)
         stop = guard(rep, changes, read, force)
         run = replace(
             run,
             skipped=len(read.problems),
-            problems=read.problems + read.numbers_kept,
-            numbers_kept=len(read.numbers_kept),
+            problems=read.problems + kept,
+            numbers_kept=len(kept),
             outcome="stopped" if stop else "ok",
             message=stop or _forced_note(rep, changes),
         )
@@ -115,6 +118,11 @@ class Numbers:
             served.country if served else None,
         )
 
+    @property
+    def fingerprint(self) -> str:
+        """Part of every entry's digest: reading numbers otherwise rewrites every entry."""
+        return repr((self.location, self.format, self.country))
+
     def apply(
         self, attributes: Attributes, raw_numbers: Attributes
     ) -> tuple[Attributes, list[str]]:
@@ -137,7 +145,28 @@ class Numbers:
         return canonical, kept
 
 
-def read_source(rep: ReplicatorConfig, base_dir: Path, numbers: Numbers) -> SourceRead:
+def _read_numbers(
+    changes: Diff, read: SourceRead, stored: dict[Key, StoredDigest], numbers: Numbers
+) -> list[Problem]:
+    """Read the phone numbers of the entries this run writes, and list the values that are
+    no number. Unchanged entries keep what the store has (their digest covers how numbers
+    are read); only those the store counts values kept as written for are read again, to
+    name them."""
+    kept: list[Problem] = []
+    written = {key for key, _ in changes.revived + changes.updated}
+    written.update(changes.added)
+    for key, entry in read.entries.items():
+        if key not in written and not stored[key].numbers_kept:
+            continue
+        canonical, values = numbers.apply(entry.attributes, entry.raw_numbers)
+        if key in written:
+            read.entries[key] = replace(entry, numbers=canonical, numbers_kept=len(values))
+        line = read.lines[key]
+        kept += (Problem(f"{value} is no phone number: kept as written", line) for value in values)
+    return kept
+
+
+def read_source(rep: ReplicatorConfig, base_dir: Path, reading: str) -> SourceRead:
     """Check and read the source in full, mapping every row; bad rows become problems.
 
     Raises ``SourceError`` if the source fails, ``MappingError`` if the mapping does not
@@ -147,31 +176,24 @@ def read_source(rep: ReplicatorConfig, base_dir: Path, numbers: Numbers) -> Sour
     entries: dict[Key, EntryData] = {}
     first_lines: dict[Key, int | None] = {}
     problems: list[Problem] = []
-    kept: list[Problem] = []
     for item in source.read():
         if isinstance(item, Problem):
             problems.append(item)
             continue
-        problem = _add(item, mapping, numbers, entries, first_lines)
-        if isinstance(problem, str):
+        problem = _add(item, mapping, reading, entries, first_lines)
+        if problem:
             problems.append(Problem(problem, item.line))
-        else:
-            kept += (
-                Problem(f"{value} is no phone number: kept as written", item.line)
-                for value in problem
-            )
-    return SourceRead(entries, problems, kept)
+    return SourceRead(entries, first_lines, problems)
 
 
 def _add(
     record: Record,
     mapping: Mapping,
-    numbers: Numbers,
+    reading: str,
     entries: dict[Key, EntryData],
     first_lines: dict[Key, int | None],
-) -> str | list[str]:
-    """Map ``record`` into ``entries``: what is wrong with it, or else the phone values
-    it has that are no number."""
+) -> str | None:
+    """Map ``record`` into ``entries``; what is wrong with it, if anything."""
     key = tuple(part.strip() for part in record.key)
     if not any(key):
         return "empty key"
@@ -185,11 +207,10 @@ def _add(
         attributes, raw_numbers = mapping.apply(record.values)
     except RowError as exc:
         return str(exc)
-    canonical, kept = numbers.apply(attributes, raw_numbers)
     entries[key] = EntryData(
-        key, attributes, raw_numbers, canonical, digest(attributes, raw_numbers, canonical)
+        key, attributes, raw_numbers, {}, digest(attributes, raw_numbers, reading)
     )
-    return kept
+    return None
 
 
 def guard(rep: ReplicatorConfig, changes: Diff, read: SourceRead, force: bool) -> str | None:

@@ -1,5 +1,5 @@
-"""Phone numbers: the canonical form of each number attribute, and per run the count of
-numbers kept as written because they could not be read.
+"""Phone numbers: the canonical form of each number attribute, and per entry and per run
+the count of phone values kept as written because they are no number.
 
 Revision ID: 0002
 Revises: 0001
@@ -23,6 +23,9 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("numbers", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
         )
+        batch.add_column(
+            sa.Column("numbers_kept", sa.Integer(), nullable=False, server_default="0")
+        )
     with op.batch_alter_table("sync_runs") as batch:
         batch.add_column(
             sa.Column("numbers_kept", sa.Integer(), nullable=False, server_default="0")
@@ -33,4 +36,5 @@ def downgrade() -> None:
     with op.batch_alter_table("sync_runs") as batch:
         batch.drop_column("numbers_kept")
     with op.batch_alter_table("entries") as batch:
+        batch.drop_column("numbers_kept")
         batch.drop_column("numbers")
