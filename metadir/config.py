@@ -108,22 +108,45 @@ class Listener(BaseModel):
     url: str
     host: str
     port: int
+    # ldaps://: TLS from the first byte (ldap:// may still switch to TLS with StartTLS)
+    ldaps: bool = False
 
 
 def parse_listener(value: str) -> Listener:
     parts = urlsplit(value)
-    if parts.scheme != "ldap":
+    if parts.scheme not in ("ldap", "ldaps"):
         raise ValueError(
-            f"{value!r}: only ldap://HOST:PORT listeners are supported"
-            + (" (LDAPS is not available yet)" if parts.scheme == "ldaps" else "")
+            f"{value!r}: only ldap://HOST:PORT listeners are supported, "
+            "and ldaps://HOST:PORT with server.tls"
         )
+    ldaps = parts.scheme == "ldaps"
     try:
-        port = parts.port if parts.port is not None else 712
+        port = parts.port if parts.port is not None else (714 if ldaps else 712)
     except ValueError:
         raise ValueError(f"{value!r}: bad port") from None
     if parts.path not in ("", "/"):
         raise ValueError(f"{value!r}: a listener has no path")
-    return Listener(url=value, host=parts.hostname or "0.0.0.0", port=port)
+    return Listener(url=value, host=parts.hostname or "0.0.0.0", port=port, ldaps=ldaps)
+
+
+def listener_problems(listeners: list[Listener], tls: TlsConfig | None) -> list[str]:
+    """What is wrong with listeners given the TLS settings: ldaps:// needs a certificate."""
+    return [
+        f"{listener.url!r}: ldaps:// needs server.tls (certificate and private_key)"
+        for listener in listeners
+        if listener.ldaps and tls is None
+    ]
+
+
+class TlsConfig(Strict):
+    # PEM files, relative to the config file; the certificate file may go on with its chain
+    certificate: Path
+    private_key: Path
+
+    @field_validator("certificate", "private_key")
+    @classmethod
+    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
+        return Path((info.context or {}).get("base_dir", ".")) / value
 
 
 class ServerConfig(Strict):
@@ -134,6 +157,10 @@ class ServerConfig(Strict):
     size_limit: int = Field(default=1000, ge=0)
     # seconds between looks at the store for committed syncs
     refresh_interval: float = Field(default=1.0, gt=0, le=60)
+    # certificate and key for ldaps:// listeners and StartTLS
+    tls: TlsConfig | None = None
+    # refuse simple binds and searches (but of the root DSE) until the connection is TLS
+    require_tls: bool = False
 
     @field_validator("listen", mode="before")
     @classmethod
@@ -141,7 +168,7 @@ class ServerConfig(Strict):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not value:
-            raise ValueError("expected a list of ldap://HOST:PORT URLs")
+            raise ValueError("expected a list of ldap://HOST:PORT or ldaps://HOST:PORT URLs")
         return [v if isinstance(v, Listener) else parse_listener(str(v)) for v in value]
 
 
@@ -298,7 +325,7 @@ def _key_path(loc: tuple) -> str:
 
 def _known_keys() -> set[str]:
     models: list[type[BaseModel]] = [Config, StoreConfig, ServerConfig, Account, Location]
-    models += [DirectoryConfig, *REGISTRY.values()]
+    models += [DirectoryConfig, TlsConfig, *REGISTRY.values()]
     keys = {name for model in models for name in model.model_fields}
     return keys | {f"{name}_file" for name in ("password",)}
 
@@ -367,6 +394,21 @@ def _cross_checks(config: Config) -> list[str]:
         for name in account.directories or ():
             if name not in seen_dirs:
                 problems.append(f"server.accounts[{a}].directories: no directory named {name!r}")
+    return problems + _tls_problems(config.server)
+
+
+def _tls_problems(server: ServerConfig) -> list[str]:
+    problems = [f"server.listen: {p}" for p in listener_problems(server.listen, server.tls)]
+    if server.tls is None:
+        if server.require_tls:
+            problems.append("server.require_tls: needs server.tls (certificate and private_key)")
+        return problems
+    from metadir.ldap.tls import TlsFileError, load_options
+
+    try:
+        load_options(server.tls.certificate, server.tls.private_key)
+    except TlsFileError as exc:
+        problems.append(f"server.tls.{exc.key}: {exc}")
     return problems
 
 

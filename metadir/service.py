@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 import time
 
 from twisted.internet import reactor, threads
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.task import LoopingCall
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from metadir.config import Config, Listener, parse_listener
+from metadir.config import Config, Listener, listener_problems, parse_listener
 from metadir.directory.tree import DirectoryTree
 from metadir.errors import ConfigError
 from metadir.ldap.protocol import LDAPServerFactory
+from metadir.ldap.tls import ServerTls, TlsFileError
 from metadir.store import Store, StoredEntry, paused_gc
 
 log = logging.getLogger("metadir.server")
@@ -63,9 +66,27 @@ class StoreFollower:
         self._failing = True
 
 
-def _endpoint(listener: Listener) -> str:
+def _endpoint(listener: Listener, tls: ServerTls | None) -> IStreamServerEndpoint:
+    if listener.ldaps:
+        return SSL4ServerEndpoint(reactor, listener.port, tls, interface=listener.host)
     host = listener.host.replace(":", r"\:")
-    return f"tcp:{listener.port}:interface={host}"
+    return serverFromString(reactor, f"tcp:{listener.port}:interface={host}")
+
+
+def _server_tls(config: Config) -> ServerTls | None:
+    if config.server.tls is None:
+        return None
+    try:
+        return ServerTls(config.server.tls.certificate, config.server.tls.private_key)
+    except TlsFileError as exc:  # the files changed since the config was loaded
+        raise ConfigError([f"{config.path}: server.tls.{exc.key}: {exc}"]) from None
+
+
+def _reload_tls(tls: ServerTls | None) -> None:
+    if tls is None:
+        log.info("SIGHUP: nothing to reload (no server.tls)")
+    else:
+        tls.reload()
 
 
 def serve(config: Config, listen: list[str] | None = None) -> int:
@@ -73,6 +94,9 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
         listeners = [parse_listener(url) for url in listen] if listen else config.server.listen
     except ValueError as exc:
         raise ConfigError([f"--listen: {exc}"]) from None
+    if listen and (problems := listener_problems(listeners, config.server.tls)):
+        raise ConfigError([f"--listen: {p}" for p in problems])
+    tls = _server_tls(config)
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
 
     started = time.monotonic()
@@ -92,7 +116,12 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
     )
 
     factory = LDAPServerFactory(
-        tree, config.server.accounts, config.server.allow_anonymous, config.server.size_limit
+        tree,
+        config.server.accounts,
+        config.server.allow_anonymous,
+        config.server.size_limit,
+        tls=tls,
+        require_tls=config.server.require_tls,
     )
     factory.noisy = False
     follower = StoreFollower(store, tree, seq, names)
@@ -109,11 +138,13 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
             reactor.stop()
 
         for listener in listeners:
-            d = serverFromString(reactor, _endpoint(listener)).listen(factory)
+            d = _endpoint(listener, tls).listen(factory)
             d.addCallbacks(listening, failed, callbackArgs=(listener,), errbackArgs=(listener,))
         LoopingCall(follower.poll).start(config.server.refresh_interval, now=False)
 
     reactor.callWhenRunning(start)
+    # new certificate and key for new connections, e.g. after a renewal
+    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload_tls, tls))
     reactor.addSystemEventTrigger("before", "shutdown", log.info, "shutting down")
     reactor.run()
     store.close()

@@ -59,6 +59,17 @@ def run_ldapsearch(args: Sequence[str], timeout: float = 30) -> tuple[int, str, 
     return run_ldap_tool("ldapsearch", args, timeout)
 
 
+def for_slapd(ldif: str) -> str:
+    """metadir's LDIF as slapd can load it: contacts named ``uid=<entryUUID>`` (slapd cannot
+    name entries by an operational attribute)."""
+    return re.sub(
+        r"^dn: entryUUID=([^,\n]+),(.*)$",
+        r"dn: uid=\1,\2\nuid: \1",
+        ldif,
+        flags=re.MULTILINE | re.IGNORECASE,
+    )
+
+
 def parse_ldif(text: str) -> list[tuple[str, dict[str, list[str]]]]:
     """The entries of ``ldapsearch -LLL`` output: (dn, {attribute as sent: values})."""
     entries: list[tuple[str, dict[str, list[str]]]] = []
@@ -120,6 +131,7 @@ class SlapdServer:
     root_dn = "cn=admin,dc=meta"
     root_pw = "secret"
     indexed = ("cn", "sn", "givenName", "displayName", "mail", "company", "o")
+    db_max_size = 4 << 30  # LMDB's map: address space only, the file grows as it fills
 
     def __init__(self, workdir: Path) -> None:
         if SLAPD is None or SLAPADD is None:
@@ -184,7 +196,7 @@ class SlapdServer:
                 f"olcRootDN: {self.root_dn}",
                 f"olcRootPW: {self.root_pw}",
                 f"olcDbDirectory: {self.db_dir}",
-                "olcDbMaxSize: 4294967296",
+                f"olcDbMaxSize: {self.db_max_size}",
                 "olcSizeLimit: unlimited",
                 *[f"olcDbIndex: {index}" for index in indexes],
                 "",
@@ -213,12 +225,16 @@ class SlapdServer:
         """Add entries (operational attributes such as entryUUID kept) while slapd is stopped.
 
         Without ``check_schema`` slapadd takes entries that lack a required attribute."""
-        if self.process is not None:
-            raise ServerError("slapadd needs slapd stopped")
         data = self.workdir / "data.ldif"
         data.write_text(ldif, encoding="utf-8")
+        self.load_file(data, check_schema)
+
+    def load_file(self, path: Path, check_schema: bool = True) -> None:
+        """``load()`` from an LDIF file, for data too big to hold as one string."""
+        if self.process is not None:
+            raise ServerError("slapadd needs slapd stopped")
         unchecked = [] if check_schema else ["-s"]
-        self._slapadd(["-q", *unchecked, "-b", self.suffix, "-l", str(data)], "load data")
+        self._slapadd(["-q", *unchecked, "-b", self.suffix, "-l", str(path)], "load data")
 
     def start(self) -> None:
         log = self._log.open("ab")
@@ -248,12 +264,15 @@ class MetadirServer:
     ``sync()`` runs ``metadir sync`` in another process, as an admin or a cron job would.
     """
 
-    def __init__(self, workdir: Path, config: dict) -> None:
+    def __init__(self, workdir: Path, config: dict, ldaps: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
+        # with ``ldaps`` a second listener speaks TLS from the first byte (needs server.tls)
+        self.ldaps_url = f"ldaps://127.0.0.1:{free_port()}" if ldaps else None
+        self.listen = [self.url, *([self.ldaps_url] if self.ldaps_url else [])]
         config = {**config, "store": config.get("store", {"url": "sqlite:///metadir.db"})}
-        config["server"] = {**config.get("server", {}), "listen": [self.url]}
+        config["server"] = {**config.get("server", {}), "listen": self.listen}
         self.config_path = workdir / "metadir.yaml"
         self.config_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         self.process: subprocess.Popen | None = None
@@ -276,16 +295,17 @@ class MetadirServer:
             )
         return done
 
-    def start(self) -> None:
+    def start(self, timeout: float = START_TIMEOUT) -> None:
+        """Start serving; wait up to ``timeout`` seconds (loading a big store takes a while)."""
         stderr = self._stderr.open("ab")
         self.process = subprocess.Popen(
-            self.argv("serve", "--listen", self.url),
+            self.argv("serve", *(arg for url in self.listen for arg in ("--listen", url))),
             stdout=stderr,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
         )
         stderr.close()
-        _wait_until_answers("metadir serve", self.url, self.process, lambda: self.stderr)
+        _wait_until_answers("metadir serve", self.url, self.process, lambda: self.stderr, timeout)
 
     @property
     def stderr(self) -> str:
@@ -318,13 +338,13 @@ def hash_password(password: str) -> str:
 
 
 def start_metadir(
-    workdir: Path, config: dict, files: dict[str, str] | None = None
+    workdir: Path, config: dict, files: dict[str, str] | None = None, ldaps: bool = False
 ) -> MetadirServer:
     """Write ``files`` and ``config`` into ``workdir``, run ``metadir sync`` once, then start
-    ``metadir serve``."""
+    ``metadir serve`` (also on an ldaps:// listener with ``ldaps``)."""
     for name, text in (files or {}).items():
         (workdir / name).write_text(text, encoding="utf-8")
-    server = MetadirServer(workdir, config)
+    server = MetadirServer(workdir, config, ldaps)
     server.sync()
     server.start()
     return server
@@ -337,9 +357,13 @@ def stop_metadir(server: MetadirServer) -> None:
 
 
 def _wait_until_answers(
-    name: str, url: str, process: subprocess.Popen, output: Callable[[], str]
+    name: str,
+    url: str,
+    process: subprocess.Popen,
+    output: Callable[[], str],
+    timeout: float = START_TIMEOUT,
 ) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServerError(
@@ -349,7 +373,7 @@ def _wait_until_answers(
             return
         time.sleep(0.1)
     _terminate(process)
-    raise ServerError(f"{name} on {url} did not answer within {START_TIMEOUT:g} s:\n{output()}")
+    raise ServerError(f"{name} on {url} did not answer within {timeout:g} s:\n{output()}")
 
 
 def _terminate(process: subprocess.Popen) -> int:

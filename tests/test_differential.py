@@ -9,7 +9,6 @@ cannot name entries by entryUUID (an operational attribute), so there they are `
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from tests.servers import (
     ServerError,
     SlapdServer,
     connect,
+    for_slapd,
     parse_ldif,
     run_ldapsearch,
     start_metadir,
@@ -114,16 +114,6 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
 
 def is_contact(dn: str) -> bool:
     return dn.lower().startswith(("entryuuid=", "uid="))
-
-
-def for_slapd(ldif: str) -> str:
-    """metadir's dump as slapd can load it: contacts named ``uid=<entryUUID>``."""
-    return re.sub(
-        r"^dn: entryUUID=([^,\n]+),(.*)$",
-        r"dn: uid=\1,\2\nuid: \1",
-        ldif,
-        flags=re.MULTILINE | re.IGNORECASE,
-    )
 
 
 def key(dn: str, attrs: dict) -> str:

@@ -198,8 +198,11 @@ def test_extended_operations() -> None:
     client = Client(make_factory())
     [reply] = client.send(pureldap.LDAPExtendedRequest(requestName="1.3.6.1.4.1.4203.1.11.3"))
     assert reply.value.resultCode == 0 and not reply.value.response
-    [reply] = client.send(pureldap.LDAPExtendedRequest(requestName="1.3.6.1.4.1.1466.20037"))
+    [reply] = client.send(pureldap.LDAPExtendedRequest(requestName="1.3.6.1.4.1.99999.1"))
     assert reply.value.resultCode == 2
+    # StartTLS without a certificate configured: unavailable
+    [reply] = client.send(pureldap.LDAPExtendedRequest(requestName="1.3.6.1.4.1.1466.20037"))
+    assert reply.value.resultCode == 52
 
 
 def test_controls() -> None:

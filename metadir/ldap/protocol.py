@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ldaptor.protocols import pureldap
 from twisted.internet import protocol, threads
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from metadir import __version__
 from metadir.config import ROOT_DN, Account
@@ -23,38 +26,48 @@ from metadir.directory.filters import Equality, Present
 from metadir.directory.index import Entry
 from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject, Scope
 from metadir.dn import normalize_dn
-from metadir.ldap import ber
+from metadir.ldap import ber, controls
 from metadir.ldap.decode import MalformedRequest, decode_message, filter_from_ldaptor, text
 from metadir.ldap.entries import Selection, encode_entry
+from metadir.ldap.pages import PagedSearch, Pages
+from metadir.ldap.tls import ServerTls, connection_summary, is_active
 from metadir.passwords import hash_password, verify
 
 log = logging.getLogger("metadir.ldap")
 
 # RFC 4511 result codes used here
 SUCCESS = 0
+OPERATIONS_ERROR = 1
 PROTOCOL_ERROR = 2
+TIME_LIMIT_EXCEEDED = 3
 SIZE_LIMIT_EXCEEDED = 4
 COMPARE_FALSE = 5
 COMPARE_TRUE = 6
 AUTH_METHOD_NOT_SUPPORTED = 7
 UNAVAILABLE_CRITICAL_EXTENSION = 12
+CONFIDENTIALITY_REQUIRED = 13
 NO_SUCH_ATTRIBUTE = 16
 UNDEFINED_ATTRIBUTE_TYPE = 17
 NO_SUCH_OBJECT = 32
 INVALID_CREDENTIALS = 49
 INSUFFICIENT_ACCESS_RIGHTS = 50
+UNAVAILABLE = 52
 UNWILLING_TO_PERFORM = 53
+VLV_SORT_MISSING = 60
 
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
+START_TLS = "1.3.6.1.4.1.1466.20037"
 MANAGE_DSA_IT = "2.16.840.1.113730.3.4.2"  # no referrals here, so honoured by doing nothing
 ALL_OPERATIONAL_ATTRIBUTES = "1.3.6.1.4.1.4203.1.5.1"  # RFC 3673 "+"
-SUPPORTED_CONTROLS = (MANAGE_DSA_IT,)
+SEARCH_CONTROLS = (MANAGE_DSA_IT, controls.PAGED, controls.SORT, controls.VLV)
+SUPPORTED_CONTROLS = SEARCH_CONTROLS
 SUPPORTED_EXTENSIONS = (WHO_AM_I,)
 
 # the largest request accepted; anything bigger is not an LDAP request a phone sends
 MAX_REQUEST_BYTES = 1 << 20
 
 READ_ONLY = "metadir is read-only: its contacts come from the replicators"
+TLS_FIRST = "this server requires TLS: use StartTLS or ldaps:// first"
 
 # response protocolOp tag for each request type
 _RESPONSE_TAG = {
@@ -84,12 +97,20 @@ class LDAPServerFactory(protocol.ServerFactory):
     """What every connection of one LDAP front end shares."""
 
     def __init__(
-        self, tree: DirectoryTree, accounts: list[Account], allow_anonymous: bool, size_limit: int
+        self,
+        tree: DirectoryTree,
+        accounts: list[Account],
+        allow_anonymous: bool,
+        size_limit: int,
+        tls: ServerTls | None = None,
+        require_tls: bool = False,
     ) -> None:
         self.tree = tree
         self.accounts = {normalize_dn(a.dn): a for a in accounts}
         self.allow_anonymous = allow_anonymous
         self.size_limit = size_limit
+        self.tls = tls  # certificate and key for StartTLS; None: StartTLS is unavailable
+        self.require_tls = require_tls
         self.operational = frozenset(operational_names())
         self._ids = itertools.count(1)
         # verified instead of a real hash for unknown DNs, so timing does not tell them apart
@@ -107,7 +128,7 @@ class LDAPServerFactory(protocol.ServerFactory):
             "defaultNamingContext": (ROOT_DN,),
             "supportedLDAPVersion": ("3",),
             "supportedControl": SUPPORTED_CONTROLS,
-            "supportedExtension": SUPPORTED_EXTENSIONS,
+            "supportedExtension": SUPPORTED_EXTENSIONS + ((START_TLS,) if self.tls else ()),
             "supportedFeatures": (ALL_OPERATIONAL_ATTRIBUTES,),
             "subschemaSubentry": (SUBSCHEMA_DN,),
             "vendorName": ("metadir",),
@@ -133,6 +154,7 @@ class LDAPServerFactory(protocol.ServerFactory):
         return Identity(account.dn, dirs)
 
 
+@implementer(IHandshakeListener)
 class LDAPConnection(protocol.Protocol):
     def __init__(self, factory: LDAPServerFactory, connection_id: int) -> None:
         self.server = factory
@@ -140,6 +162,7 @@ class LDAPConnection(protocol.Protocol):
         self.buffer = bytearray()
         self.identity = ANONYMOUS
         self.peer = "?"
+        self.pages = Pages()
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
@@ -148,6 +171,9 @@ class LDAPConnection(protocol.Protocol):
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         log.debug("conn=%d closed", self.id)
+
+    def handshakeCompleted(self) -> None:  # IHandshakeListener: LDAPS and StartTLS alike
+        log.debug("conn=%d TLS started: %s", self.id, connection_summary(self.transport))
 
     # --- framing -----------------------------------------------------------------------
 
@@ -193,8 +219,9 @@ class LDAPConnection(protocol.Protocol):
         tag = _RESPONSE_TAG.get(type(request))
         if tag is None:
             return self._disconnect(f"unsupported operation {type(request).__name__}")
+        supported = SEARCH_CONTROLS if tag == ber.SEARCH_RESULT_DONE else (MANAGE_DSA_IT,)
         for oid, critical, _value in message.controls or ():
-            if critical and text(oid) not in SUPPORTED_CONTROLS:
+            if critical and text(oid) not in supported:
                 return self._send(
                     mid,
                     ber.result(
@@ -206,7 +233,6 @@ class LDAPConnection(protocol.Protocol):
                 )
         handler: Callable[[int, object], None] = {
             pureldap.LDAPBindRequest: self._bind,
-            pureldap.LDAPSearchRequest: self._search,
             pureldap.LDAPCompareRequest: self._compare,
             pureldap.LDAPExtendedRequest: self._extended,
             pureldap.LDAPPasswordModifyRequest: self._extended,
@@ -215,13 +241,16 @@ class LDAPConnection(protocol.Protocol):
             lambda mid, _: self._send(mid, ber.result(tag, UNWILLING_TO_PERFORM, "", READ_ONLY)),
         )
         try:
-            handler(mid, request)
+            if isinstance(request, pureldap.LDAPSearchRequest):
+                self._search(mid, request, message.controls or [])
+            else:
+                handler(mid, request)
         except MalformedRequest as exc:
             self._send(mid, ber.result(tag, PROTOCOL_ERROR, "", str(exc)))
 
-    def _send(self, mid: int, operation: bytes) -> None:
+    def _send(self, mid: int, operation: bytes, response_controls: bytes = b"") -> None:
         if self.transport is not None and not self.transport.disconnecting:
-            self.transport.write(ber.message(mid, operation))
+            self.transport.write(ber.message(mid, operation, response_controls))
 
     # --- bind --------------------------------------------------------------------------
 
@@ -242,6 +271,8 @@ class LDAPConnection(protocol.Protocol):
             return answer(SUCCESS)
         if not dn or not password:
             return answer(UNWILLING_TO_PERFORM, "a simple bind needs both a DN and a password")
+        if self._tls_required():
+            return answer(CONFIDENTIALITY_REQUIRED, TLS_FIRST)
 
         def done(identity: Identity | None) -> None:
             if identity is None:
@@ -259,9 +290,16 @@ class LDAPConnection(protocol.Protocol):
     def _may_read(self) -> bool:
         return self.server.allow_anonymous or self.identity is not ANONYMOUS
 
-    def _search(self, mid: int, request: pureldap.LDAPSearchRequest) -> None:
+    def _tls_required(self) -> bool:
+        """Whether this request must be refused until the connection runs TLS."""
+        return self.server.require_tls and not is_active(self.transport)
+
+    def _search(self, mid: int, request: pureldap.LDAPSearchRequest, requested: list) -> None:
+        response_controls: list[bytes] = []
+
         def done(code: int, matched: str = "", why: str = "") -> None:
-            self._send(mid, ber.result(ber.SEARCH_RESULT_DONE, code, matched, why))
+            op = ber.result(ber.SEARCH_RESULT_DONE, code, matched, why)
+            self._send(mid, op, controls.controls(*response_controls))
 
         base = text(request.baseObject)
         if request.scope not in (0, 1, 2):
@@ -269,26 +307,125 @@ class LDAPConnection(protocol.Protocol):
         scope = Scope(request.scope)
         filter = filter_from_ldaptor(request.filter)
         selection = Selection.parse((text(a) for a in request.attributes), request.typesOnly)
+        deadline = time.monotonic() + request.timeLimit if request.timeLimit > 0 else None
+        if self._tls_required() and not (scope == Scope.BASE and not base.strip()):
+            return done(CONFIDENTIALITY_REQUIRED, "", TLS_FIRST)  # all but the root DSE
         special = self._special_entry(base, scope)
         if special is not None:
             # the root DSE and the subschema entry answer the usual (objectClass=*) reads
             if isinstance(filter, Present) and filter.attribute.lower() == "objectclass":
                 # their attributes are operational, yet clients expect them without "+" too
                 shown = replace(selection, all_user=selection.all_user or selection.all_operational)
-                self._send_entries(mid, [special], shown, frozenset())
+                self._send_entries(mid, [special], shown, frozenset(), None)
             return done(SUCCESS)
         if not self._may_read():
             return done(INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled")
+        try:
+            wanted = controls.SearchControls.parse(requested)
+        except controls.BadControl as exc:
+            return done(PROTOCOL_ERROR, "", str(exc))
         tree = self.server.tree
+        fingerprint = (base, scope, filter, selection, wanted.sort, self.identity)
+        paged = wanted.paged
+        if paged is not None and paged.cookie:
+            search = self.pages.resume(paged.cookie, fingerprint)
+            if search is None:
+                return done(UNWILLING_TO_PERFORM, "", "unknown paged results cookie")
+            return self._page(
+                mid,
+                search,
+                paged.size,
+                request.sizeLimit,
+                selection,
+                deadline,
+                response_controls,
+                done,
+            )
         target = tree.resolve(base, self._visible())
         if isinstance(target, NoSuchObject):
             return done(NO_SUCH_OBJECT, target.matched_dn, f"no entry {base!r}")
         entries = tree.search(target, scope, filter, self._visible())
+        if wanted.sort is not None:
+            sorted_ = controls.sort_entries(entries, wanted.sort)
+            response_controls.append(controls.sort_response(sorted_.code, sorted_.attribute))
+            if sorted_.code and wanted.sort_critical:
+                return done(UNAVAILABLE_CRITICAL_EXTENSION, "", "cannot sort as asked")
+            entries = sorted_.entries
+        if wanted.view is not None:
+            if wanted.sort is None:
+                response_controls.append(controls.vlv_response(0, 0, VLV_SORT_MISSING))
+                return done(VLV_SORT_MISSING, "", "a virtual list view needs a sort control")
+            if paged is not None:
+                return done(UNWILLING_TO_PERFORM, "", "paged results and a list view together")
+            window = controls.view(entries, wanted.view, wanted.sort[0])
+            response_controls.append(
+                controls.vlv_response(
+                    window.position, window.count, window.code, wanted.view.context
+                )
+            )
+            if window.code:
+                return done(window.code, "", "the list view offset is out of range")
+            entries = window.entries
+        if paged is not None:
+            if paged.size == 0:  # the client ends the search before its first page
+                response_controls.append(controls.paged_response(b""))
+                return done(SUCCESS)
+            search = self.pages.start(fingerprint, [e.id for e in entries])
+            return self._page(
+                mid,
+                search,
+                paged.size,
+                request.sizeLimit,
+                selection,
+                deadline,
+                response_controls,
+                done,
+            )
         limits = [n for n in (request.sizeLimit, self.server.size_limit) if n > 0]
         limit = min(limits) if limits else None
-        self._send_entries(mid, entries[:limit], selection, self.server.operational)
+        if not self._send_entries(
+            mid, entries[:limit], selection, self.server.operational, deadline
+        ):
+            return done(TIME_LIMIT_EXCEEDED, "", "time limit exceeded")
         if limit is not None and len(entries) > limit:
             return done(SIZE_LIMIT_EXCEEDED, "", f"more than {limit} entries match")
+        return done(SUCCESS)
+
+    def _page(
+        self,
+        mid: int,
+        search: PagedSearch,
+        size: int,
+        size_limit: int,
+        selection: Selection,
+        deadline: float | None,
+        response_controls: list[bytes],
+        done: Callable[..., None],
+    ) -> None:
+        """Send the next page of a paged search (the server's size limit does not apply:
+        paging is how sync clients read whole directories); a page size of 0 ends it."""
+        if size == 0:
+            response_controls.append(controls.paged_response(b""))
+            return done(SUCCESS)
+        if size_limit > 0:
+            size = min(size, size_limit - search.sent)
+        entries = self.server.tree.index.entries
+        page = [
+            entries[i] for i in search.ids[search.position : search.position + size] if i in entries
+        ]
+        search.position += size
+        search.sent += len(page)
+        if not self._send_entries(mid, page, selection, self.server.operational, deadline):
+            response_controls.append(controls.paged_response(b""))
+            return done(TIME_LIMIT_EXCEEDED, "", "time limit exceeded")
+        more = search.position < len(search.ids)
+        if more and size_limit > 0 and search.sent >= size_limit:
+            response_controls.append(controls.paged_response(b""))
+            return done(SIZE_LIMIT_EXCEEDED, "", f"more than {size_limit} entries match")
+        cookie = self.pages.keep(search) if more else b""
+        response_controls.append(
+            controls.paged_response(cookie, estimate=len(search.ids) - search.position)
+        )
         return done(SUCCESS)
 
     def _special_entry(self, base: str, scope: Scope) -> Entry | None:
@@ -308,21 +445,32 @@ class LDAPConnection(protocol.Protocol):
         return set(dirs) if dirs is not None else None
 
     def _send_entries(
-        self, mid: int, entries: list[Entry], selection: Selection, operational: frozenset[str]
-    ) -> None:
+        self,
+        mid: int,
+        entries: list[Entry],
+        selection: Selection,
+        operational: frozenset[str],
+        deadline: float | None,
+    ) -> bool:
+        """Send ``entries``; False when the client's time limit ran out first."""
         chunk: list[bytes] = []
         for entry in entries:
             chunk.append(ber.message(mid, encode_entry(entry, selection, operational)))
             if len(chunk) >= 512:
                 self.transport.writeSequence(chunk)
                 chunk = []
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
         if chunk:
             self.transport.writeSequence(chunk)
+        return True
 
     def _compare(self, mid: int, request: pureldap.LDAPCompareRequest) -> None:
         def answer(code: int, matched: str = "", why: str = "") -> None:
             self._send(mid, ber.result(ber.COMPARE_RESPONSE, code, matched, why))
 
+        if self._tls_required():
+            return answer(CONFIDENTIALITY_REQUIRED, "", TLS_FIRST)
         if not self._may_read():
             return answer(
                 INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled"
@@ -348,6 +496,23 @@ class LDAPConnection(protocol.Protocol):
         if oid == WHO_AM_I:
             authz = f"dn:{self.identity.dn}" if self.identity.dn else ""
             return self._send(mid, ber.extended_response(SUCCESS, value=authz.encode()))
+        if oid == START_TLS:
+            return self._start_tls(mid)
         return self._send(
             mid, ber.extended_response(PROTOCOL_ERROR, f"extended operation {oid} is not supported")
         )
+
+    def _start_tls(self, mid: int) -> None:
+        def answer(code: int, why: str = "") -> None:
+            self._send(mid, ber.extended_response(code, why, name=START_TLS))
+
+        if self.server.tls is None:
+            return answer(UNAVAILABLE, "TLS is not configured on this server (server.tls)")
+        if is_active(self.transport):
+            return answer(OPERATIONS_ERROR, "TLS is already active on this connection")
+        answer(SUCCESS)  # RFC 4511 4.14.2: the response in the clear, TLS right after it
+        # requests sent in the clear behind StartTLS must not be answered as if they had
+        # come through TLS (STARTTLS command injection, CVE-2011-0411)
+        self.buffer.clear()
+        self.transport.startTLS(self.server.tls)
+        return None
