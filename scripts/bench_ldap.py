@@ -219,6 +219,12 @@ class ClientResult:
     cpu: float  # the client's own CPU seconds
 
 
+def client_signals() -> None:
+    """Ctrl-C is the parent's to handle; SIGTERM (from the pool when done) just ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def drive(job: Job) -> ClientResult:
     """One client process: search in a loop from ``start`` to ``stop``."""
     conn = Connection(job.url)
@@ -341,7 +347,7 @@ def measure(url: str, pid: int, workload: Workload, clients: int, duration: floa
         for i in range(clients)
     ]
     cpu = cpu_seconds(pid)
-    with multiprocessing.get_context("fork").Pool(clients) as pool:
+    with multiprocessing.get_context("fork").Pool(clients, client_signals) as pool:
         results = pool.map(drive, jobs)
     return Run(
         latencies=[x for r in results for x in r.latencies],
@@ -555,35 +561,16 @@ def profile(served: Served, workload: Workload, args: argparse.Namespace) -> Non
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         raise FileNotFoundError("--profile needs py-spy: .venv/bin/pip install py-spy")
-    assert served.metadir.process is not None
-    out = args.profile / f"metadir-{workload.key}.folded"
+    pid = served.pids[0]
+    out = args.profile / f"metadir-{workload.key.strip('()')}.folded"
     spy = subprocess.Popen(
-        [
-            py_spy,
-            "record",
-            "--pid",
-            str(served.metadir.process.pid),
-            "--format",
-            "raw",
-            "--nolineno",
-            "--duration",
-            str(int(args.duration) + 1),
-            "--output",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--nolineno", "--full-filenames",
+         "--duration", str(int(args.duration) + 1), "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
     try:
-        time.sleep(0.5)
-        measure(
-            served.metadir.url,
-            served.metadir.process.pid,
-            workload,
-            workload.clients or args.clients,
-            args.duration,
-        )
+        time.sleep(0.5)  # attached
+        measure(served.metadir.url, pid, workload, workload.clients or args.clients, args.duration)
         _, errors = spy.communicate(timeout=args.duration + 30)
     finally:
         if spy.poll() is None:
@@ -595,26 +582,40 @@ def profile(served: Served, workload: Workload, args: argparse.Namespace) -> Non
     print_profile(out)
 
 
+def short(frame: str) -> str:
+    """``function (path)`` with the path from the package on."""
+    function, _, path = frame.partition(" (")
+    for root in (
+        f"{ROOT}/",
+        "site-packages/",
+        f"/python{sys.version_info[0]}.{sys.version_info[1]}/",
+    ):
+        path = path.split(root, 1)[-1]
+    return f"{function} ({path}"
+
+
 def print_profile(folded: Path, top: int = 12) -> None:
     own: Counter[str] = Counter()
     under: Counter[str] = Counter()
-    total = 0
     for line in folded.read_text(encoding="utf-8").splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        total += int(count)
+        frames = [short(f) for f in stack.split(";")]
+        # py-spy counts the thread pool's workers waiting for work as active: they are not
+        if frames[-1].startswith("Condition.wait "):
+            continue
         own[frames[-1]] += int(count)
         for frame in set(frames):
             under[frame] += int(count)
+    total = own.total()
     if not total:
         say("  no samples")
         return
-    say(f"  {total} samples; self time:")
+    say(f"  {total} samples; own time:")
     for frame, count in own.most_common(top):
         say(f"  {100 * count / total:5.1f} %  {frame}")
-    say("  including callees (metadir and ldaptor frames):")
-    ours = [(f, c) for f, c in under.most_common() if "metadir/" in f or "ldaptor/" in f]
-    for frame, count in ours[:top]:
+    say("  with callees (below the event loop):")
+    below = [(f, n) for f, n in under.most_common() if n < 0.9 * total]
+    for frame, count in below[:top]:
         say(f"  {100 * count / total:5.1f} %  {frame}")
 
 

@@ -48,9 +48,11 @@ def run_ldap_tool(tool: str, args: Sequence[str], timeout: float = 30) -> tuple[
         raise FileNotFoundError(f"{tool} is not installed (Debian package ldap-utils)")
     # LDAPTLS_* / ldaprc of the host must not change what the test sends
     env = {**os.environ, "LDAPNOINIT": "1"}
+    # no standard input: ldapsearch's virtual list view mode would prompt for the next window
     done = subprocess.run(
-        [path, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
+        [path, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
     return done.returncode, done.stdout, done.stderr
 
 
@@ -169,6 +171,7 @@ class SlapdServer:
                 "cn: module{0}",
                 f"olcModulePath: {SLAPD_MODULES}",
                 "olcModuleLoad: back_mdb",
+                "olcModuleLoad: sssvlv",
                 "",
                 "dn: cn=schema,cn=config",
                 "objectClass: olcSchemaConfig",
@@ -199,6 +202,12 @@ class SlapdServer:
                 f"olcDbMaxSize: {self.db_max_size}",
                 "olcSizeLimit: unlimited",
                 *[f"olcDbIndex: {index}" for index in indexes],
+                "",
+                # server-side sort and virtual list view, to compare metadir's with
+                "dn: olcOverlay={0}sssvlv,olcDatabase={1}mdb,cn=config",
+                "objectClass: olcOverlayConfig",
+                "objectClass: olcSssVlvConfig",
+                "olcOverlay: {0}sssvlv",
                 "",
             ]
         )

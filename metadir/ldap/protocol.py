@@ -424,7 +424,7 @@ class LDAPConnection(protocol.Protocol):
             return done(SIZE_LIMIT_EXCEEDED, "", f"more than {size_limit} entries match")
         cookie = self.pages.keep(search) if more else b""
         response_controls.append(
-            controls.paged_response(cookie, estimate=len(search.ids) - search.position)
+            controls.paged_response(cookie, estimate=max(len(search.ids) - search.position, 0))
         )
         return done(SUCCESS)
 
