@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -149,6 +150,21 @@ class TlsConfig(Strict):
         return Path((info.context or {}).get("base_dir", ".")) / value
 
 
+class Limits(Strict):
+    """Per-connection and server limits; the defaults suit a PBX or a few thousand phones."""
+
+    # a larger request gets a notice of disconnection, without being read
+    max_request_bytes: int = Field(default=1 << 20, ge=1024)
+    # seconds a connection may stay silent before it is closed; 0 = forever
+    idle_timeout: float = Field(default=300, ge=0)
+    # connections open at once; more are closed as they come
+    max_connections: int = Field(default=1000, ge=1)
+    # requests one connection may have in progress (binds wait for their hash check)
+    max_outstanding: int = Field(default=10, ge=1)
+    # after repeated failed binds from one address, answers wait up to this many seconds
+    bind_failure_delay: float = Field(default=8, ge=0)
+
+
 class ServerConfig(Strict):
     listen: list[Listener] = [parse_listener("ldap://0.0.0.0:712")]
     allow_anonymous: bool = True
@@ -161,6 +177,9 @@ class ServerConfig(Strict):
     tls: TlsConfig | None = None
     # refuse simple binds and searches (but of the root DSE) until the connection is TLS
     require_tls: bool = False
+    limits: Limits = Limits()
+    # one log line per operation (logger metadir.access)
+    access_log: bool = True
 
     @field_validator("listen", mode="before")
     @classmethod
@@ -189,7 +208,17 @@ class DirectoryConfig(Strict):
     location: Location | None = None
     # how numbers are served: e164, readable, national or as the source wrote them
     phone_format: PhoneFormat = "e164"
+    # whether anonymous clients may read it; server.allow_anonymous when not given
+    anonymous: bool | None = None
+    # the client addresses (networks) that may read it; any when not given
+    allow_from: list[IPvAnyNetwork] | None = None
     replicators: list[ReplicatorSettings] = []  # type: ignore[valid-type]
+
+    @field_validator("allow_from", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        # a bare address means that host; "10.0.0.0/8" a network
+        return [value] if isinstance(value, str) else value
 
     @field_validator("base_dn")
     @classmethod
@@ -324,7 +353,7 @@ def _key_path(loc: tuple) -> str:
 
 
 def _known_keys() -> set[str]:
-    models: list[type[BaseModel]] = [Config, StoreConfig, ServerConfig, Account, Location]
+    models: list[type[BaseModel]] = [Config, StoreConfig, ServerConfig, Account, Location, Limits]
     models += [DirectoryConfig, TlsConfig, *REGISTRY.values()]
     keys = {name for model in models for name in model.model_fields}
     return keys | {f"{name}_file" for name in ("password",)}

@@ -16,6 +16,7 @@ from twisted.logger import STDLibLogObserver, globalLogBeginner
 from metadir.config import Config, Listener, listener_problems, parse_listener
 from metadir.directory.tree import DirectoryTree
 from metadir.errors import ConfigError
+from metadir.ldap.access import directory_access
 from metadir.ldap.protocol import LDAPServerFactory
 from metadir.ldap.tls import ServerTls, TlsFileError
 from metadir.store import Store, StoredEntry, paused_gc
@@ -122,6 +123,9 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
         config.server.size_limit,
         tls=tls,
         require_tls=config.server.require_tls,
+        access=directory_access(config.directories, config.server.allow_anonymous),
+        limits=config.server.limits,
+        log_operations=config.server.access_log,
     )
     factory.noisy = False
     follower = StoreFollower(store, tree, seq, names)

@@ -871,5 +871,8 @@ def test_sigterm_stops_cleanly_and_logs(make_metadir) -> None:
     log = server.stderr
     lines = log.splitlines()
     assert any("listen" in line.lower() and str(server.port) in line for line in lines), log
-    assert sum("cn=intruder,dc=meta" in line for line in lines) == 1, log
+    assert sum("bind failed" in line and "cn=intruder,dc=meta" in line for line in lines) == 1
+    # and the access log has the operation, once
+    bind = [line for line in lines if "metadir.access" in line and "cn=intruder" in line]
+    assert len(bind) == 1 and "op=BIND" in bind[0] and "result=49" in bind[0], log
     assert "Traceback" not in log, log

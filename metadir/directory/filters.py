@@ -77,3 +77,28 @@ Filter = (
     | Approx
     | Extensible
 )
+
+
+def to_text(filter: Filter) -> str:
+    """``filter`` in RFC 4515 string form, for logs."""
+    if isinstance(filter, And | Or):
+        op = "&" if isinstance(filter, And) else "|"
+        return f"({op}{''.join(to_text(part) for part in filter.parts)})"
+    if isinstance(filter, Not):
+        return f"(!{to_text(filter.part)})"
+    if isinstance(filter, Present):
+        return f"({filter.attribute}=*)"
+    if isinstance(filter, Substrings):
+        pieces = [filter.initial or "", *filter.any, filter.final or ""]
+        pieces = [_escape(piece) for piece in pieces]
+        return f"({filter.attribute}={'*'.join(pieces)})"
+    if isinstance(filter, Extensible):
+        dn = ":dn" if filter.dn_attributes else ""
+        rule = f":{filter.rule}" if filter.rule else ""
+        return f"({filter.attribute or ''}{dn}{rule}:={_escape(filter.value)})"
+    op = {GreaterOrEqual: ">=", LessOrEqual: "<=", Approx: "~="}.get(type(filter), "=")
+    return f"({filter.attribute}{op}{_escape(filter.value)})"
+
+
+def _escape(value: str) -> str:
+    return "".join(f"\\{ord(ch):02x}" if ch in "*()\\\0" else ch for ch in value)

@@ -72,6 +72,13 @@ def result(
     return tlv(tag, integer(code, ENUMERATED) + octets(matched_dn) + octets(message_text) + extra)
 
 
+def result_code(operation: bytes) -> int:
+    """The resultCode of an LDAPResult-shaped protocolOp made by ``result``."""
+    start = 2 + (operation[1] & 0x7F if operation[1] & 0x80 else 0)  # tag and length
+    size = operation[start + 1]
+    return int.from_bytes(operation[start + 2 : start + 2 + size], "big", signed=True)
+
+
 def extended_response(
     code: int, message_text: str = "", name: str | None = None, value: bytes | None = None
 ) -> bytes:

@@ -14,19 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ldaptor.protocols import pureldap
-from twisted.internet import protocol, threads
+from twisted.internet import protocol, reactor, threads
 from twisted.internet.interfaces import IHandshakeListener
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from metadir import __version__
-from metadir.config import ROOT_DN, Account
+from metadir.config import ROOT_DN, Account, Limits
 from metadir.directory.attributes import operational_names
-from metadir.directory.filters import Equality, Present
+from metadir.directory.filters import Equality, Present, to_text
 from metadir.directory.index import Entry
 from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject, Scope
 from metadir.dn import normalize_dn
 from metadir.ldap import ber, controls
+from metadir.ldap.access import BindBrake, DirectoryAccess, parse_address
 from metadir.ldap.decode import MalformedRequest, decode_message, filter_from_ldaptor, text
 from metadir.ldap.entries import Selection, encode_entry
 from metadir.ldap.pages import PagedSearch, Pages
@@ -34,6 +36,7 @@ from metadir.ldap.tls import ServerTls, connection_summary, is_active
 from metadir.passwords import hash_password, verify
 
 log = logging.getLogger("metadir.ldap")
+access_log = logging.getLogger("metadir.access")
 
 # RFC 4511 result codes used here
 SUCCESS = 0
@@ -51,6 +54,7 @@ UNDEFINED_ATTRIBUTE_TYPE = 17
 NO_SUCH_OBJECT = 32
 INVALID_CREDENTIALS = 49
 INSUFFICIENT_ACCESS_RIGHTS = 50
+BUSY = 51
 UNAVAILABLE = 52
 UNWILLING_TO_PERFORM = 53
 VLV_SORT_MISSING = 60
@@ -62,9 +66,6 @@ ALL_OPERATIONAL_ATTRIBUTES = "1.3.6.1.4.1.4203.1.5.1"  # RFC 3673 "+"
 SEARCH_CONTROLS = (MANAGE_DSA_IT, controls.PAGED, controls.SORT, controls.VLV)
 SUPPORTED_CONTROLS = SEARCH_CONTROLS
 SUPPORTED_EXTENSIONS = (WHO_AM_I,)
-
-# the largest request accepted; anything bigger is not an LDAP request a phone sends
-MAX_REQUEST_BYTES = 1 << 20
 
 READ_ONLY = "metadir is read-only: its contacts come from the replicators"
 TLS_FIRST = "this server requires TLS: use StartTLS or ldaps:// first"
@@ -104,6 +105,9 @@ class LDAPServerFactory(protocol.ServerFactory):
         size_limit: int,
         tls: ServerTls | None = None,
         require_tls: bool = False,
+        access: dict[str, DirectoryAccess] | None = None,
+        limits: Limits | None = None,
+        log_operations: bool = False,
     ) -> None:
         self.tree = tree
         self.accounts = {normalize_dn(a.dn): a for a in accounts}
@@ -111,12 +115,22 @@ class LDAPServerFactory(protocol.ServerFactory):
         self.size_limit = size_limit
         self.tls = tls  # certificate and key for StartTLS; None: StartTLS is unavailable
         self.require_tls = require_tls
+        # per directory: who may read it from where; none: the identity alone decides
+        self.access = access or {}
+        self.limits = limits or Limits()
+        self.log_operations = log_operations
+        self.bind_brake = BindBrake(self.limits.bind_failure_delay)
+        self.connections = 0
         self.operational = frozenset(operational_names())
         self._ids = itertools.count(1)
         # verified instead of a real hash for unknown DNs, so timing does not tell them apart
         self._decoy_hash = hash_password("decoy")
 
-    def buildProtocol(self, addr: object) -> LDAPConnection:
+    def buildProtocol(self, addr: object) -> LDAPConnection | None:
+        if self.connections >= self.limits.max_connections:
+            log.warning("refusing a connection from %s: %d connections are open",
+                        getattr(addr, "host", "?"), self.connections)
+            return None  # Twisted closes it
         connection = LDAPConnection(self, next(self._ids))
         connection.factory = self
         return connection
@@ -154,23 +168,48 @@ class LDAPServerFactory(protocol.ServerFactory):
         return Identity(account.dn, dirs)
 
 
+@dataclass(slots=True)
+class Operation:
+    """A request in progress, for the access log."""
+
+    name: str
+    detail: str
+    started: float
+    entries: int = 0
+
+
 @implementer(IHandshakeListener)
-class LDAPConnection(protocol.Protocol):
+class LDAPConnection(protocol.Protocol, TimeoutMixin):
     def __init__(self, factory: LDAPServerFactory, connection_id: int) -> None:
         self.server = factory
         self.id = connection_id
         self.buffer = bytearray()
         self.identity = ANONYMOUS
         self.peer = "?"
+        self.host = "?"
+        self.address = None  # the client's IP address, for allow_from rules
         self.pages = Pages()
+        self.operations: dict[int, Operation] = {}
+        self.binds_in_progress = 0
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self.host = str(getattr(peer, "host", "?"))
+        self.peer = f"{self.host}:{getattr(peer, 'port', '?')}"
+        self.address = parse_address(self.host)
+        self.server.connections += 1
+        self.setTimeout(self.server.limits.idle_timeout or None)
         log.debug("conn=%d connected from %s", self.id, self.peer)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self.server.connections -= 1
+        self.setTimeout(None)
         log.debug("conn=%d closed", self.id)
+
+    def timeoutConnection(self) -> None:
+        log.info("conn=%d from %s: idle for %g s, closing", self.id, self.peer,
+                 self.server.limits.idle_timeout)
+        self.transport.loseConnection()
 
     def handshakeCompleted(self) -> None:  # IHandshakeListener: LDAPS and StartTLS alike
         log.debug("conn=%d TLS started: %s", self.id, connection_summary(self.transport))
@@ -178,14 +217,16 @@ class LDAPConnection(protocol.Protocol):
     # --- framing -----------------------------------------------------------------------
 
     def dataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
         self.buffer += data
         while self.buffer and self.transport is not None and not self.transport.disconnecting:
             try:
                 size = ber.frame_length(self.buffer)
             except ValueError as exc:
                 return self._disconnect(str(exc))
-            if size is not None and size > MAX_REQUEST_BYTES:
-                return self._disconnect(f"request of {size} bytes exceeds {MAX_REQUEST_BYTES}")
+            limit = self.server.limits.max_request_bytes
+            if size is not None and size > limit:
+                return self._disconnect(f"request of {size} bytes exceeds {limit}")
             if size is None or len(self.buffer) < size:
                 return None
             pdu = bytes(self.buffer[:size])
@@ -219,6 +260,8 @@ class LDAPConnection(protocol.Protocol):
         tag = _RESPONSE_TAG.get(type(request))
         if tag is None:
             return self._disconnect(f"unsupported operation {type(request).__name__}")
+        if self.server.log_operations:
+            self.operations[mid] = Operation(*_describe(request), time.perf_counter())
         supported = SEARCH_CONTROLS if tag == ber.SEARCH_RESULT_DONE else (MANAGE_DSA_IT,)
         for oid, critical, _value in message.controls or ():
             if critical and text(oid) not in supported:
@@ -249,8 +292,17 @@ class LDAPConnection(protocol.Protocol):
             self._send(mid, ber.result(tag, PROTOCOL_ERROR, "", str(exc)))
 
     def _send(self, mid: int, operation: bytes, response_controls: bytes = b"") -> None:
+        """Send the final response to request ``mid`` (and log the operation)."""
         if self.transport is not None and not self.transport.disconnecting:
             self.transport.write(ber.message(mid, operation, response_controls))
+        done = self.operations.pop(mid, None)
+        if done is not None:
+            access_log.info(
+                "conn=%d peer=%s who=%s op=%s %s result=%d entries=%d ms=%.2f", self.id,
+                self.peer, _quoted(self.identity.dn), done.name, done.detail,
+                ber.result_code(operation), done.entries,
+                (time.perf_counter() - done.started) * 1000,
+            )  # fmt: skip
 
     # --- bind --------------------------------------------------------------------------
 
@@ -274,10 +326,19 @@ class LDAPConnection(protocol.Protocol):
         if self._tls_required():
             return answer(CONFIDENTIALITY_REQUIRED, TLS_FIRST)
 
+        if self.binds_in_progress >= self.server.limits.max_outstanding:
+            return answer(BUSY, "too many requests in progress on this connection")
+        self.binds_in_progress += 1
+
         def done(identity: Identity | None) -> None:
+            self.binds_in_progress -= 1
             if identity is None:
+                delay = self.server.bind_brake.failed(self.host)
                 log.warning("conn=%d from %s: bind failed for %r", self.id, self.peer, dn)
-                return answer(INVALID_CREDENTIALS, "invalid credentials")
+                # an address that keeps failing waits longer for each answer
+                reactor.callLater(delay, answer, INVALID_CREDENTIALS, "invalid credentials")
+                return None
+            self.server.bind_brake.succeeded(self.host)
             self.identity = identity
             log.debug("conn=%d bound as %s", self.id, identity.dn)
             return answer(SUCCESS)
@@ -288,7 +349,8 @@ class LDAPConnection(protocol.Protocol):
     # --- search and compare ------------------------------------------------------------
 
     def _may_read(self) -> bool:
-        return self.server.allow_anonymous or self.identity is not ANONYMOUS
+        visible = self._visible()
+        return visible is None or bool(visible)
 
     def _tls_required(self) -> bool:
         """Whether this request must be refused until the connection runs TLS."""
@@ -441,8 +503,18 @@ class LDAPConnection(protocol.Protocol):
         return None
 
     def _visible(self) -> set[str] | None:
+        """The directories this connection may read; None: all of them."""
         dirs = self.identity.directories
-        return set(dirs) if dirs is not None else None
+        access = self.server.access
+        if not access:
+            if dirs is None and self.identity is ANONYMOUS and not self.server.allow_anonymous:
+                return set()
+            return set(dirs) if dirs is not None else None
+        anonymous = self.identity is ANONYMOUS
+        allowed = {n for n, a in access.items() if a.admits(anonymous, self.address)}
+        if dirs is not None:
+            allowed &= dirs
+        return None if len(allowed) == len(access) else allowed
 
     def _send_entries(
         self,
@@ -453,6 +525,9 @@ class LDAPConnection(protocol.Protocol):
         deadline: float | None,
     ) -> bool:
         """Send ``entries``; False when the client's time limit ran out first."""
+        operation = self.operations.get(mid)
+        if operation is not None:
+            operation.entries += len(entries)
         chunk: list[bytes] = []
         for entry in entries:
             chunk.append(ber.message(mid, encode_entry(entry, selection, operational)))
@@ -516,3 +591,30 @@ class LDAPConnection(protocol.Protocol):
         self.buffer.clear()
         self.transport.startTLS(self.server.tls)
         return None
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_SCOPES = ("base", "one", "sub")
+
+
+def _describe(request: object) -> tuple[str, str]:
+    """An operation's name and what it asked, for the access log."""
+    if isinstance(request, pureldap.LDAPSearchRequest):
+        try:
+            shown = to_text(filter_from_ldaptor(request.filter))
+        except MalformedRequest:
+            shown = "?"
+        scope = _SCOPES[request.scope] if request.scope in (0, 1, 2) else str(request.scope)
+        attrs = ",".join(text(a) for a in request.attributes) or "*"
+        return "SEARCH", (f"base={_quoted(text(request.baseObject))} scope={scope} "
+                          f"filter={_quoted(shown)} attrs={attrs}")
+    if isinstance(request, pureldap.LDAPBindRequest):
+        return "BIND", f"dn={_quoted(text(request.dn))}" + (" sasl" if request.sasl else "")
+    if isinstance(request, pureldap.LDAPCompareRequest):
+        return "COMPARE", f"dn={_quoted(text(request.entry))}"
+    if isinstance(request, pureldap.LDAPExtendedRequest):
+        return "EXTENDED", f"oid={text(request.requestName)}"
+    return type(request).__name__.removeprefix("LDAP").removesuffix("Request").upper(), ""
