@@ -133,6 +133,7 @@ class SlapdServer:
     root_dn = "cn=admin,dc=meta"
     root_pw = "secret"
     indexed = ("cn", "sn", "givenName", "displayName", "mail", "company", "o")
+    indexed_numbers: tuple[str, ...] | None = None  # None: every number attribute
     db_max_size = 4 << 30  # LMDB's map: address space only, the file grows as it fills
 
     def __init__(self, workdir: Path) -> None:
@@ -147,18 +148,13 @@ class SlapdServer:
         self._log = workdir / "slapd.log"
         self._configure()
 
-    def _config_ldif(self) -> str:
-        phone = [f.name for f in fields.phone_fields()]
+    def _schema_files(self) -> list[Path]:
+        """The schema slapd loads: OpenLDAP's standard one and what metadir's adds to it."""
         schema_file = self.workdir / "metadir-schema.ldif"
         schema_file.write_text(slapd_schema.schema_ldif(), encoding="utf-8")
-        includes = [Path(slapd_schema.SCHEMA_DIR, f) for f in slapd_schema.STANDARD_SCHEMAS]
-        indexes = [
-            "objectClass eq",
-            "entryUUID eq",
-            f"{','.join(self.indexed)} eq,sub",
-            # the standard fax attribute has no matching rule, so it cannot be indexed
-            f"{','.join(p for p in phone if p != 'facsimileTelephoneNumber')} eq,sub",
-        ]
+        return [*(slapd_schema.SCHEMA_DIR / f for f in slapd_schema.STANDARD_SCHEMAS), schema_file]
+
+    def _config_ldif(self) -> str:
         return "\n".join(
             [
                 "dn: cn=config",
@@ -177,7 +173,7 @@ class SlapdServer:
                 "objectClass: olcSchemaConfig",
                 "cn: schema",
                 "",
-                *[f"include: file://{path}" for path in [*includes, schema_file]],
+                *[f"include: file://{path}" for path in self._schema_files()],
                 "",
                 "dn: olcDatabase={-1}frontend,cn=config",
                 "objectClass: olcDatabaseConfig",
@@ -191,26 +187,42 @@ class SlapdServer:
                 "olcDatabase: {0}config",
                 "olcAccess: {0}to * by * none",
                 "",
-                "dn: olcDatabase={1}mdb,cn=config",
-                "objectClass: olcDatabaseConfig",
-                "objectClass: olcMdbConfig",
-                "olcDatabase: {1}mdb",
-                f"olcSuffix: {self.suffix}",
-                f"olcRootDN: {self.root_dn}",
-                f"olcRootPW: {self.root_pw}",
-                f"olcDbDirectory: {self.db_dir}",
-                f"olcDbMaxSize: {self.db_max_size}",
-                "olcSizeLimit: unlimited",
-                *[f"olcDbIndex: {index}" for index in indexes],
-                "",
-                # server-side sort and virtual list view, to compare metadir's with
-                "dn: olcOverlay={0}sssvlv,olcDatabase={1}mdb,cn=config",
-                "objectClass: olcOverlayConfig",
-                "objectClass: olcSssVlvConfig",
-                "olcOverlay: {0}sssvlv",
-                "",
+                *self._database_ldif(),
             ]
         )
+
+    def _database_ldif(self) -> list[str]:
+        """The back-mdb database holding dc=meta, with sort and list view."""
+        # the standard fax attribute has no matching rule, so it cannot be indexed
+        numbers = self.indexed_numbers or [
+            f.name for f in fields.phone_fields() if f.name != "facsimileTelephoneNumber"
+        ]
+        indexes = [
+            "objectClass eq",
+            "entryUUID eq",
+            f"{','.join(self.indexed)} eq,sub",
+            f"{','.join(numbers)} eq,sub",
+        ]
+        return [
+            "dn: olcDatabase={1}mdb,cn=config",
+            "objectClass: olcDatabaseConfig",
+            "objectClass: olcMdbConfig",
+            "olcDatabase: {1}mdb",
+            f"olcSuffix: {self.suffix}",
+            f"olcRootDN: {self.root_dn}",
+            f"olcRootPW: {self.root_pw}",
+            f"olcDbDirectory: {self.db_dir}",
+            f"olcDbMaxSize: {self.db_max_size}",
+            "olcSizeLimit: unlimited",
+            *[f"olcDbIndex: {index}" for index in indexes],
+            "",
+            # server-side sort and virtual list view, to compare metadir's with
+            "dn: olcOverlay={0}sssvlv,olcDatabase={1}mdb,cn=config",
+            "objectClass: olcOverlayConfig",
+            "objectClass: olcSssVlvConfig",
+            "olcOverlay: {0}sssvlv",
+            "",
+        ]
 
     def _configure(self) -> None:
         self.config_dir.mkdir(parents=True)

@@ -1,75 +1,67 @@
-"""An OpenLDAP schema for the metadir attributes that slapd's standard schemas lack.
+"""metadir's own schema (its cn=Subschema entry) as an OpenLDAP cn=config schema entry.
 
 slapd is the reference oracle for search semantics, so it must know every attribute metadir
-serves, with the matching rules a directory of contacts needs: caseIgnore (+ ordering) for
-text, telephoneNumberMatch for phone and fax numbers. The attributes are generated from
-``schema/fields.yaml``; the ones core/cosine/inetOrgPerson define already keep their
-standard definitions.
+serves, matched as metadir matches it. The test slapd loads OpenLDAP's standard schemas (the
+entries metadir serves must satisfy them) and, from ``metadir.ldap.subschema``, the contact
+attributes and object classes those lack.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from metadir import fields
+from metadir.ldap import subschema
 
 SCHEMA_DIR = Path("/etc/ldap/schema")
 STANDARD_SCHEMAS = ("core.ldif", "cosine.ldif", "inetorgperson.ldif")
-# a private arc for throw-away test definitions, never served to anyone
-ARC = "1.3.6.1.4.1.99999.7"
 
-DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
-TELEPHONE_NUMBER = "1.3.6.1.4.1.1466.115.121.1.50"
-_DEFINITION = re.compile(r"^#?olcAttributeTypes:\s*\(\s*[0-9.]+\s+NAME\s+(\([^)]*\)|'[^']*')", re.M)
+_DEFINITION = re.compile(
+    r"^#?olc(?:AttributeTypes|ObjectClasses):\s*\(\s*(\S+)\s+NAME\s+(\([^)]*\)|'[^']*')", re.M
+)
+_MACRO = re.compile(r"^olcObjectIdentifier:\s*(\S+)\s+(\S+)", re.M)
 
 
-def standard_attribute_names(schema_dir: Path = SCHEMA_DIR) -> set[str]:
-    """Lower-cased names (and aliases) of the attributes the standard schemas define.
+def defined_oids(files: Iterable[str], schema_dir: Path = SCHEMA_DIR) -> dict[str, str]:
+    """Lower-cased name (and alias) -> OID of the attribute types and object classes these
+    OpenLDAP schema files define, OID macros (msuser.ldif) expanded.
 
     Commented definitions count too: core.ldif lists the ones built into slapd that way.
     """
-    names: set[str] = set()
-    for file in STANDARD_SCHEMAS:
+    oids: dict[str, str] = {}
+    for file in files:
         text = (schema_dir / file).read_text(encoding="utf-8").replace("\n ", "")
-        for match in _DEFINITION.finditer(text):
-            names.update(n.lower() for n in re.findall(r"'([^']+)'", match.group(1)))
-    return names
+        macros = dict(_MACRO.findall(text))
+
+        def expand(oid: str, macros: dict[str, str] = macros) -> str:
+            prefix, _, rest = oid.partition(":")
+            if prefix not in macros:
+                return oid
+            return expand(macros[prefix]) + (f".{rest}" if rest else "")
+
+        for oid, names in _DEFINITION.findall(text):
+            oids.update((name.lower(), expand(oid)) for name in re.findall(r"'([^']+)'", names))
+    return oids
 
 
-def missing_fields(schema_dir: Path = SCHEMA_DIR) -> list[fields.Field]:
-    standard = standard_attribute_names(schema_dir)
-    return [f for f in fields.all_fields() if f.name.lower() not in standard]
-
-
-def attribute_type(oid: str, field: fields.Field) -> str:
-    if field.is_phone:
-        rules = (
-            f"EQUALITY telephoneNumberMatch SUBSTR telephoneNumberSubstringsMatch "
-            f"SYNTAX {TELEPHONE_NUMBER}"
-        )
-    else:
-        rules = (
-            f"EQUALITY caseIgnoreMatch ORDERING caseIgnoreOrderingMatch "
-            f"SUBSTR caseIgnoreSubstringsMatch SYNTAX {DIRECTORY_STRING}"
-        )
-    single = "" if field.multi else " SINGLE-VALUE"
-    return f"( {oid} NAME '{field.name}' DESC 'metadir: {field.label}' {rules}{single} )"
+def olc_schema_ldif(name: str, attribute_types: Iterable[object], classes: Iterable[object]) -> str:
+    """A ``cn=<name>,cn=schema,cn=config`` entry holding these RFC 4512 definitions."""
+    lines = [f"dn: cn={name},cn=schema,cn=config", "objectClass: olcSchemaConfig", f"cn: {name}"]
+    lines += [f"olcAttributeTypes: {definition}" for definition in attribute_types]
+    lines += [f"olcObjectClasses: {definition}" for definition in classes]
+    return "\n".join(lines) + "\n"
 
 
 def schema_ldif(schema_dir: Path = SCHEMA_DIR) -> str:
-    """The cn=config schema entry: the missing attributes and the ``contactperson`` class."""
-    lines = [
-        "dn: cn=metadir,cn=schema,cn=config",
-        "objectClass: olcSchemaConfig",
-        "cn: metadir",
+    """metadir's contact attributes the standard schemas lack, and its own object classes."""
+    standard = defined_oids(STANDARD_SCHEMAS, schema_dir)
+    contact_fields = {f.name for f in fields.all_fields()}
+    missing = [
+        a
+        for a in subschema.attribute_types()
+        if a.names[0] in contact_fields and a.names[0].lower() not in standard
     ]
-    for n, field in enumerate(missing_fields(schema_dir), start=1):
-        lines.append(f"olcAttributeTypes: {attribute_type(f'{ARC}.1.{n}', field)}")
-    # every canonical field, so an entry may carry those inetOrgPerson does not allow (c, co, info)
-    allowed = " $ ".join(f.name for f in fields.all_fields())
-    lines.append(
-        f"olcObjectClasses: ( {ARC}.2.1 NAME 'contactperson' DESC 'metadir: contact attributes' "
-        f"SUP top AUXILIARY MAY ( {allowed} ) )"
-    )
-    return "\n".join(lines) + "\n"
+    own = [c for c in subschema.object_classes() if c.oid.startswith(subschema.arc() + ".")]
+    return olc_schema_ldif("metadir", missing, own)

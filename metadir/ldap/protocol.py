@@ -32,6 +32,7 @@ from metadir.ldap.access import BindBrake, DirectoryAccess, parse_address
 from metadir.ldap.decode import MalformedRequest, decode_message, filter_from_ldaptor, text
 from metadir.ldap.entries import Selection, encode_entry
 from metadir.ldap.pages import PagedSearch, Pages
+from metadir.ldap.subschema import subschema_entry
 from metadir.ldap.tls import ServerTls, connection_summary, is_active
 from metadir.passwords import hash_password, verify
 
@@ -128,8 +129,11 @@ class LDAPServerFactory(protocol.ServerFactory):
 
     def buildProtocol(self, addr: object) -> LDAPConnection | None:
         if self.connections >= self.limits.max_connections:
-            log.warning("refusing a connection from %s: %d connections are open",
-                        getattr(addr, "host", "?"), self.connections)
+            log.warning(
+                "refusing a connection from %s: %d connections are open",
+                getattr(addr, "host", "?"),
+                self.connections,
+            )
             return None  # Twisted closes it
         connection = LDAPConnection(self, next(self._ids))
         connection.factory = self
@@ -151,8 +155,7 @@ class LDAPServerFactory(protocol.ServerFactory):
         return Entry(0, "", None, attrs)
 
     def subschema(self) -> Entry:
-        attrs = {"objectClass": ("top", "subentry", "subschema"), "cn": ("Subschema",)}
-        return Entry(0, SUBSCHEMA_DN, None, attrs)
+        return subschema_entry()
 
     def authenticate(self, dn: str, password: str) -> Identity | None:
         """The identity for a simple bind, or None. Slow on purpose (argon2): call it
@@ -207,8 +210,12 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         log.debug("conn=%d closed", self.id)
 
     def timeoutConnection(self) -> None:
-        log.info("conn=%d from %s: idle for %g s, closing", self.id, self.peer,
-                 self.server.limits.idle_timeout)
+        log.info(
+            "conn=%d from %s: idle for %g s, closing",
+            self.id,
+            self.peer,
+            self.server.limits.idle_timeout,
+        )
         self.transport.loseConnection()
 
     def handshakeCompleted(self) -> None:  # IHandshakeListener: LDAPS and StartTLS alike
@@ -374,8 +381,9 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             return done(CONFIDENTIALITY_REQUIRED, "", TLS_FIRST)  # all but the root DSE
         special = self._special_entry(base, scope)
         if special is not None:
-            # the root DSE and the subschema entry answer the usual (objectClass=*) reads
-            if isinstance(filter, Present) and filter.attribute.lower() == "objectclass":
+            # the root DSE and the subschema entry answer the usual reads: (objectClass=*),
+            # and (objectClass=subschema) as RFC 4512 §4.4 asks
+            if _reads(filter, special):
                 # their attributes are operational, yet clients expect them without "+" too
                 shown = replace(selection, all_user=selection.all_user or selection.all_operational)
                 self._send_entries(mid, [special], shown, frozenset(), None)
@@ -593,6 +601,14 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         return None
 
 
+def _reads(filter: object, entry: Entry) -> bool:
+    """Whether ``filter`` is (objectClass=*) or (objectClass=<a class of ``entry``>)."""
+    if not isinstance(filter, Present | Equality) or filter.attribute.lower() != "objectclass":
+        return False
+    classes = {name.lower() for name in entry.attributes["objectClass"]}
+    return isinstance(filter, Present) or filter.value.lower() in classes
+
+
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -609,8 +625,10 @@ def _describe(request: object) -> tuple[str, str]:
             shown = "?"
         scope = _SCOPES[request.scope] if request.scope in (0, 1, 2) else str(request.scope)
         attrs = ",".join(text(a) for a in request.attributes) or "*"
-        return "SEARCH", (f"base={_quoted(text(request.baseObject))} scope={scope} "
-                          f"filter={_quoted(shown)} attrs={attrs}")
+        return "SEARCH", (
+            f"base={_quoted(text(request.baseObject))} scope={scope} "
+            f"filter={_quoted(shown)} attrs={attrs}"
+        )
     if isinstance(request, pureldap.LDAPBindRequest):
         return "BIND", f"dn={_quoted(text(request.dn))}" + (" sasl" if request.sasl else "")
     if isinstance(request, pureldap.LDAPCompareRequest):
