@@ -87,7 +87,7 @@ class Matcher:
         if attr.name == "objectClass":  # every entry has one
             return scope
         held = self.index.attributes.get(attr.name)
-        return EMPTY if held is None else held.present & scope
+        return EMPTY if held is None else held.present() & scope
 
     def _assertion(self, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
         held = self.index.attributes.get(attr.name)

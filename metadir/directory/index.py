@@ -7,7 +7,7 @@ searches by substring cost no memory for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -19,13 +19,66 @@ from metadir.directory.matching import Rule
 Postings = int | set[int]
 
 
+class _Layout:
+    """The attribute names of entries that have the same ones, shared by all of them."""
+
+    __slots__ = ("names", "positions")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.positions = {name: i for i, name in enumerate(names)}
+
+
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+
+
+class AttributeMap(Mapping[str, Sequence[str]]):
+    """An entry's attributes: a read-only mapping that keeps only the values per entry and
+    shares the names with every entry of the same shape (a dict per entry would cost
+    about a kilobyte more at twenty attributes)."""
+
+    __slots__ = ("_layout", "_values")
+
+    def __init__(self, attributes: dict[str, Sequence[str]]) -> None:
+        names = tuple(attributes)
+        layout = _LAYOUTS.get(names)
+        if layout is None:
+            layout = _LAYOUTS[names] = _Layout(names)
+        self._layout = layout
+        # one value is kept bare: a list or tuple around it would cost more than the value
+        self._values = tuple(v[0] if len(v) == 1 else v for v in attributes.values())
+
+    def __getitem__(self, name: str) -> Sequence[str]:
+        return _values(self._values[self._layout.positions[name]])
+
+    def get(self, name: str, default: Sequence[str] | None = None) -> Sequence[str] | None:  # type: ignore[override]
+        position = self._layout.positions.get(name)
+        return default if position is None else _values(self._values[position])
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._layout.positions
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layout.names)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def items(self) -> Iterable[tuple[str, Sequence[str]]]:  # type: ignore[override]
+        return zip(self._layout.names, map(_values, self._values), strict=True)
+
+
+def _values(held: str | Sequence[str]) -> Sequence[str]:
+    return (held,) if isinstance(held, str) else held
+
+
 @dataclass(slots=True, eq=False)
 class Entry:
     id: int
     dn: str
     directory: str | None  # None for the root entry
     # canonical attribute name -> values, structural and operational attributes included
-    attributes: dict[str, Sequence[str]]
+    attributes: Mapping[str, Sequence[str]]
     # phone attribute -> canonical numbers, where they differ from the values served
     numbers: dict[str, Sequence[str]] | None = None
     # encoded forms of this entry, keyed by what was selected; filled by the LDAP layer
@@ -39,17 +92,31 @@ class Entry:
 
 
 class AttributeIndex:
-    __slots__ = ("_reversed", "_sorted", "postings", "present", "rule")
+    __slots__ = ("_present", "_reversed", "_sorted", "postings", "rule")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.postings: dict[str, Postings] = {}
-        self.present: set[int] = set()
+        # like the sorted views, the ids holding the attribute are gathered on first use
+        self._present: set[int] | None = None
         self._sorted: SortedList | None = None
         self._reversed: SortedList | None = None
 
+    def present(self) -> set[int]:
+        """The ids of the entries that hold the attribute."""
+        if self._present is None:
+            held: set[int] = set()
+            for ids in self.postings.values():
+                if isinstance(ids, int):
+                    held.add(ids)
+                else:
+                    held |= ids
+            self._present = held
+        return self._present
+
     def add(self, entry_id: int, values: Sequence[str]) -> None:
-        self.present.add(entry_id)
+        if self._present is not None:
+            self._present.add(entry_id)
         for norm in self._normalized(values):
             held = self.postings.get(norm)
             if held is None:
@@ -65,7 +132,8 @@ class AttributeIndex:
                 held.add(entry_id)
 
     def remove(self, entry_id: int, values: Sequence[str]) -> None:
-        self.present.discard(entry_id)
+        if self._present is not None:
+            self._present.discard(entry_id)
         for norm in self._normalized(values):
             held = self.postings.get(norm)
             if held is None:

@@ -12,13 +12,14 @@ import logging
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum
 
 from metadir.config import ROOT_DN, DirectoryConfig
 from metadir.directory import filters as f
 from metadir.directory.attributes import attribute_type
 from metadir.directory.evaluate import Ids, Matcher, asserts_number
-from metadir.directory.index import Entry, Index
+from metadir.directory.index import AttributeMap, Entry, Index
 from metadir.directory.matching import format_generalized_time
 from metadir.dn import escape_value, fold, normalize_dn, normalize_rdns, parse_dn
 from metadir.fields import load_schema_file
@@ -90,7 +91,7 @@ class DirectoryTree:
             self._by_ndn[container.ndn] = container
             self._replicators[directory.name] = {r.name for r in directory.replicators}
             self._locations[directory.name] = directory.location or location
-        self._timestamps: dict[object, str] = {}  # shares equal timestamp strings
+        self._timestamps: dict[datetime, tuple[str]] = {}  # shared by entries of one sync
         self._names: dict[str, str] = {}  # attribute names as stored -> canonical
 
     def _with_operational(self, attrs: dict[str, tuple[str, ...]], dn: str) -> dict:
@@ -146,26 +147,26 @@ class DirectoryTree:
         if "sn" not in attrs and "cn" in attrs:
             attrs["sn"] = attrs["cn"]  # person requires sn; a company-only contact has none
         attrs["entryUUID"] = (stored.uuid,)
-        attrs["createTimestamp"] = (self._timestamp(stored.created),)
-        attrs["modifyTimestamp"] = (self._timestamp(stored.modified),)
+        attrs["createTimestamp"] = self._timestamp(stored.created)
+        attrs["modifyTimestamp"] = self._timestamp(stored.modified)
         attrs["entryDN"] = (dn,)
         attrs["structuralObjectClass"] = self._contact_structural
         attrs["subschemaSubentry"] = (SUBSCHEMA_DN,)
         attrs["hasSubordinates"] = ("FALSE",)
         # canonical numbers are kept apart only where they are not what is served
         numbers = {k: v for k, v in stored.numbers.items() if attrs.get(k) != v} or None
-        return Entry(stored.id, dn, stored.directory, attrs, numbers)
+        return Entry(stored.id, dn, stored.directory, AttributeMap(attrs), numbers)
 
     def _name(self, name: str) -> str:
         attr = attribute_type(name)
         canonical = self._names[name] = attr.name if attr else sys.intern(name)
         return canonical
 
-    def _timestamp(self, when: object) -> str:
-        text = self._timestamps.get(when)
-        if text is None:
-            text = self._timestamps[when] = format_generalized_time(when)  # type: ignore[arg-type]
-        return text
+    def _timestamp(self, when: datetime) -> tuple[str]:
+        shown = self._timestamps.get(when)
+        if shown is None:
+            shown = self._timestamps[when] = (format_generalized_time(when),)
+        return shown
 
     @property
     def size(self) -> int:
