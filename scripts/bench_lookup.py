@@ -31,7 +31,7 @@ from twisted.internet.testing import StringTransport
 
 from metadir.config import load_config
 from metadir.directory.tree import DirectoryTree, Scope
-from metadir.ldap.decode import filter_from_ldaptor
+from metadir.ldap.decode import parse_filter
 from metadir.ldap.protocol import LDAPServerFactory
 from metadir.store import Store, paused_gc
 from metadir.sync.engine import run_replicator
@@ -72,7 +72,7 @@ def main() -> None:
         for label, template in FILTERS.items():
             chosen = [rng.choice(numbers) for _ in range(args.rounds)]
             parsed = [parseFilter(template.format(**forms(n))) for n in chosen]
-            filters = [filter_from_ldaptor(p) for p in parsed]
+            filters = [parse_filter(template.format(**forms(n))) for n in chosen]
             requests = [request_bytes(p) for p in parsed]
             index = timings(filters, lambda flt: tree.search(tree.root, Scope.SUB, flt, None))
 

@@ -15,8 +15,10 @@ from pydantic import SecretStr
 from twisted.internet.testing import StringTransport
 
 from metadir.config import Account, DirectoryConfig
+from metadir.directory.filters import Not, Present, to_text
 from metadir.directory.tree import DirectoryTree
-from metadir.ldap.decode import DECODER
+from metadir.ldap import ber
+from metadir.ldap.decode import DECODER, MalformedRequest, decode_search, parse_filter
 from metadir.ldap.protocol import LDAPConnection, LDAPServerFactory
 from metadir.passwords import hash_password
 from metadir.store import StoredEntry
@@ -261,3 +263,71 @@ def test_malformed_packet_gets_notice_of_disconnection(garbage: bytes) -> None:
     assert notice.value.responseName == b"1.3.6.1.4.1.1466.20036"
     assert client.transport.disconnecting
     assert len(client.protocol.buffer) == 0
+
+
+FILTERS = [
+    "(cn=Hans Müller)",
+    "(&(objectClass=person)(|(sn=mül*)(cn=*müller))(!(mail=*)))",
+    "(cn=a*b*c*d)",
+    "(telephoneNumber=*1234567)",
+    "(sn>=M)",
+    "(sn<=M)",
+    "(cn~=hans)",
+    "(cn:caseIgnoreMatch:=x)",
+    "(:dn:2.5.13.5:=y)",
+    "(cn=\\2a\\28\\29\\5c)",
+]
+
+
+@pytest.mark.parametrize("text", FILTERS)
+def test_filters_read_by_the_lean_decoder_round_trip(text: str) -> None:
+    parsed = parse_filter(text)
+    assert parse_filter(to_text(parsed)) == parsed
+
+
+def search_pdu(filter_element: bytes) -> bytes:
+    op = ber.tlv(
+        0x63,
+        ber.octets("dc=meta")
+        + ber.integer(2, ber.ENUMERATED)
+        + ber.integer(0, ber.ENUMERATED)
+        + ber.integer(0)
+        + ber.integer(0)
+        + b"\x01\x01\x00"
+        + filter_element
+        + ber.tlv(ber.SEQUENCE, b""),
+    )
+    return ber.message(5, op)
+
+
+@pytest.mark.parametrize(
+    ("element", "why"),
+    [
+        (
+            ber.tlv(
+                0xA4,
+                ber.octets("cn") + ber.tlv(0x30, ber.octets("x", 0x82) + ber.octets("y", 0x80)),
+            ),
+            "must come last",
+        ),
+        (ber.tlv(0xA4, ber.octets("cn") + ber.tlv(0x30, b"")), "without parts"),
+        (ber.octets("x", 0x8F), "unknown filter element"),
+        (ber.tlv(0xA3, ber.octets("cn")), "malformed attribute value assertion"),
+    ],
+)
+def test_malformed_search_filters_close_the_connection(element: bytes, why: str) -> None:
+    client = Client(make_factory())
+    client.protocol.dataReceived(search_pdu(element))
+    [notice] = client.responses()
+    assert notice.id == 0 and why.encode() in notice.value.errorMessage
+    assert client.transport.disconnecting
+
+
+def test_deeply_nested_filters_are_refused() -> None:
+    element = ber.tlv(0x87, b"cn")
+    for _ in range(100):
+        element = ber.tlv(0xA2, element)
+    with pytest.raises(MalformedRequest, match="nested too deeply"):
+        decode_search(search_pdu(element))
+    shallow = ber.tlv(0xA2, ber.tlv(0xA2, ber.tlv(0x87, b"cn")))
+    assert decode_search(search_pdu(shallow))[1].filter == Not(Not(Present("cn")))

@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 from ldap3.utils.conv import escape_filter_chars
-from ldaptor.ldapfilter import parseFilter
 
 from metadir.config import Config, load_config
 from metadir.directory.tree import DirectoryTree, NoSuchObject, Scope
-from metadir.ldap.decode import filter_from_ldaptor
+from metadir.ldap.decode import parse_filter
 from metadir.store import Store
 from metadir.sync.engine import run_replicator
 
@@ -603,7 +602,7 @@ def search(synced: Synced, directory: str, filter_text: str) -> set[str]:
     dn = next(d.dn for d in synced.config.directories if d.name == directory)
     base = synced.tree.resolve(dn, None)
     assert not isinstance(base, NoSuchObject), dn
-    found = synced.tree.search(base, Scope.SUB, filter_from_ldaptor(parseFilter(filter_text)), None)
+    found = synced.tree.search(base, Scope.SUB, parse_filter(filter_text), None)
     return {e.attributes["custom0"][0] for e in found if "custom0" in e.attributes}
 
 

@@ -1,8 +1,10 @@
-"""Lean BER encoding of the responses metadir sends (RFC 4511 §4).
+"""Lean BER for the hot path (RFC 4511 §4): encoding every response, and reading the
+elements of search requests and control values.
 
-Requests are decoded by ldaptor. Responses are encoded here because search results are
-the hot path: an entry's attributes are encoded once and reused for every search that
-returns it, and only the message envelope is built per response.
+Search results are encoded here because an entry's attributes are encoded once and reused
+for every search that returns it, and only the message envelope is built per response.
+Search requests are read here (see ``decode.py``) because ldaptor's decoder took more than
+half of a caller lookup's time; other requests are rare and go through ldaptor.
 """
 
 from __future__ import annotations
@@ -104,3 +106,41 @@ def frame_length(buffer: bytes | bytearray) -> int | None:
     if len(buffer) < 2 + count:
         return None
     return 2 + count + int.from_bytes(buffer[2 : 2 + count], "big")
+
+
+class BerError(ValueError):
+    """Bytes that are not the BER they should be."""
+
+
+def read(data: bytes, pos: int = 0) -> tuple[int, bytes, int]:
+    """The element at ``pos``: (tag, content, position after it)."""
+    if pos + 2 > len(data):
+        raise BerError("truncated element")
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first & 0x80:
+        count = first & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise BerError("bad length")
+        size = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    else:
+        size = first
+    if pos + size > len(data):
+        raise BerError("truncated element")
+    return tag, data[pos : pos + size], pos + size
+
+
+def elements(content: bytes) -> list[tuple[int, bytes]]:
+    """The elements a constructed element's content holds."""
+    out, pos = [], 0
+    while pos < len(content):
+        tag, value, pos = read(content, pos)
+        out.append((tag, value))
+    return out
+
+
+def to_int(content: bytes) -> int:
+    if not content:
+        raise BerError("empty INTEGER")
+    return int.from_bytes(content, "big", signed=True)

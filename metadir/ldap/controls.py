@@ -2,7 +2,7 @@
 view (draft-ietf-ldapext-ldapv3-vlv), as layers over a search's result list.
 
 Control values are small BER structures with context-specific tags that ldaptor's decoder
-does not know; they are read here with a minimal TLV reader.
+does not know; they are read with ``ber.read``.
 """
 
 from __future__ import annotations
@@ -41,47 +41,27 @@ class BadControl(ValueError):
     """A control value that does not decode as its RFC says."""
 
 
-# --- a minimal BER reader ---------------------------------------------------------------
-
-
-def _tlv(data: bytes, pos: int) -> tuple[int, bytes, int]:
-    """The element at ``pos``: (tag, content, position after it)."""
-    if pos + 2 > len(data):
-        raise BadControl("truncated control value")
-    tag, first = data[pos], data[pos + 1]
-    pos += 2
-    if first & 0x80:
-        count = first & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise BadControl("bad length in control value")
-        size = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    else:
-        size = first
-    if pos + size > len(data):
-        raise BadControl("truncated control value")
-    return tag, data[pos : pos + size], pos + size
-
-
-def _elements(data: bytes) -> list[tuple[int, bytes]]:
-    out, pos = [], 0
-    while pos < len(data):
-        tag, content, pos = _tlv(data, pos)
-        out.append((tag, content))
-    return out
-
-
 def _sequence(value: bytes) -> list[tuple[int, bytes]]:
-    tag, content, end = _tlv(value, 0)
+    try:
+        tag, content, end = ber.read(value)
+    except ber.BerError as exc:
+        raise BadControl(f"control value: {exc}") from None
     if tag != ber.SEQUENCE or end != len(value):
         raise BadControl("control value is not a SEQUENCE")
     return _elements(content)
 
 
+def _elements(content: bytes) -> list[tuple[int, bytes]]:
+    try:
+        return ber.elements(content)
+    except ber.BerError as exc:
+        raise BadControl(f"control value: {exc}") from None
+
+
 def _int(tag: int, content: bytes, expected: int = ber.INTEGER) -> int:
     if tag != expected or not content:
         raise BadControl("expected an INTEGER")
-    return int.from_bytes(content, "big", signed=True)
+    return ber.to_int(content)
 
 
 # --- request controls --------------------------------------------------------------------

@@ -1,13 +1,17 @@
-"""Turn what ldaptor decoded off the wire into metadir's own request data."""
+"""Requests off the wire: searches read by metadir's lean BER reader into its own request
+data, every other operation decoded by ldaptor into its message types."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import warnings
+from dataclasses import dataclass
 
 from ldaptor.protocols import pureber, pureldap
 
 from metadir.directory import filters as f
+from metadir.ldap import ber
 
 # ldaptor's decoder for a whole LDAPMessage
 DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
@@ -40,52 +44,159 @@ def decode_message(pdu: bytes) -> pureldap.LDAPMessage:
     return message
 
 
-def filter_from_ldaptor(node: object) -> f.Filter:
-    if isinstance(node, pureldap.LDAPFilter_and):
-        return f.And(tuple(filter_from_ldaptor(part) for part in node))
-    if isinstance(node, pureldap.LDAPFilter_or):
-        return f.Or(tuple(filter_from_ldaptor(part) for part in node))
-    if isinstance(node, pureldap.LDAPFilter_not):
-        return f.Not(filter_from_ldaptor(node.value))
-    if isinstance(node, pureldap.LDAPFilter_present):
-        return f.Present(text(node.value))
-    if isinstance(node, pureldap.LDAPFilter_substrings):
-        return _substrings(node)
-    if isinstance(node, pureldap.LDAPFilter_extensibleMatch):
-        return f.Extensible(
-            attribute=text(node.type.value) if node.type is not None else None,
-            rule=text(node.matchingRule.value) if node.matchingRule is not None else None,
-            value=text(node.matchValue.value),
-            dn_attributes=bool(node.dnAttributes and node.dnAttributes.value),
-        )
-    kinds = {
-        pureldap.LDAPFilter_equalityMatch: f.Equality,
-        pureldap.LDAPFilter_greaterOrEqual: f.GreaterOrEqual,
-        pureldap.LDAPFilter_lessOrEqual: f.LessOrEqual,
-        pureldap.LDAPFilter_approxMatch: f.Approx,
-    }
-    kind = kinds.get(type(node))
-    if kind is None:
-        raise MalformedRequest(f"unknown filter element {type(node).__name__}")
-    return kind(text(node.attributeDesc.value), text(node.assertionValue.value))
+# requests are decoded by ldaptor, but for searches: see ``decode_search``
+SEARCH_REQUEST = 0x63
+_MAX_FILTER_DEPTH = 64  # deeper nesting is an attack, not a phone's filter
+
+Control = tuple[str, bool, bytes | None]  # controlType, criticality, controlValue
 
 
-def _substrings(node: pureldap.LDAPFilter_substrings) -> f.Substrings:
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    base: str
+    scope: int
+    size_limit: int
+    time_limit: int
+    types_only: bool
+    filter: f.Filter
+    attributes: tuple[str, ...]
+
+
+def decode_search(pdu: bytes) -> tuple[int, SearchRequest, list[Control]] | None:
+    """A complete LDAPMessage holding a SearchRequest, read with the lean BER reader:
+    (message id, request, controls); None when it holds another operation. Raises
+    ``MalformedRequest`` when it is not what RFC 4511 says."""
+    try:
+        tag, content, end = ber.read(pdu)
+        parts = ber.elements(content)
+        if tag != ber.SEQUENCE or end != len(pdu) or len(parts) not in (2, 3):
+            raise MalformedRequest("not an LDAPMessage")
+        if parts[1][0] != SEARCH_REQUEST:
+            return None
+        if parts[0][0] != ber.INTEGER:
+            raise MalformedRequest("bad messageID")
+        mid = ber.to_int(parts[0][1])
+        controls = _controls(parts[2]) if len(parts) == 3 else []
+        return mid, _search_request(parts[1][1]), controls
+    except ber.BerError as exc:
+        raise MalformedRequest(f"undecodable message: {exc}") from None
+
+
+def _search_request(content: bytes) -> SearchRequest:
+    fields = ber.elements(content)
+    tags = [tag for tag, _ in fields]
+    if len(fields) != 8 or tags[:6] != [0x04, 0x0A, 0x0A, 0x02, 0x02, 0x01] or tags[7] != 0x30:
+        raise MalformedRequest("malformed SearchRequest")
+    attributes = ber.elements(fields[7][1])
+    if any(tag != ber.OCTET_STRING for tag, _ in attributes):
+        raise MalformedRequest("malformed attribute list")
+    return SearchRequest(
+        base=text(fields[0][1]),
+        scope=ber.to_int(fields[1][1]),
+        size_limit=ber.to_int(fields[3][1]),
+        time_limit=ber.to_int(fields[4][1]),
+        types_only=fields[5][1] not in (b"", b"\x00"),
+        filter=decode_filter(*fields[6]),
+        attributes=tuple(text(value) for _, value in attributes),
+    )
+
+
+def _controls(element: tuple[int, bytes]) -> list[Control]:
+    tag, content = element
+    if tag != 0xA0:
+        raise MalformedRequest("malformed controls")
+    out: list[Control] = []
+    for control_tag, control in ber.elements(content):
+        parts = ber.elements(control)
+        if control_tag != ber.SEQUENCE or not parts or parts[0][0] != ber.OCTET_STRING:
+            raise MalformedRequest("malformed control")
+        critical, value = False, None
+        for tag, part in parts[1:]:
+            if tag == 0x01:
+                critical = part not in (b"", b"\x00")
+            elif tag == ber.OCTET_STRING:
+                value = part
+            else:
+                raise MalformedRequest("malformed control")
+        out.append((text(parts[0][1]), critical, value))
+    return out
+
+
+_COMPARISONS = {0xA3: f.Equality, 0xA5: f.GreaterOrEqual, 0xA6: f.LessOrEqual, 0xA8: f.Approx}
+
+
+def decode_filter(tag: int, content: bytes, depth: int = 0) -> f.Filter:
+    """A Filter (RFC 4511 §4.5.1) from its BER element."""
+    if depth > _MAX_FILTER_DEPTH:
+        raise MalformedRequest("filter nested too deeply")
+    if tag in (0xA0, 0xA1):
+        parts = tuple(decode_filter(t, c, depth + 1) for t, c in ber.elements(content))
+        return f.And(parts) if tag == 0xA0 else f.Or(parts)
+    if tag == 0xA2:
+        inner = ber.elements(content)
+        if len(inner) != 1:
+            raise MalformedRequest("'not' holds one filter")
+        return f.Not(decode_filter(*inner[0], depth + 1))
+    if tag == 0x87:
+        return f.Present(text(content))
+    if tag in _COMPARISONS:
+        pair = ber.elements(content)
+        if len(pair) != 2 or pair[0][0] != ber.OCTET_STRING or pair[1][0] != ber.OCTET_STRING:
+            raise MalformedRequest("malformed attribute value assertion")
+        return _COMPARISONS[tag](text(pair[0][1]), text(pair[1][1]))
+    if tag == 0xA4:
+        return _substrings(content)
+    if tag == 0xA9:
+        return _extensible(content)
+    raise MalformedRequest(f"unknown filter element 0x{tag:02x}")
+
+
+def _substrings(content: bytes) -> f.Substrings:
+    parts = ber.elements(content)
+    if len(parts) != 2 or parts[0][0] != ber.OCTET_STRING or parts[1][0] != ber.SEQUENCE:
+        raise MalformedRequest("malformed substring filter")
+    pieces = ber.elements(parts[1][1])
+    if not pieces:
+        raise MalformedRequest("substring filter without parts")
     initial = final = None
     any_: list[str] = []
-    parts = list(node.substrings)
-    if not parts:
-        raise MalformedRequest("substring filter without parts")
-    for pos, part in enumerate(parts):
-        value = text(part.value)
-        if isinstance(part, pureldap.LDAPFilter_substrings_initial):
+    for pos, (tag, value) in enumerate(pieces):
+        if tag == 0x80:
             if pos != 0:
                 raise MalformedRequest("substring 'initial' must come first")
-            initial = value
-        elif isinstance(part, pureldap.LDAPFilter_substrings_final):
-            if pos != len(parts) - 1:
+            initial = text(value)
+        elif tag == 0x82:
+            if pos != len(pieces) - 1:
                 raise MalformedRequest("substring 'final' must come last")
-            final = value
+            final = text(value)
+        elif tag == 0x81:
+            any_.append(text(value))
         else:
-            any_.append(value)
-    return f.Substrings(text(node.type), initial, tuple(any_), final)
+            raise MalformedRequest("unknown substring part")
+    return f.Substrings(text(parts[0][1]), initial, tuple(any_), final)
+
+
+def _extensible(content: bytes) -> f.Extensible:
+    found: dict[int, bytes] = dict(ber.elements(content))
+    if 0x83 not in found:
+        raise MalformedRequest("extensible match without a value")
+    return f.Extensible(
+        attribute=text(found[0x82]) if 0x82 in found else None,
+        rule=text(found[0x81]) if 0x81 in found else None,
+        value=text(found[0x83]),
+        dn_attributes=found.get(0x84, b"\x00") not in (b"", b"\x00"),
+    )
+
+
+def parse_filter(text_filter: str) -> f.Filter:
+    """A filter in RFC 4515 string form (for tools and tests; the wire brings BER)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ldaptor's pyparsing grammar uses deprecated names
+        from ldaptor.ldapfilter import parseFilter
+
+    try:
+        wire = parseFilter(text_filter).toWire()
+    except Exception as exc:  # pyparsing's ParseException and friends
+        raise ValueError(f"not an LDAP filter: {text_filter!r}") from exc
+    tag, content, _ = ber.read(wire)
+    return decode_filter(tag, content)

@@ -29,7 +29,14 @@ from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject, Sc
 from metadir.dn import normalize_dn
 from metadir.ldap import ber, controls
 from metadir.ldap.access import BindBrake, DirectoryAccess, parse_address
-from metadir.ldap.decode import MalformedRequest, decode_message, filter_from_ldaptor, text
+from metadir.ldap.decode import (
+    Control,
+    MalformedRequest,
+    SearchRequest,
+    decode_message,
+    decode_search,
+    text,
+)
 from metadir.ldap.entries import Selection, encode_entry
 from metadir.ldap.pages import PagedSearch, Pages
 from metadir.ldap.subschema import subschema_entry
@@ -74,7 +81,7 @@ TLS_FIRST = "this server requires TLS: use StartTLS or ldaps:// first"
 # response protocolOp tag for each request type
 _RESPONSE_TAG = {
     pureldap.LDAPBindRequest: ber.BIND_RESPONSE,
-    pureldap.LDAPSearchRequest: ber.SEARCH_RESULT_DONE,
+    SearchRequest: ber.SEARCH_RESULT_DONE,
     pureldap.LDAPModifyRequest: ber.MODIFY_RESPONSE,
     pureldap.LDAPAddRequest: ber.ADD_RESPONSE,
     pureldap.LDAPDelRequest: ber.DEL_RESPONSE,
@@ -241,10 +248,18 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             try:
                 if pdu[0] != ber.SEQUENCE:
                     raise MalformedRequest("not an LDAPMessage")
-                message = decode_message(pdu)
+                # searches, the hot path, are read by the lean decoder; the rest by ldaptor
+                search = decode_search(pdu)
+                if search is None:
+                    message = decode_message(pdu)
+                    search_controls = [
+                        (text(oid), bool(critical), value)
+                        for oid, critical, value in message.controls or ()
+                    ]
+                    request = (message.id, message.value, search_controls)
             except MalformedRequest as exc:
                 return self._disconnect(str(exc))
-            self._dispatch(message)
+            self._dispatch(*(search or request))
         return None
 
     def _disconnect(self, why: str) -> None:
@@ -257,9 +272,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
 
     # --- dispatch ----------------------------------------------------------------------
 
-    def _dispatch(self, message: pureldap.LDAPMessage) -> None:
-        request = message.value
-        mid = message.id
+    def _dispatch(self, mid: int, request: object, requested: list[Control]) -> None:
         if isinstance(request, _NO_RESPONSE):
             if isinstance(request, pureldap.LDAPUnbindRequest):
                 self.transport.loseConnection()
@@ -270,17 +283,10 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         if self.server.log_operations:
             self.operations[mid] = Operation(*_describe(request), time.perf_counter())
         supported = SEARCH_CONTROLS if tag == ber.SEARCH_RESULT_DONE else (MANAGE_DSA_IT,)
-        for oid, critical, _value in message.controls or ():
-            if critical and text(oid) not in supported:
-                return self._send(
-                    mid,
-                    ber.result(
-                        tag,
-                        UNAVAILABLE_CRITICAL_EXTENSION,
-                        "",
-                        f"critical control {text(oid)} is not supported",
-                    ),
-                )
+        for oid, critical, _value in requested:
+            if critical and oid not in supported:
+                why = f"critical control {oid} is not supported"
+                return self._send(mid, ber.result(tag, UNAVAILABLE_CRITICAL_EXTENSION, "", why))
         handler: Callable[[int, object], None] = {
             pureldap.LDAPBindRequest: self._bind,
             pureldap.LDAPCompareRequest: self._compare,
@@ -291,8 +297,8 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             lambda mid, _: self._send(mid, ber.result(tag, UNWILLING_TO_PERFORM, "", READ_ONLY)),
         )
         try:
-            if isinstance(request, pureldap.LDAPSearchRequest):
-                self._search(mid, request, message.controls or [])
+            if isinstance(request, SearchRequest):
+                self._search(mid, request, requested)
             else:
                 handler(mid, request)
         except MalformedRequest as exc:
@@ -363,20 +369,20 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         """Whether this request must be refused until the connection runs TLS."""
         return self.server.require_tls and not is_active(self.transport)
 
-    def _search(self, mid: int, request: pureldap.LDAPSearchRequest, requested: list) -> None:
+    def _search(self, mid: int, request: SearchRequest, requested: list[Control]) -> None:
         response_controls: list[bytes] = []
 
         def done(code: int, matched: str = "", why: str = "") -> None:
             op = ber.result(ber.SEARCH_RESULT_DONE, code, matched, why)
             self._send(mid, op, controls.controls(*response_controls))
 
-        base = text(request.baseObject)
+        base = request.base
         if request.scope not in (0, 1, 2):
             return done(PROTOCOL_ERROR, "", f"unknown scope {request.scope}")
         scope = Scope(request.scope)
-        filter = filter_from_ldaptor(request.filter)
-        selection = Selection.parse((text(a) for a in request.attributes), request.typesOnly)
-        deadline = time.monotonic() + request.timeLimit if request.timeLimit > 0 else None
+        filter = request.filter
+        selection = Selection.parse(request.attributes, request.types_only)
+        deadline = time.monotonic() + request.time_limit if request.time_limit > 0 else None
         if self._tls_required() and not (scope == Scope.BASE and not base.strip()):
             return done(CONFIDENTIALITY_REQUIRED, "", TLS_FIRST)  # all but the root DSE
         special = self._special_entry(base, scope)
@@ -405,7 +411,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
                 mid,
                 search,
                 paged.size,
-                request.sizeLimit,
+                request.size_limit,
                 selection,
                 deadline,
                 response_controls,
@@ -445,13 +451,13 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
                 mid,
                 search,
                 paged.size,
-                request.sizeLimit,
+                request.size_limit,
                 selection,
                 deadline,
                 response_controls,
                 done,
             )
-        limits = [n for n in (request.sizeLimit, self.server.size_limit) if n > 0]
+        limits = [n for n in (request.size_limit, self.server.size_limit) if n > 0]
         limit = min(limits) if limits else None
         if not self._send_entries(
             mid, entries[:limit], selection, self.server.operational, deadline
@@ -618,16 +624,12 @@ _SCOPES = ("base", "one", "sub")
 
 def _describe(request: object) -> tuple[str, str]:
     """An operation's name and what it asked, for the access log."""
-    if isinstance(request, pureldap.LDAPSearchRequest):
-        try:
-            shown = to_text(filter_from_ldaptor(request.filter))
-        except MalformedRequest:
-            shown = "?"
+    if isinstance(request, SearchRequest):
         scope = _SCOPES[request.scope] if request.scope in (0, 1, 2) else str(request.scope)
-        attrs = ",".join(text(a) for a in request.attributes) or "*"
+        attrs = ",".join(request.attributes) or "*"
         return "SEARCH", (
-            f"base={_quoted(text(request.baseObject))} scope={scope} "
-            f"filter={_quoted(shown)} attrs={attrs}"
+            f"base={_quoted(request.base)} scope={scope} "
+            f"filter={_quoted(to_text(request.filter))} attrs={attrs}"
         )
     if isinstance(request, pureldap.LDAPBindRequest):
         return "BIND", f"dn={_quoted(text(request.dn))}" + (" sasl" if request.sasl else "")
