@@ -8,6 +8,7 @@ entirely or not at all.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -224,9 +225,15 @@ class DirectoryTree:
         return set() if scope == Scope.ONE else {base.id}
 
     def search(
-        self, base: Entry, scope: Scope, filter: f.Filter, visible: set[str] | None
+        self,
+        base: Entry,
+        scope: Scope,
+        filter: f.Filter,
+        visible: set[str] | None,
+        first: int | None = None,
     ) -> list[Entry]:
-        """The entries below ``base`` in ``scope`` that match ``filter``, in tree order.
+        """The entries below ``base`` in ``scope`` that match ``filter``, in tree order;
+        only the ``first`` ones when given (a size limit need not order them all).
 
         Numbers match exactly first; only a search that finds nothing that way is repeated
         with the suffix fallback, so an exact match always excludes fallback matches."""
@@ -235,7 +242,8 @@ class DirectoryTree:
         if not true and asserts_number(filter):
             true = self._matching(filter, ids, fallback=True)
         entries = self.index.entries
-        return [entries[i] for i in sorted(true)]
+        order = heapq.nsmallest(first, true) if first and first < len(true) else sorted(true)
+        return [entries[i] for i in order]
 
     def _matching(self, filter: f.Filter, ids: Ids, fallback: bool) -> Ids:
         locations = set(self._locations.values())

@@ -201,6 +201,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         self.pages = Pages()
         self.operations: dict[int, Operation] = {}
         self.binds_in_progress = 0
+        self.outgoing: list[bytes] = []  # encoded entries not written yet
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
@@ -208,6 +209,10 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         self.peer = f"{self.host}:{getattr(peer, 'port', '?')}"
         self.address = parse_address(self.host)
         self.server.connections += 1
+        # answers are whole messages: Nagle's algorithm would hold the last piece of each
+        # back until the client's delayed ACK (as slapd does, so do we)
+        if hasattr(self.transport, "setTcpNoDelay"):
+            self.transport.setTcpNoDelay(True)
         self.setTimeout(self.server.limits.idle_timeout or None)
         log.debug("conn=%d connected from %s", self.id, self.peer)
 
@@ -305,9 +310,12 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             self._send(mid, ber.result(tag, PROTOCOL_ERROR, "", str(exc)))
 
     def _send(self, mid: int, operation: bytes, response_controls: bytes = b"") -> None:
-        """Send the final response to request ``mid`` (and log the operation)."""
+        """Send the final response to request ``mid``, after the entries still waiting in
+        ``outgoing`` (one write for a whole small result), and log the operation."""
         if self.transport is not None and not self.transport.disconnecting:
-            self.transport.write(ber.message(mid, operation, response_controls))
+            self.outgoing.append(ber.message(mid, operation, response_controls))
+            self.transport.writeSequence(self.outgoing)
+        self.outgoing = []
         done = self.operations.pop(mid, None)
         if done is not None:
             access_log.info(
@@ -420,7 +428,12 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         target = tree.resolve(base, self._visible())
         if isinstance(target, NoSuchObject):
             return done(NO_SUCH_OBJECT, target.matched_dn, f"no entry {base!r}")
-        entries = tree.search(target, scope, filter, self._visible())
+        limits = [n for n in (request.size_limit, self.server.size_limit) if n > 0]
+        limit = min(limits) if limits and paged is None else None
+        # without sort, view or paging only the first limit + 1 entries matter
+        plain = wanted.sort is None and wanted.view is None and paged is None
+        first = limit + 1 if plain and limit is not None else None
+        entries = tree.search(target, scope, filter, self._visible(), first=first)
         if wanted.sort is not None:
             sorted_ = controls.sort_entries(entries, wanted.sort)
             response_controls.append(controls.sort_response(sorted_.code, sorted_.attribute))
@@ -457,8 +470,6 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
                 response_controls,
                 done,
             )
-        limits = [n for n in (request.size_limit, self.server.size_limit) if n > 0]
-        limit = min(limits) if limits else None
         if not self._send_entries(
             mid, entries[:limit], selection, self.server.operational, deadline
         ):
@@ -542,16 +553,14 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         operation = self.operations.get(mid)
         if operation is not None:
             operation.entries += len(entries)
-        chunk: list[bytes] = []
+        outgoing = self.outgoing
         for entry in entries:
-            chunk.append(ber.message(mid, encode_entry(entry, selection, operational)))
-            if len(chunk) >= 512:
-                self.transport.writeSequence(chunk)
-                chunk = []
+            outgoing.append(ber.message(mid, encode_entry(entry, selection, operational)))
+            if len(outgoing) >= 512:  # big results go out as they are encoded
+                self.transport.writeSequence(outgoing)
+                outgoing.clear()
                 if deadline is not None and time.monotonic() > deadline:
                     return False
-        if chunk:
-            self.transport.writeSequence(chunk)
         return True
 
     def _compare(self, mid: int, request: pureldap.LDAPCompareRequest) -> None:
