@@ -4,12 +4,14 @@
         [--scale] [--profile DIR]
 
 Generates COUNT contacts (scripts/generate_contacts.py, seed 1), syncs them into metadir (a
-temporary SQLite store, the demo mapping and location DE/89/0) and starts ``metadir serve``
-(start-up time: process start to the first answered search; RSS from /proc). Dumps what
-metadir serves with ldapsearch and loads exactly those entries into a throw-away slapd
-(tests/servers.py: back-mdb, eq,sub indexes on the names, mail and every phone attribute,
-eq on objectClass and entryUUID), contacts renamed ``uid=<entryUUID>``. Numbers are in E.164
-there too, as metadir serves them, so slapd's telephoneNumberMatch finds the same entries.
+temporary SQLite store, the demo mapping and location DE/89/0, server.size_limit 0) and
+starts ``metadir serve`` (start-up time: process start to the first answered search; RSS
+from /proc). Dumps what metadir serves with ldapsearch and loads exactly those entries into
+a throw-away slapd (tests/servers.py; back-mdb with eq,sub indexes on cn, sn, givenName,
+displayName, mail, telephoneNumber, mobile, ipPhone, homePhone and eq on objectClass and
+entryUUID), contacts renamed ``uid=<entryUUID>``. Numbers are in E.164 there too, as metadir
+serves them, so slapd's telephoneNumberMatch finds the same entries. Neither server writes
+an access log (metadir's server.access_log is off; slapd has no olcLogLevel).
 
 Then each workload runs DURATION seconds on metadir, then on slapd, with the same requests
 (compared first: the same entry count and result code from both):
@@ -22,10 +24,13 @@ Then each workload runs DURATION seconds on metadir, then on slapd, with the sam
 
 The load client is CLIENTS processes, each with one persistent connection over a raw socket:
 requests are encoded before the clock starts and answers are only framed (entries counted,
-not decoded), so the client costs a few microseconds a search and the servers, not the
-client, are what is measured. Then (a) again at 10k contacts (and 1M with --scale): latency
-across directory sizes. --profile DIR runs (a) and (b) on metadir once more under py-spy
-(``pip install py-spy``), keeps the folded stacks in DIR and prints the busiest functions.
+not decoded), so a search costs the client some 30 µs of CPU and the servers, not the
+client, are what is measured (the table shows both sides' CPU).
+
+Then (a) again at 10k contacts (and 1M with --scale, on metadir only: slapadd alone takes
+more than 10 minutes for a million contacts here): latency across directory sizes.
+--profile DIR runs (a) and (b) on metadir once more under py-spy (``pip install py-spy``),
+keeps the folded stacks in DIR and prints the busiest functions.
 
 Needs slapd, slapadd and ldapsearch (Debian slapd, ldap-utils: scripts/test.sh installs them).
 """
@@ -77,7 +82,7 @@ SHOWN = ["cn", "telephoneNumber", "mobile", "company"]  # what a phone shows of 
 REQUESTS = 8000  # distinct requests per workload, shared out among the clients
 CHECKED = 100  # requests per workload compared between the servers before timing
 OTHER_SIZES = (10_000,)  # (a) again at these sizes
-SCALE_SIZE = 1_000_000
+SCALE_SIZE = 1_000_000  # metadir only: slapadd of a million contacts takes over 10 minutes
 
 # BER tags (RFC 4511)
 SEQUENCE, INTEGER, OCTET_STRING, CONTROLS = 0x30, 0x02, 0x04, 0xA0
@@ -127,12 +132,14 @@ def children(buf: bytearray, start: int, end: int) -> Iterator[tuple[int, int, i
 
 
 def paged_cookie(buf: bytearray, controls: int, end: int) -> bytes | None:
+    """The cookie of the paged results control among the response controls, if there."""
     for _tag, start, stop in children(buf, controls, end):
         parts = list(children(buf, start, stop))  # controlType, [criticality], [controlValue]
-        if bytes(buf[parts[0][1] : parts[0][2]]) == PAGED.encode() and parts[-1][0] == 0x04:
-            value = next(children(buf, parts[-1][1], parts[-1][2]))  # the SEQUENCE
-            _size, cookie = children(buf, value[1], value[2])
-            return bytes(buf[cookie[1] : cookie[2]])
+        (_, oid_start, oid_end), (tag, value_start, value_end) = parts[0], parts[-1]
+        if bytes(buf[oid_start:oid_end]) == PAGED.encode() and tag == OCTET_STRING:
+            _, sequence_start, sequence_end = next(children(buf, value_start, value_end))
+            _size, (_, cookie_start, cookie_end) = children(buf, sequence_start, sequence_end)
+            return bytes(buf[cookie_start:cookie_end])
     return None
 
 
@@ -268,6 +275,7 @@ class Run:
     elapsed: float
     cpu: float  # the server's CPU seconds meanwhile
     client_cpu: float
+    other_cpu: float  # everything else on the machine: noise
 
     @property
     def rate(self) -> float:
@@ -285,7 +293,7 @@ class Run:
             f"  {label:14} {self.rate:10,.1f} {self.ms(50):8.2f} {self.ms(99):8.2f} "
             f"{self.entries / searches:8.1f} {100 * self.cpu / self.elapsed:6.0f} % "
             f"{1000 * self.cpu / searches:9.3f} {100 * self.client_cpu / self.elapsed:6.0f} %"
-            f"  results {results}"
+            f"{100 * self.other_cpu / self.elapsed:6.0f} %  results {results}"
         )
 
 
@@ -293,12 +301,13 @@ class Run:
 class Comparison:
     workload: Workload
     clients: int
-    metadir: Run
-    slapd: Run
+    runs: dict[str, Run]  # by server; no slapd at --scale's size
 
     @property
-    def ratio(self) -> float:
-        return self.metadir.rate / self.slapd.rate
+    def ratio(self) -> float | None:
+        if "slapd" not in self.runs:
+            return None
+        return self.runs["metadir"].rate / self.runs["slapd"].rate
 
 
 def search_op(filter: object, size_limit: int = 0, attributes: list[str] | None = None) -> bytes:
@@ -346,16 +355,19 @@ def measure(url: str, pid: int, workload: Workload, clients: int, duration: floa
         Job(url, ops[i * share : (i + 1) * share] or ops, workload.paged, start, start + duration)
         for i in range(clients)
     ]
-    cpu = cpu_seconds(pid)
+    cpu, busy = cpu_seconds(pid), machine_busy()
     with multiprocessing.get_context("fork").Pool(clients, client_signals) as pool:
         results = pool.map(drive, jobs)
+    cpu, busy = cpu_seconds(pid) - cpu, machine_busy() - busy
+    client_cpu = sum(r.cpu for r in results)
     return Run(
         latencies=[x for r in results for x in r.latencies],
         entries=sum(r.entries for r in results),
         codes=sum((r.codes for r in results), Counter()),
         elapsed=max(r.end for r in results) - start,
-        cpu=cpu_seconds(pid) - cpu,
-        client_cpu=sum(r.cpu for r in results),
+        cpu=cpu,
+        client_cpu=client_cpu,
+        other_cpu=max(0.0, busy - cpu - client_cpu),
     )
 
 
@@ -379,6 +391,8 @@ def differences(urls: tuple[str, str], workload: Workload) -> list[str]:
 
 
 class BenchSlapd(SlapdServer):
+    indexed = ("cn", "sn", "givenName", "displayName", "mail")
+    indexed_numbers = ("telephoneNumber", "mobile", "ipPhone", "homePhone")
     db_max_size = 64 << 30  # room for a million contacts with their indexes
 
 
@@ -388,23 +402,24 @@ class Served:
 
     count: int
     metadir: MetadirServer
-    slapd: SlapdServer
+    slapd: SlapdServer | None
     entries: int  # what a dump of dc=meta returns, containers included
     numbers: list[str] = field(repr=False)  # E.164 telephoneNumber and mobile values
     surnames: list[str] = field(repr=False)  # at least 3 characters
     metadir_start: float
     slapd_start: float
-    metadir_rss: float  # MB, after load
+    metadir_rss: tuple[float, float]  # MB, after load and after the ldapsearch dump
     paged: bool  # metadir's root DSE lists the paged results control
 
     @property
-    def urls(self) -> tuple[str, str]:
-        return self.metadir.url, self.slapd.url
-
-    @property
-    def pids(self) -> tuple[int, int]:
-        assert self.metadir.process is not None and self.slapd.process is not None
-        return self.metadir.process.pid, self.slapd.process.pid
+    def servers(self) -> dict[str, tuple[str, int]]:
+        """URL and process id by server name."""
+        running = {"metadir": self.metadir, "slapd": self.slapd}
+        return {
+            name: (server.url, server.process.pid)
+            for name, server in running.items()
+            if server is not None and server.process is not None
+        }
 
 
 def say(message: str) -> None:
@@ -412,7 +427,7 @@ def say(message: str) -> None:
 
 
 @contextmanager
-def serving(count: int, workdir: Path) -> Iterator[Served]:
+def serving(count: int, workdir: Path, with_slapd: bool) -> Iterator[Served]:
     home = workdir / "metadir"
     home.mkdir(parents=True)
     started = time.monotonic()
@@ -433,7 +448,8 @@ def serving(count: int, workdir: Path) -> Iterator[Served]:
     say(f"  generated {count} contacts in {time.monotonic() - started:.1f} s")
     config = yaml.safe_load((ROOT / "demo/metadir.yaml").read_text(encoding="utf-8"))
     config["store"] = {"url": "sqlite:///metadir.db"}
-    config["server"] = {"size_limit": 0}
+    # no access log: slapd without olcLogLevel logs nothing either
+    config["server"] = {"size_limit": 0, "access_log": False}
     metadir = MetadirServer(home, config)
     slapd: SlapdServer | None = None
     try:
@@ -448,11 +464,14 @@ def serving(count: int, workdir: Path) -> Iterator[Served]:
         say(f"  metadir serve: answering after {metadir_start:.2f} s, RSS {metadir_rss:.0f} MB")
 
         started = time.monotonic()
-        slapd = BenchSlapd(workdir / "slapd")
+        slapd = BenchSlapd(workdir / "slapd") if with_slapd else None
         entries, numbers, surnames = copy_entries(metadir.url, workdir / "dump.ldif", slapd)
-        say(f"  {entries} entries dumped from metadir, slapadd: {time.monotonic() - started:.1f} s")
+        say(f"  {entries} entries dumped from metadir{', slapadd' * with_slapd}: "
+            f"{time.monotonic() - started:.1f} s")  # fmt: skip
+        dumped_rss = rss_mb(metadir.process.pid)
         started = time.monotonic()
-        slapd.start()
+        if slapd is not None:
+            slapd.start()
         slapd_start = time.monotonic() - started
         yield Served(
             count,
@@ -463,7 +482,7 @@ def serving(count: int, workdir: Path) -> Iterator[Served]:
             surnames,
             metadir_start,
             slapd_start,
-            metadir_rss,
+            (metadir_rss, dumped_rss),
             lists_paging(metadir.url),
         )
     finally:
@@ -472,8 +491,12 @@ def serving(count: int, workdir: Path) -> Iterator[Served]:
         metadir.stop()
 
 
-def copy_entries(url: str, dump: Path, slapd: SlapdServer) -> tuple[int, list[str], list[str]]:
-    """Load what metadir serves into ``slapd``; return (entries, numbers, surnames) of it."""
+def copy_entries(
+    url: str, dump: Path, slapd: SlapdServer | None
+) -> tuple[int, list[str], list[str]]:
+    """(entries, numbers, surnames) of what metadir serves; all of it loaded into ``slapd``
+    if there is one."""
+    wanted = ["*", "entryUUID", "createTimestamp", "modifyTimestamp"]
     ldapsearch = shutil.which("ldapsearch")
     if ldapsearch is None:
         raise FileNotFoundError("ldapsearch is not installed (Debian package ldap-utils)")
@@ -490,10 +513,7 @@ def copy_entries(url: str, dump: Path, slapd: SlapdServer) -> tuple[int, list[st
                 "-b",
                 BASE,
                 "(objectClass=*)",
-                "*",
-                "entryUUID",
-                "createTimestamp",
-                "modifyTimestamp",
+                *(wanted if slapd else ["telephoneNumber", "mobile", "sn"]),
             ],
             stdout=out,
             check=True,
@@ -503,15 +523,17 @@ def copy_entries(url: str, dump: Path, slapd: SlapdServer) -> tuple[int, list[st
     converted = dump.with_suffix(".slapd.ldif")
     with converted.open("w", encoding="utf-8") as out:
         for chunk in ldif_chunks(dump):
-            out.write(for_slapd(chunk))
+            if slapd is not None:
+                out.write(for_slapd(chunk))
             for _dn, attrs in parse_ldif(chunk):
                 entries += 1
                 for name in ("telephoneNumber", "mobile"):
                     numbers += [v for v in attrs.get(name, ()) if v.startswith("+")]
                 surnames += [v for v in attrs.get("sn", ()) if len(v) >= 3]
     dump.unlink()
-    # the schema is checked by tests/test_differential.py; company-only contacts lack sn
-    slapd.load_file(converted, check_schema=False)
+    if slapd is not None:
+        # the schema is checked by tests/test_differential.py; company-only contacts lack sn
+        slapd.load_file(converted, check_schema=False)
     converted.unlink()
     return entries, numbers, surnames
 
@@ -546,6 +568,13 @@ def rss_mb(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy since boot."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system time of the process and all its threads."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -561,7 +590,7 @@ def profile(served: Served, workload: Workload, args: argparse.Namespace) -> Non
     py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         raise FileNotFoundError("--profile needs py-spy: .venv/bin/pip install py-spy")
-    pid = served.pids[0]
+    pid = served.servers["metadir"][1]
     out = args.profile / f"metadir-{workload.key.strip('()')}.folded"
     spy = subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--format", "raw", "--nolineno", "--full-filenames",
@@ -645,40 +674,48 @@ def workloads(served: Served, lookups_only: bool) -> list[Workload]:
 
 def bench(served: Served, args: argparse.Namespace, lookups_only: bool) -> list[Comparison]:
     done = []
+    servers = served.servers
     for workload in workloads(served, lookups_only):
-        found = differences(served.urls, workload) if workload.compare else []
-        if found:
-            checked = min(CHECKED, len(workload.ops))
-            say(f"  warning: {workload.key}: {len(found)} of {checked} requests answered "
-                f"differently, e.g. {found[0]}")  # fmt: skip
+        if workload.compare and len(servers) == 2:
+            urls = servers["metadir"][0], servers["slapd"][0]
+            found = differences(urls, workload)
+            if found:
+                checked = min(CHECKED, len(workload.ops))
+                say(f"  warning: {workload.key}: {len(found)} of {checked} requests answered "
+                    f"differently, e.g. {found[0]}")  # fmt: skip
         clients = workload.clients or args.clients
-        metadir, slapd = (
-            measure(url, pid, workload, clients, args.duration)
-            for url, pid in zip(served.urls, served.pids, strict=True)
-        )
-        done.append(Comparison(workload, clients, metadir, slapd))
-        say(f"  {workload.key} {workload.title}, {clients} client{'s' * (clients > 1)}: "
-            f"metadir {metadir.rate:,.0f}/s, slapd {slapd.rate:,.0f}/s")  # fmt: skip
+        runs = {
+            name: measure(url, pid, workload, clients, args.duration)
+            for name, (url, pid) in servers.items()
+        }
+        done.append(Comparison(workload, clients, runs))
+        rates = ", ".join(f"{name} {run.rate:,.0f}/s" for name, run in runs.items())
+        say(f"  {workload.key} {workload.title}, {clients} client{'s' * (clients > 1)}: {rates}")
     return done
 
 
 def report(served: Served, done: list[Comparison], args: argparse.Namespace) -> None:
     say(f"\n{served.count:,} contacts ({served.entries:,} entries), {args.duration:g} s per "
-        f"workload and server; server CPU in % of one core and ms a search")  # fmt: skip
+        f"workload and server; CPU in % of one core (server also in ms a search)")  # fmt: skip
     say(f"  {'':14} {'searches/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'entries':>8} "
-        f"{'server CPU':>17} {'client CPU':>10}")  # fmt: skip
+        f"{'server CPU':>17} {'clients':>8} {'others':>7}")  # fmt: skip
     for c in done:
         say(f"{c.workload.key} {c.workload.title}, {c.clients} client"
             f"{'s' * (c.clients > 1)}: {c.workload.example}")  # fmt: skip
-        say(c.metadir.row("metadir"))
-        say(c.slapd.row("slapd"))
-        say(f"  {'metadir/slapd':14} {c.ratio:10.2f}")
-    assert served.metadir.process is not None and served.slapd.process is not None
+        for name, run in c.runs.items():
+            say(run.row(name))
+        if c.ratio is not None:
+            say(f"  {'metadir/slapd':14} {c.ratio:10.2f}")
+    metadir_pid = served.servers["metadir"][1]
+    loaded, dumped = served.metadir_rss
     say(f"metadir: start-up {served.metadir_start:.2f} s (process start to first answered "
-        f"search), RSS {served.metadir_rss:.0f} MB after load, "
-        f"{rss_mb(served.metadir.process.pid):.0f} MB after the workloads")  # fmt: skip
-    say(f"slapd:   start-up {served.slapd_start:.2f} s, "
-        f"RSS {rss_mb(served.slapd.process.pid):.0f} MB after the workloads")  # fmt: skip
+        f"search); RSS {loaded:.0f} MB after load, {dumped:.0f} MB after the ldapsearch dump "
+        f"(one search for all), {rss_mb(metadir_pid):.0f} MB after the workloads")  # fmt: skip
+    if "slapd" in served.servers:
+        say(f"slapd:   start-up {served.slapd_start:.2f} s, "
+            f"RSS {rss_mb(served.servers['slapd'][1]):.0f} MB after the workloads")  # fmt: skip
+    else:
+        say("slapd:   left out at this size (slapadd alone would take more than 10 minutes)")
 
 
 def across_sizes(results: list[tuple[int, list[Comparison]]]) -> None:
@@ -687,12 +724,18 @@ def across_sizes(results: list[tuple[int, list[Comparison]]]) -> None:
         f"{'slapd/s':>9} {'p50 ms':>7} {'p99 ms':>7}  {'ratio':>5}")  # fmt: skip
     for count, done in results:
         for c in done:
-            if c.workload.key == "(a)":
-                m, s = c.metadir, c.slapd
-                say(
-                    f"{count:10,} {c.clients:7}  {m.rate:9,.0f} {m.ms(50):7.2f} {m.ms(99):7.2f}"
-                    f"  {s.rate:9,.0f} {s.ms(50):7.2f} {s.ms(99):7.2f}  {c.ratio:5.2f}"
+            if c.workload.key != "(a)":
+                continue
+            columns = []
+            for name in ("metadir", "slapd"):
+                run = c.runs.get(name)
+                columns.append(
+                    f"{run.rate:9,.0f} {run.ms(50):7.2f} {run.ms(99):7.2f}"
+                    if run
+                    else f"{'-':>9} {'-':>7} {'-':>7}"
                 )
+            ratio = f"{c.ratio:5.2f}" if c.ratio is not None else f"{'-':>5}"
+            say(f"{count:10,} {c.clients:7}  {columns[0]}  {columns[1]}  {ratio}")
 
 
 def machine() -> str:
@@ -700,9 +743,12 @@ def machine() -> str:
     cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?")
     slapd = subprocess.run([SLAPD, "-VV"], capture_output=True, text=True).stderr.split("$")
     version = slapd[1].strip() if len(slapd) > 1 else "slapd"
+    commit = subprocess.run(
+        ["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
     return (
-        f"{os.cpu_count()} cores {cpu}, Linux {platform.release()}, "
-        f"Python {platform.python_version()}, {version}"
+        f"metadir {commit or '?'}, {version}; {os.cpu_count()} cores {cpu}, "
+        f"Linux {platform.release()}, Python {platform.python_version()}"
     )
 
 
@@ -720,8 +766,10 @@ def main() -> int:
         args.profile.mkdir(parents=True, exist_ok=True)
     # SIGTERM unwinds like Ctrl-C, so every server and temporary directory is cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    say(f"metadir vs slapd: {machine()}")
+    say(f"{machine()}")
     say(f"load average before: {os.getloadavg()[0]:.2f}; {args.clients} client processes")
+    if os.getloadavg()[0] > 1:
+        say("warning: the machine is busy; see the 'others' column for how much it disturbs")
     sizes = [args.count, *(n for n in OTHER_SIZES if n != args.count)]
     if args.scale and SCALE_SIZE not in sizes:
         sizes.append(SCALE_SIZE)
@@ -731,7 +779,7 @@ def main() -> int:
             for count in sizes:
                 say(f"\n{count:,} contacts")
                 workdir = Path(tmp) / str(count)
-                with serving(count, workdir) as served:
+                with serving(count, workdir, with_slapd=count != SCALE_SIZE) as served:
                     done = bench(served, args, lookups_only=count != args.count)
                     report(served, done, args)
                     if args.profile and count == args.count:
