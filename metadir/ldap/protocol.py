@@ -456,9 +456,6 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
                 return done(window.code, "", "the list view offset is out of range")
             entries = window.entries
         if paged is not None:
-            if paged.size == 0:  # the client ends the search before its first page
-                response_controls.append(controls.paged_response(b""))
-                return done(SUCCESS)
             search = self.pages.start(fingerprint, [e.id for e in entries])
             return self._page(
                 mid,
