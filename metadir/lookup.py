@@ -8,21 +8,15 @@ from metadir import fields
 from metadir.config import Config
 from metadir.directory.filters import Equality
 from metadir.directory.index import Entry
-from metadir.directory.tree import DirectoryTree, Scope
-from metadir.store import Store, paused_gc
+from metadir.directory.tree import DirectoryTree, Scope, load_tree
+from metadir.store import Store
 
 
 def lookup_command(config: Config, number: str) -> int:
     """Print the contacts a number belongs to, one tab-separated line each: display name,
     company, the attribute that matched, its value as served, the DN. 1 if none matched."""
-    tree = DirectoryTree(config.directories, config.location)
-    names = [d.name for d in config.directories]
-    with (
-        Store.open(config.store_url()) as store,
-        store.streamed_snapshot(names) as (_seq, entries),
-        paused_gc(),
-    ):
-        tree.apply(entries)
+    with Store.open(config.store_url()) as store:
+        _seq, tree = load_tree(store, config)
     found = tree.search(tree.root, Scope.SUB, Equality("searchNumber", number), None)
     for entry in found:
         attribute = _matched(tree, entry, number)

@@ -14,12 +14,12 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
 from metadir.config import Config, Listener, listener_problems, parse_listener
-from metadir.directory.tree import DirectoryTree
+from metadir.directory.tree import DirectoryTree, load_tree
 from metadir.errors import ConfigError
 from metadir.ldap.access import directory_access
 from metadir.ldap.protocol import LDAPServerFactory
 from metadir.ldap.tls import ServerTls, TlsFileError
-from metadir.store import Store, StoredEntry, paused_gc
+from metadir.store import Store, StoredEntry
 
 log = logging.getLogger("metadir.server")
 
@@ -102,10 +102,8 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
 
     started = time.monotonic()
     store = Store.open(config.store_url())
-    names = [d.name for d in config.directories]
-    tree = DirectoryTree(config.directories, config.location)
-    with store.streamed_snapshot(names) as (seq, entries), paused_gc():
-        tree.apply(entries)
+    seq, tree = load_tree(store, config)
+    names = list(tree.containers)
     # the loaded tree lives as long as the process: keep it out of every later collection
     gc.freeze()
     log.info(

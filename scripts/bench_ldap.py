@@ -65,6 +65,7 @@ from ldaptor.protocols import pureldap
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test suite's server processes: tests/servers.py
 
+from scripts.generate_contacts import contacts, write_csv  # noqa: E402
 from tests.servers import (  # noqa: E402
     SLAPD,
     MetadirServer,
@@ -431,20 +432,7 @@ def serving(count: int, workdir: Path, with_slapd: bool) -> Iterator[Served]:
     home = workdir / "metadir"
     home.mkdir(parents=True)
     started = time.monotonic()
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/generate_contacts.py"),
-            "--count",
-            str(count),
-            "--seed",
-            "1",
-            "--out",
-            str(home / "contacts.csv"),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    write_csv(home / "contacts.csv", contacts(count, seed=1))
     say(f"  generated {count} contacts in {time.monotonic() - started:.1f} s")
     config = yaml.safe_load((ROOT / "demo/metadir.yaml").read_text(encoding="utf-8"))
     config["store"] = {"url": "sqlite:///metadir.db"}

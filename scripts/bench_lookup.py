@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,10 +29,10 @@ from ldaptor.protocols import pureldap
 from twisted.internet.testing import StringTransport
 
 from metadir.config import load_config
-from metadir.directory.tree import DirectoryTree, Scope
+from metadir.directory.tree import DirectoryTree, Scope, load_tree
 from metadir.ldap.decode import parse_filter
 from metadir.ldap.protocol import LDAPServerFactory
-from metadir.store import Store, paused_gc
+from metadir.store import Store
 from metadir.sync.engine import run_replicator
 
 with warnings.catch_warnings():
@@ -41,6 +40,8 @@ with warnings.catch_warnings():
     from ldaptor.ldapfilter import parseFilter
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from scripts.generate_contacts import contacts, write_csv  # noqa: E402
 
 # how phones and PBXs ask (see README, "Phone numbers"); {n} is the number as E.164 digits
 FILTERS = {
@@ -89,21 +90,7 @@ def main() -> None:
 
 def load(tmp: Path, count: int) -> tuple[DirectoryTree, list[str]]:
     csv = tmp / "contacts.csv"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/generate_contacts.py"),
-            "--count",
-            str(count),
-            "--seed",
-            "1",
-            "--out",
-            str(csv),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    write_csv(csv, contacts(count, seed=1))
     demo = yaml.safe_load((ROOT / "demo/metadir.yaml").read_text(encoding="utf-8"))
     demo["store"]["url"] = f"sqlite:///{tmp / 'bench.db'}"
     demo["directories"][0]["replicators"][0]["path"] = str(csv)
@@ -114,9 +101,7 @@ def load(tmp: Path, count: int) -> tuple[DirectoryTree, list[str]]:
     with Store.open(config.store_url()) as store:
         run = run_replicator(store, config, directory, directory.replicators[0])
         assert run.outcome == "ok", run
-        tree = DirectoryTree(config.directories, config.location)
-        with store.streamed_snapshot([directory.name]) as (_seq, entries), paused_gc():
-            tree.apply(entries)
+        _seq, tree = load_tree(store, config)
     numbers = [
         held
         for entry in tree.index.entries.values()

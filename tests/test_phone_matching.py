@@ -22,7 +22,7 @@ import yaml
 from ldap3.utils.conv import escape_filter_chars
 
 from metadir.config import Config, load_config
-from metadir.directory.tree import DirectoryTree, NoSuchObject, Scope
+from metadir.directory.tree import DirectoryTree, NoSuchObject, Scope, load_tree
 from metadir.ldap.decode import parse_filter
 from metadir.store import Store
 from metadir.sync.engine import run_replicator
@@ -587,14 +587,8 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
             for rep in directory.replicators:
                 run = run_replicator(store, config, directory, rep)
                 assert (run.outcome, run.skipped) == ("ok", 0), (rep.name, run)
-        tree = build_tree(config)
-        with store.streamed_snapshot([d.name for d in config.directories]) as (_, entries):
-            tree.apply(entries)
+        _seq, tree = load_tree(store, config)
     yield Synced(config, tree)
-
-
-def build_tree(config: Config) -> DirectoryTree:
-    return DirectoryTree(config.directories, config.location)
 
 
 def search(synced: Synced, directory: str, filter_text: str) -> set[str]:

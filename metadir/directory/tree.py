@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
-from metadir.config import ROOT_DN, DirectoryConfig
+from metadir.config import ROOT_DN, Config, DirectoryConfig
 from metadir.directory import filters as f
 from metadir.directory.attributes import attribute_type
 from metadir.directory.evaluate import Ids, Matcher, asserts_number
@@ -25,7 +25,7 @@ from metadir.directory.matching import format_generalized_time
 from metadir.dn import escape_value, fold, normalize_dn, normalize_rdns, parse_dn
 from metadir.fields import load_schema_file
 from metadir.phone import Location
-from metadir.store import StoredEntry
+from metadir.store import Store, StoredEntry, paused_gc
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +264,16 @@ class DirectoryTree:
         location = self._locations.get(entry.directory or "")
         true, undefined = Matcher(self.index, location, fallback).evaluate(filter, {entry.id})
         return None if undefined else bool(true)
+
+
+def load_tree(store: Store, config: Config) -> tuple[int, DirectoryTree]:
+    """The tree ``config`` serves, loaded from one store snapshot, and that snapshot's
+    change sequence number (where following the store goes on from)."""
+    tree = DirectoryTree(config.directories, config.location)
+    names = [d.name for d in config.directories]
+    with store.streamed_snapshot(names) as (seq, entries), paused_gc():
+        tree.apply(entries)
+    return seq, tree
 
 
 def _visible(container: Container, visible: set[str] | None) -> bool:

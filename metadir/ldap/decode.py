@@ -62,6 +62,22 @@ class SearchRequest:
     attributes: tuple[str, ...]
 
 
+def decode_request(pdu: bytes) -> tuple[int, object, list[Control]]:
+    """A complete LDAPMessage: (message id, request, controls). Searches, the hot path, are
+    read by the lean decoder into a ``SearchRequest``; the rest by ldaptor into its message
+    types. Raises ``MalformedRequest`` when it cannot be read."""
+    if not pdu or pdu[0] != ber.SEQUENCE:
+        raise MalformedRequest("not an LDAPMessage")
+    search = decode_search(pdu)
+    if search is not None:
+        return search
+    message = decode_message(pdu)
+    controls = [
+        (text(oid), bool(critical), value) for oid, critical, value in message.controls or ()
+    ]
+    return message.id, message.value, controls
+
+
 def decode_search(pdu: bytes) -> tuple[int, SearchRequest, list[Control]] | None:
     """A complete LDAPMessage holding a SearchRequest, read with the lean BER reader:
     (message id, request, controls); None when it holds another operation. Raises

@@ -31,9 +31,6 @@ class Pages:
     open: OrderedDict[bytes, PagedSearch] = field(default_factory=OrderedDict)
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def start(self, fingerprint: object, ids: list[int]) -> PagedSearch:
-        return PagedSearch(fingerprint, ids)
-
     def keep(self, search: PagedSearch) -> bytes:
         """A new cookie for the rest of ``search``: every cookie is good for one page."""
         cookie = next(self._counter).to_bytes(8, "big")

@@ -33,8 +33,7 @@ from metadir.ldap.decode import (
     Control,
     MalformedRequest,
     SearchRequest,
-    decode_message,
-    decode_search,
+    decode_request,
     text,
 )
 from metadir.ldap.entries import Selection, encode_entry
@@ -65,7 +64,6 @@ INSUFFICIENT_ACCESS_RIGHTS = 50
 BUSY = 51
 UNAVAILABLE = 52
 UNWILLING_TO_PERFORM = 53
-VLV_SORT_MISSING = 60
 
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
 START_TLS = "1.3.6.1.4.1.1466.20037"
@@ -251,20 +249,10 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             pdu = bytes(self.buffer[:size])
             del self.buffer[:size]
             try:
-                if pdu[0] != ber.SEQUENCE:
-                    raise MalformedRequest("not an LDAPMessage")
-                # searches, the hot path, are read by the lean decoder; the rest by ldaptor
-                search = decode_search(pdu)
-                if search is None:
-                    message = decode_message(pdu)
-                    search_controls = [
-                        (text(oid), bool(critical), value)
-                        for oid, critical, value in message.controls or ()
-                    ]
-                    request = (message.id, message.value, search_controls)
+                mid, request, requested = decode_request(pdu)
             except MalformedRequest as exc:
                 return self._disconnect(str(exc))
-            self._dispatch(*(search or request))
+            self._dispatch(mid, request, requested)
         return None
 
     def _disconnect(self, why: str) -> None:
@@ -411,21 +399,19 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         tree = self.server.tree
         fingerprint = (base, scope, filter, selection, wanted.sort, self.identity)
         paged = wanted.paged
+
+        def page(search: PagedSearch) -> None:
+            assert paged is not None
+            self._page(mid, search, paged.size, request.size_limit, selection, deadline,
+                       response_controls, done)  # fmt: skip
+
         if paged is not None and paged.cookie:
             search = self.pages.resume(paged.cookie, fingerprint)
             if search is None:
                 return done(UNWILLING_TO_PERFORM, "", "unknown paged results cookie")
-            return self._page(
-                mid,
-                search,
-                paged.size,
-                request.size_limit,
-                selection,
-                deadline,
-                response_controls,
-                done,
-            )
-        target = tree.resolve(base, self._visible())
+            return page(search)
+        visible = self._visible()
+        target = tree.resolve(base, visible)
         if isinstance(target, NoSuchObject):
             return done(NO_SUCH_OBJECT, target.matched_dn, f"no entry {base!r}")
         limits = [n for n in (request.size_limit, self.server.size_limit) if n > 0]
@@ -433,7 +419,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         # without sort, view or paging only the first limit + 1 entries matter
         plain = wanted.sort is None and wanted.view is None and paged is None
         first = limit + 1 if plain and limit is not None else None
-        entries = tree.search(target, scope, filter, self._visible(), first=first)
+        entries = tree.search(target, scope, filter, visible, first=first)
         if wanted.sort is not None:
             sorted_ = controls.sort_entries(entries, wanted.sort)
             response_controls.append(controls.sort_response(sorted_.code, sorted_.attribute))
@@ -442,8 +428,10 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             entries = sorted_.entries
         if wanted.view is not None:
             if wanted.sort is None:
-                response_controls.append(controls.vlv_response(0, 0, VLV_SORT_MISSING))
-                return done(VLV_SORT_MISSING, "", "a virtual list view needs a sort control")
+                response_controls.append(controls.vlv_response(0, 0, controls.SORT_CONTROL_MISSING))
+                return done(
+                    controls.SORT_CONTROL_MISSING, "", "a virtual list view needs a sort control"
+                )
             if paged is not None:
                 return done(UNWILLING_TO_PERFORM, "", "paged results and a list view together")
             window = controls.view(entries, wanted.view, wanted.sort[0])
@@ -456,17 +444,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
                 return done(window.code, "", "the list view offset is out of range")
             entries = window.entries
         if paged is not None:
-            search = self.pages.start(fingerprint, [e.id for e in entries])
-            return self._page(
-                mid,
-                search,
-                paged.size,
-                request.size_limit,
-                selection,
-                deadline,
-                response_controls,
-                done,
-            )
+            return page(PagedSearch(fingerprint, [e.id for e in entries]))
         if not self._send_entries(
             mid, entries[:limit], selection, self.server.operational, deadline
         ):
