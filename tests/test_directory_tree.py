@@ -8,6 +8,7 @@ import pytest
 
 from metadir.config import DirectoryConfig
 from metadir.directory import filters as f
+from metadir.directory.index import Entry
 from metadir.directory.tree import ROOT_ID, DirectoryTree, NoSuchObject, Scope
 from metadir.store import StoredEntry
 
@@ -193,7 +194,8 @@ def test_entries_of_unconfigured_replicators_are_not_served(tree: DirectoryTree)
 
 
 def test_contact_entry_shape(tree: DirectoryTree) -> None:
-    entry = tree.index.entries[1]
+    entry = tree.resolve("entryUUID=0000-0001,ou=contacts,dc=meta", None)
+    assert isinstance(entry, Entry)
     assert entry.dn == "entryUUID=0000-0001,ou=contacts,dc=meta"
     attrs = entry.attributes
     assert next(iter(attrs)) == "objectClass"
@@ -226,5 +228,66 @@ def test_timestamps_compare_as_times(tree: DirectoryTree) -> None:
 
 def test_contacts_without_last_name_get_sn_from_cn(tree: DirectoryTree) -> None:
     tree.apply([stored(6, cn="ACME GmbH", displayName="ACME GmbH", company="ACME GmbH")])
-    assert list(tree.index.entries[6].attributes["sn"]) == ["ACME GmbH"]
+    entry = tree.resolve("entryUUID=0000-0006,ou=contacts,dc=meta", None)
+    assert isinstance(entry, Entry)
+    assert list(entry.attributes["sn"]) == ["ACME GmbH"]
     assert ids(tree, f.Equality("sn", "acme gmbh")) == [6]
+
+
+def test_size_limited_search_takes_the_first_matches_in_tree_order() -> None:
+    """A size-limited ``|`` of name assertions merges each value's ids in order instead of
+    collecting every match; it must return exactly the first ones of the full result, also
+    after the ids of a value many entries share (kept in order once asked for) change."""
+    t = DirectoryTree([directory("contacts", "crm"), directory("partners", "erp")])
+    names = ["Müller", "Müllerová", "Mueller", "Schmidt"]
+    t.apply(
+        stored(
+            n,
+            directory="contacts" if n % 3 else "partners",
+            replicator="crm" if n % 3 else "erp",
+            cn=f"{'Mülan' if n % 7 == 0 else 'Hans'} {names[n % 4]}",
+            sn=names[n % 4],
+        )
+        for n in range(1, 400)
+    )
+    filters = [
+        f.Or((f.Substrings("cn", "mül", (), None), f.Substrings("sn", "mül", (), None))),
+        f.Substrings("sn", "MÜL", (), None),
+        f.Substrings("sn", "m", ("l",), "r"),
+        f.Equality("sn", "müller"),
+        f.Or((f.Equality("sn", "schmidt"), f.Substrings("cn", "mülan", (), None))),
+        f.Or((f.Equality("sn", "nobody"), f.Substrings("givenName", "x", (), None))),
+    ]
+
+    def check() -> None:
+        for filter in filters:
+            for base, visible in (("dc=meta", None), ("ou=partners,dc=meta", None),
+                                  ("dc=meta", {"contacts"})):  # fmt: skip
+                target = t.resolve(base, visible)
+                assert not isinstance(target, NoSuchObject)
+                every = t.search(target, Scope.SUB, filter, visible)
+                for first in (1, 5, 51, 1000):
+                    limited = t.search(target, Scope.SUB, filter, visible, first=first)
+                    assert limited == every[:first], (filter, base, visible, first)
+
+    check()
+    # entries leave, join and change the values whose ordered ids were kept
+    t.apply([stored(4, deleted=True), stored(8, cn="Anna Schmidt", sn="Schmidt")])
+    t.apply([stored(500, cn="Mülan Müller", sn="Müller"), stored(2, cn="A Müller", sn="Müller")])
+    check()
+    first = t.search(t.root, Scope.SUB, f.Equality("sn", "müller"), None, first=2)
+    assert [e.attributes["entryUUID"][0] for e in first] == ["0000-0002", "0000-0012"]
+
+
+def test_attributes_phones_do_not_search_are_indexed_on_first_use(tree: DirectoryTree) -> None:
+    tree.apply([stored(7, cn="Eva Berg", sn="Berg", l="München", street="Hauptstr. 1")])
+    assert tree.index._attributes.keys().isdisjoint({"l", "street", "entryDN"})
+    assert "sn" in tree.index._attributes  # names and numbers are indexed as they arrive
+    assert ids(tree, f.Equality("l", "MÜNCHEN")) == [7]
+    # built now, and kept up to date from then on
+    tree.apply([stored(8, cn="Max Roth", sn="Roth", l="München"), stored(7, deleted=True)])
+    assert ids(tree, f.Equality("l", "münchen")) == [8]
+    assert ids(tree, f.Substrings("street", "haupt", (), None)) == []
+    assert uuids(tree, f.Equality("entryDN", "entryUUID=0000-0008,OU=contacts,dc=meta")) == [
+        "0000-0008"
+    ]

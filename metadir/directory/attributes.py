@@ -20,10 +20,15 @@ class AttributeType:
     operational: bool = False
     # a search-only attribute standing for these (estos, innovaphone); never in results
     virtual: tuple[str, ...] = ()
+    # indexed when the directory loads: what phones search by (names, numbers); the
+    # others get their index on the first search that needs it
+    indexed: bool = False
 
 
 # the people and organisation names estos' searchContact / searchIndividual look at
 _CONTACT_NAMES = ("cn", "displayName", "givenName", "sn", "company", "o", "mail")
+# tree attributes indexed when the directory loads: filters and DN lookups use them
+_INDEXED_TREE_ATTRIBUTES = ("objectClass", "ou", "dc", "entryUUID")
 _PERSON_NAMES = ("givenName", "sn", "cn", "displayName")
 
 
@@ -46,12 +51,14 @@ _TREE_ATTRIBUTES: tuple[tuple[str, Rule, bool, tuple[str, ...]], ...] = (
 def _table() -> dict[str, AttributeType]:
     table: dict[str, AttributeType] = {}
     for name, rule, operational, aliases in _TREE_ATTRIBUTES:
+        indexed = name in _INDEXED_TREE_ATTRIBUTES
         for spelling in (name, *aliases):
-            table[spelling.lower()] = AttributeType(name, rule, operational)
+            table[spelling.lower()] = AttributeType(name, rule, operational, indexed=indexed)
     for field in fields.all_fields():
         rule = PHONE if field.is_phone else CASE_IGNORE
+        indexed = field.is_phone or field.name in _CONTACT_NAMES
         for spelling in (field.name, *field.aliases):
-            table[spelling.lower()] = AttributeType(field.name, rule)
+            table[spelling.lower()] = AttributeType(field.name, rule, indexed=indexed)
     numbers = tuple(field.name for field in fields.phone_fields())
     for name, members in (
         ("searchNumber", numbers),

@@ -13,19 +13,21 @@ location of the directory searched, and the suffix fallback runs only when asked
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Set
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from pyroaring import BitMap, FrozenBitMap
 
 from metadir.directory import filters as f
 from metadir.directory import numbers
 from metadir.directory.attributes import AttributeType, attribute_type, virtual_members
-from metadir.directory.index import AttributeIndex, Index
+from metadir.directory.index import EMPTY, AttributeIndex, Index, union
 from metadir.directory.matching import PHONE, approx_form, substrings_match
 from metadir.phone import Location
 
-Ids = Set[int]
+Ids = BitMap | FrozenBitMap  # entry ids, in tree order
 Outcome = tuple[Ids, Ids]  # (true, undefined)
-EMPTY: frozenset[int] = frozenset()
+
 
 _CASE_IGNORE_RULES = {"caseignorematch", "2.5.13.2"}
 
@@ -81,7 +83,7 @@ class Matcher:
             attr = attribute_type(part.attribute)
             if attr is None or attr.virtual or attr.rule is PHONE:
                 return 1
-            held = self.index.attributes.get(attr.name)
+            held = self.index.attribute(attr.name)
             norm = attr.rule.normalize(part.value)
             return 0 if held is None or norm is None else len(held.ids(norm))
         if isinstance(part, f.Substrings):
@@ -89,22 +91,19 @@ class Matcher:
         return 10_000 if isinstance(part, f.And | f.Or | f.Not) else 1_000_000
 
     def _or(self, parts: Iterable[f.Filter], scope: Ids) -> Outcome:
-        true: set[int] = set()
-        undefined: set[int] = set()
-        for part in parts:
-            part_true, part_undefined = self.evaluate(part, scope)
-            true |= part_true
-            undefined |= part_undefined
-        return true, undefined - true
+        outcomes = [self.evaluate(part, scope) for part in parts]
+        true = union(t for t, _ in outcomes)
+        undefined = union(u for _, u in outcomes if u)
+        return true, undefined - true if undefined else EMPTY
 
     def _present(self, attr: AttributeType, scope: Ids) -> Ids:
         if attr.name == "objectClass":  # every entry has one
             return scope
-        held = self.index.attributes.get(attr.name)
+        held = self.index.attribute(attr.name)
         return EMPTY if held is None else held.present() & scope
 
     def _assertion(self, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
-        held = self.index.attributes.get(attr.name)
+        held = self.index.attribute(attr.name)
         rule = attr.rule
         if isinstance(filter, f.Equality):
             norm = rule.normalize(filter.value)
@@ -169,7 +168,7 @@ class Matcher:
         if len(scope) < count:
             normalize = held.rule.normalize
             entries = self.index.entries
-            found = set()
+            found = BitMap()
             for entry_id in scope:
                 for value in entries[entry_id].match_values(name):
                     norm = normalize(value)
@@ -177,11 +176,17 @@ class Matcher:
                         found.add(entry_id)
                         break
             return found
-        found = set()
+        postings = held.postings
+        single = BitMap()
+        shared = []
         for value in values:
             if test(value):
-                found |= held.ids(value) & scope
-        return found
+                ids = postings[value]
+                if isinstance(ids, int):
+                    single.add(ids)
+                else:
+                    shared.append(ids)
+        return union((single, *shared)) & scope
 
     def _extensible(self, filter: f.Extensible, scope: Ids) -> Outcome:
         if filter.attribute is None:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from itertools import chain
 from typing import TYPE_CHECKING
 
+from pyroaring import BitMap
+
 from metadir import phone
 from metadir.directory import filters as f
 from metadir.directory.attributes import AttributeType
-from metadir.directory.index import AttributeIndex
+from metadir.directory.index import EMPTY, AttributeIndex
 from metadir.directory.matching import substrings_match
 
 if TYPE_CHECKING:
@@ -25,18 +27,17 @@ _DEFAULT_FALLBACK_DIGITS = phone.Location.model_fields["fallback_digits"].defaul
 
 
 def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
-    empty: frozenset[int] = frozenset()
     if isinstance(filter, f.GreaterOrEqual | f.LessOrEqual):
-        return empty, scope  # numbers have no order
-    held = matcher.index.attributes.get(attr.name)
+        return EMPTY, scope  # numbers have no order
+    held = matcher.index.attribute(attr.name)
     if held is None:
-        return empty, empty
+        return EMPTY, EMPTY
     location = matcher.location
     if isinstance(filter, f.Equality | f.Approx):
         found = held.ids(phone.query_key(filter.value, location)) & scope
         if matcher.fallback:
             found = found | _fallback(matcher, held, attr.name, filter.value, scope)
-        return found, empty
+        return found, EMPTY
     assert isinstance(filter, f.Substrings)
     prefixes = phone.prefix_keys(filter.initial, location) if filter.initial else set()
     final = phone.piece_digits(filter.final, location) if filter.final else None
@@ -52,12 +53,10 @@ def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids
         values, count = held.with_suffix(final), len(held.postings)
     else:
         values, count = iter(held.postings), len(held.postings)
-    return matcher.select(held, attr.name, values, count, test, scope), empty
+    return matcher.select(held, attr.name, values, count, test, scope), EMPTY
 
 
-def _fallback(
-    matcher: Matcher, held: AttributeIndex, name: str, value: str, scope: Ids
-) -> set[int]:
+def _fallback(matcher: Matcher, held: AttributeIndex, name: str, value: str, scope: Ids) -> BitMap:
     """Matches on at least ``fallback_digits`` trailing digits: numbers stored short (no
     area code) that the assertion ends with; and, when the assertion itself could not be
     read as a full number, stored numbers that end with its digits."""
@@ -65,7 +64,7 @@ def _fallback(
     need = location.fallback_digits if location else _DEFAULT_FALLBACK_DIGITS
     number = phone.read_number(value, location)
     digits = number.digits if number.kind == "e164" else phone.digits_of(value)
-    found: set[int] = set()
+    found = BitMap()
     for start in range(len(digits) - need + 1):
         found |= held.ids(digits[start:]) & scope
     if number.kind != "e164" and len(digits) >= need:

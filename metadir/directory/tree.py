@@ -8,7 +8,6 @@ entirely or not at all.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import sys
 from collections.abc import Iterable, Sequence
@@ -16,11 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
+from pyroaring import BitMap
+
 from metadir.config import ROOT_DN, Config, DirectoryConfig
 from metadir.directory import filters as f
 from metadir.directory.attributes import attribute_type
 from metadir.directory.evaluate import Ids, Matcher, asserts_number
-from metadir.directory.index import AttributeMap, Entry, Index
+from metadir.directory.index import AttributeMap, Entry, Index, union
 from metadir.directory.matching import format_generalized_time
 from metadir.dn import escape_value, fold, normalize_dn, normalize_rdns, parse_dn
 from metadir.fields import load_schema_file
@@ -29,8 +30,10 @@ from metadir.store import Store, StoredEntry, paused_gc
 
 log = logging.getLogger(__name__)
 
-# ids order the tree: root first, then the containers, then contacts (store ids, all > 0)
-ROOT_ID = -(2**40)
+# ids order the tree: root first, then the containers, then the contacts (their store ids
+# moved up past the containers); bitmaps hold 32-bit ids
+ROOT_ID = 0
+_CONTACTS = 1 << 16  # the first contact id: room for 65,535 directories
 SUBSCHEMA_DN = "cn=Subschema"
 
 
@@ -49,8 +52,8 @@ class NoSuchObject:
 class Container:
     entry: Entry
     ndn: str
-    members: set[int]  # the contacts: what a one-level search below the container sees
-    subtree: set[int]  # the contacts and the container itself
+    members: BitMap  # the contacts: what a one-level search below the container sees
+    subtree: BitMap  # the contacts and the container itself
 
 
 def _layout() -> dict:
@@ -76,7 +79,7 @@ class DirectoryTree:
         self._by_ndn: dict[str, Container] = {}
         self._replicators: dict[str, set[str]] = {}
         self._locations: dict[str, Location | None] = {}
-        self._all: set[int] = {ROOT_ID}  # the whole tree: what a subtree search at the root sees
+        self._all = BitMap((ROOT_ID,))  # the whole tree: what a subtree search at the root sees
         for n, directory in enumerate(directories, start=1):
             dn = directory.dn
             rdn_type, rdn_value = parse_dn(dn)[0][0]
@@ -85,7 +88,7 @@ class DirectoryTree:
                 rdn_type: (rdn_value,),
             }
             entry = Entry(ROOT_ID + n, dn, directory.name, self._with_operational(attrs, dn))
-            container = Container(entry, normalize_dn(dn), set(), {entry.id})
+            container = Container(entry, normalize_dn(dn), BitMap(), BitMap((entry.id,)))
             self._all.add(entry.id)
             self.index.add(entry)
             self.containers[directory.name] = container
@@ -94,6 +97,7 @@ class DirectoryTree:
             self._locations[directory.name] = directory.location or location
         self._timestamps: dict[datetime, tuple[str]] = {}  # shared by entries of one sync
         self._names: dict[str, str] = {}  # attribute names as stored -> canonical
+        self._values = SharedValues()
 
     def _with_operational(self, attrs: dict[str, tuple[str, ...]], dn: str) -> dict:
         attrs["entryDN"] = (dn,)
@@ -109,7 +113,8 @@ class DirectoryTree:
         added = updated = deleted = 0
         for stored in changes:
             container = self.containers.get(stored.directory)
-            old = self.index.remove(stored.id)
+            entry_id = stored.id + _CONTACTS
+            old = self.index.remove(entry_id)
             if old is not None:
                 self._forget(old)
             served = (
@@ -118,10 +123,10 @@ class DirectoryTree:
                 and stored.replicator in self._replicators[stored.directory]
             )
             if served:
-                self.index.add(self._contact(stored, container))
-                container.members.add(stored.id)
-                container.subtree.add(stored.id)
-                self._all.add(stored.id)
+                self.index.add(self._contact(entry_id, stored, container))
+                container.members.add(entry_id)
+                container.subtree.add(entry_id)
+                self._all.add(entry_id)
                 if old is None:
                     added += 1
                 else:
@@ -137,14 +142,16 @@ class DirectoryTree:
             container.subtree.discard(entry.id)
         self._all.discard(entry.id)
 
-    def _contact(self, stored: StoredEntry, container: Container) -> Entry:
+    def _contact(self, entry_id: int, stored: StoredEntry, container: Container) -> Entry:
         dn = f"{self._rdn}={escape_value(stored.uuid)},{container.entry.dn}"
         attrs: dict[str, Sequence[str]] = {"objectClass": self._contact_classes}
+        share = self._values.share
         for name, values in stored.attributes.items():
             if values:
-                # the store's lists are kept as they are (never changed); names are shared
-                # strings, not one copy per entry
-                attrs[self._names.get(name) or self._name(name)] = values
+                # names are shared strings, not one copy per entry; so are values many
+                # contacts hold
+                name = self._names.get(name) or self._name(name)
+                attrs[name] = [share(name, value) for value in values]
         if "sn" not in attrs and "cn" in attrs:
             attrs["sn"] = attrs["cn"]  # person requires sn; a company-only contact has none
         attrs["entryUUID"] = (stored.uuid,)
@@ -156,7 +163,7 @@ class DirectoryTree:
         attrs["hasSubordinates"] = ("FALSE",)
         # canonical numbers are kept apart only where they are not what is served
         numbers = {k: v for k, v in stored.numbers.items() if attrs.get(k) != v} or None
-        return Entry(stored.id, dn, stored.directory, AttributeMap(attrs), numbers)
+        return Entry(entry_id, dn, stored.directory, AttributeMap(attrs), numbers)
 
     def _name(self, name: str) -> str:
         attr = attribute_type(name)
@@ -202,27 +209,27 @@ class DirectoryTree:
         container = self._by_ndn.get(ndn.split(",", 1)[1])
         if container is None or not _visible(container, visible):
             return None
-        uuids = self.index.attributes.get("entryUUID")
+        uuids = self.index.attribute("entryUUID")
         for entry_id in uuids.ids(fold(rdns[0][0][1])) if uuids else ():
             if entry_id in container.members:
                 return self.index.entries[entry_id]
         return None
 
-    def scope_ids(self, base: Entry, scope: Scope, visible: set[str] | None) -> set[int]:
+    def scope_ids(self, base: Entry, scope: Scope, visible: set[str] | None) -> Ids:
         """The ids a search may return; the tree's own sets are returned, never to be changed."""
         if scope == Scope.BASE:
-            return {base.id}
+            return BitMap((base.id,))
         if base is self.root:
             containers = [c for c in self.containers.values() if _visible(c, visible)]
             if scope == Scope.ONE:
-                return {c.entry.id for c in containers}
+                return BitMap(c.entry.id for c in containers)
             if len(containers) == len(self.containers):
                 return self._all
-            return {base.id}.union(*(c.subtree for c in containers))
+            return union((BitMap((base.id,)), *(c.subtree for c in containers)))
         container = self.containers.get(base.directory or "")
         if container is not None and base is container.entry:
             return container.subtree if scope == Scope.SUB else container.members
-        return set() if scope == Scope.ONE else {base.id}
+        return BitMap() if scope == Scope.ONE else BitMap((base.id,))
 
     def search(
         self,
@@ -242,17 +249,17 @@ class DirectoryTree:
         if not true and asserts_number(filter):
             true = self._matching(filter, ids, fallback=True)
         entries = self.index.entries
-        order = heapq.nsmallest(first, true) if first and first < len(true) else sorted(true)
-        return [entries[i] for i in order]
+        return [entries[i] for i in (true[:first] if first else true)]
 
     def _matching(self, filter: f.Filter, ids: Ids, fallback: bool) -> Ids:
         locations = set(self._locations.values())
         if len(locations) <= 1:  # the usual case: one numbering plan for everything
             location = next(iter(locations), None)
             return Matcher(self.index, location, fallback).evaluate(filter, ids)[0]
-        true: set[int] = set()
+        true = BitMap()
         for n, location in enumerate(locations):
-            group = {i for i in ids if i < 0} if n == 0 else set()  # root and containers once
+            # the root and the containers once
+            group = ids & BitMap(range(_CONTACTS)) if n == 0 else BitMap()
             for name, container in self.containers.items():
                 if self._locations[name] == location:
                     group |= container.members & ids
@@ -262,7 +269,9 @@ class DirectoryTree:
     def test(self, entry: Entry, filter: f.Filter, fallback: bool = False) -> bool | None:
         """Whether ``filter`` is TRUE or FALSE for ``entry``, or None when Undefined."""
         location = self._locations.get(entry.directory or "")
-        true, undefined = Matcher(self.index, location, fallback).evaluate(filter, {entry.id})
+        true, undefined = Matcher(self.index, location, fallback).evaluate(
+            filter, BitMap((entry.id,))
+        )
         return None if undefined else bool(true)
 
 
@@ -274,6 +283,31 @@ def load_tree(store: Store, config: Config) -> tuple[int, DirectoryTree]:
     with store.streamed_snapshot(names) as (seq, entries), paused_gc():
         tree.apply(entries)
     return seq, tree
+
+
+class SharedValues:
+    """One string for a value many contacts hold — their company, town, department: a
+    hundred thousand copies of "München" would cost 7 MB. Attributes whose values turn
+    out mostly distinct (names, mail addresses, numbers) stop being pooled after a sample,
+    so the pools stay small."""
+
+    SAMPLE = 2_000
+
+    def __init__(self) -> None:
+        self._pools: dict[str, dict[str, str] | None] = {}  # None: mostly distinct values
+        self._asked: dict[str, int] = {}
+
+    def share(self, name: str, value: str) -> str:
+        pool = self._pools.get(name, {})
+        if pool is None:
+            return value
+        if not pool:
+            self._pools[name] = pool
+        held = pool.setdefault(value, value)
+        asked = self._asked[name] = self._asked.get(name, 0) + 1
+        if asked == self.SAMPLE and len(pool) > self.SAMPLE // 2:
+            self._pools[name] = None
+        return held
 
 
 def _visible(container: Container, visible: set[str] | None) -> bool:

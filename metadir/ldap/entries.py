@@ -47,15 +47,19 @@ class Selection:
 def encode_entry(entry: Entry, selection: Selection, operational: frozenset[str]) -> bytes:
     """The SearchResultEntry protocolOp for ``entry`` as ``selection`` shapes it;
     ``operational`` names the entry's operational attributes."""
-    cached = entry.wire.get(selection)
-    if cached is not None:
-        return cached
+    wire = entry.wire
+    if wire is not None:
+        cached = wire.get(selection)
+        if cached is not None:
+            return cached
+    else:
+        wire = entry.wire = {}
     parts = []
     for name, values in entry.attributes.items():
         if selection.wants(name, name in operational):
             parts.append(ber.attribute(name, () if selection.types_only else values))
     body = ber.search_entry_body(entry.dn, b"".join(parts))
-    if len(entry.wire) >= _CACHED_SHAPES:
-        entry.wire.pop(next(iter(entry.wire)))
-    entry.wire[selection] = body
+    if len(wire) >= _CACHED_SHAPES:
+        wire.pop(next(iter(wire)))
+    wire[selection] = body
     return body

@@ -27,7 +27,7 @@ from metadir.directory.filters import Equality, Present, to_text
 from metadir.directory.index import Entry
 from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject, Scope
 from metadir.dn import normalize_dn
-from metadir.ldap import ber, controls
+from metadir.ldap import ber, controls, writes
 from metadir.ldap.access import BindBrake, DirectoryAccess, parse_address
 from metadir.ldap.decode import (
     Control,
@@ -302,7 +302,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         ``outgoing`` (one write for a whole small result), and log the operation."""
         if self.transport is not None and not self.transport.disconnecting:
             self.outgoing.append(ber.message(mid, operation, response_controls))
-            self.transport.writeSequence(self.outgoing)
+            writes.send(self.transport, self.outgoing)
         self.outgoing = []
         done = self.operations.pop(mid, None)
         if done is not None:
@@ -532,7 +532,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         for entry in entries:
             outgoing.append(ber.message(mid, encode_entry(entry, selection, operational)))
             if len(outgoing) >= 512:  # big results go out as they are encoded
-                self.transport.writeSequence(outgoing)
+                writes.send(self.transport, outgoing)
                 outgoing.clear()
                 if deadline is not None and time.monotonic() > deadline:
                     return False
