@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--dry-run", action="store_true", help="show what would change, change nothing"
     )
+    sync.add_argument(
+        "--full",
+        action="store_true",
+        help="read every source whole instead of only what changed since the last run",
+    )
 
     lookup = with_config("lookup", "print the contacts a phone number belongs to")
     lookup.add_argument("number", metavar="NUMBER", help="the number, written any way")
@@ -80,7 +85,9 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "sync":
         from metadir.sync.commands import sync_command
 
-        return sync_command(config, args.names, force=args.force, dry_run=args.dry_run)
+        return sync_command(
+            config, args.names, force=args.force, dry_run=args.dry_run, full=args.full
+        )
     if args.command == "lookup":
         from metadir.lookup import lookup_command
 

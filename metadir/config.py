@@ -378,9 +378,14 @@ def _describe(path: Path, err: dict) -> str:
         msg = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
     elif kind == "missing":
         msg = "required key is missing"
-    elif kind in ("union_tag_invalid", "union_tag_not_found") or (
+    elif kind == "union_tag_not_found":
+        loc.append("type")  # pydantic names the replicator, not its missing type
+        msg = f"required key is missing; known types: {', '.join(sorted(REGISTRY))}"
+    elif kind == "union_tag_invalid" or (
         kind == "literal_error" and loc[-1] == "type" and "replicators" in loc
     ):
+        if kind == "union_tag_invalid":
+            loc.append("type")
         msg = f"unknown replicator type; known types: {', '.join(sorted(REGISTRY))}"
     else:
         msg = err["msg"].removeprefix("Value error, ")

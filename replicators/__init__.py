@@ -9,10 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from replicators import csv as csv_replicator
+from replicators import ldif as ldif_replicator
 from replicators.base import Problem, Record, Replicator, ReplicatorConfig
+from replicators.ldap import LdapConfig
 
 REGISTRY: dict[str, type[ReplicatorConfig]] = {
     "csv": csv_replicator.CsvConfig,
+    "ldap": LdapConfig,
+    "ldif": ldif_replicator.LdifConfig,
 }
 
 

@@ -1,8 +1,10 @@
 """The small interface every import replicator implements (Singer/Airbyte style).
 
-``check()`` opens the source and names its fields; ``read()`` yields one ``Record`` per
-source row (raw source field -> value) and a ``Problem`` for every row it had to skip.
-Mapping, normalisation, diff, guard and the transaction belong to the sync engine.
+``check()`` opens the source and names its fields; ``read(state)`` yields one ``Record`` per
+source row (raw source field -> value) and a ``Problem`` for every row it had to skip. A
+source that can tell what changed also yields ``Removed`` keys and ends with a
+``Checkpoint``: the state its next read resumes from. Mapping, normalisation, diff, guard,
+the transaction and keeping the state belong to the sync engine.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -37,13 +39,39 @@ class Problem:
     line: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """The source says the entry with this key is gone (incremental reads only)."""
+
+    key: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Last item of a read: where the next run resumes, saved by the engine together with
+    the run's changes (a failed or stopped run keeps the previous state)."""
+
+    # JSON-serialisable; opaque to the engine
+    state: dict[str, Any]
+    # True: the read covered the whole source (absent keys are deleted, as for CSV)
+    full: bool
+    # why, e.g. "DirSync cookie rejected: full run"
+    note: str = ""
+
+
 class Replicator(Protocol):
     def check(self) -> list[str]:
         """Open the source and return the names of its fields. Raises ``SourceError``."""
         ...
 
-    def read(self) -> Iterator[Record | Problem]:
-        """Yield every row of the source. Raises ``SourceError`` if the source fails."""
+    def read(
+        self, state: dict[str, Any] | None
+    ) -> Iterator[Record | Problem | Removed | Checkpoint]:
+        """Yield the source's rows: all of them, or with ``state`` (what the last successful
+        run's ``Checkpoint`` saved; None on a first or ``--full`` run) only what changed
+        since, then a ``Checkpoint``. Records are complete rows, also in incremental reads.
+        A read without a ``Checkpoint`` is a full one. Raises ``SourceError`` if the source
+        fails."""
         ...
 
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
 from pydantic import field_validator, model_validator
 
@@ -102,7 +102,9 @@ class CsvReplicator:
             columns, _ = self._start(stream)
         return columns
 
-    def read(self) -> Iterator[Record | Problem]:
+    def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:
+        """Every row of the file: a file says nothing of what changed, so ``state`` is unused
+        and every read is full (no ``Checkpoint``)."""
         encoding = self._encoding()
         with self._open(encoding) as stream:
             try:

@@ -42,6 +42,30 @@ stop_system_slapd() {
     fi
 }
 
+# Samba's packages start and enable smbd, nmbd, winbind (and samba-ad-dc) from their postinsts
+# where policy-rc.d allows; the tests run their own AD DC from a temp dir, so a fresh install
+# is stopped and disabled to leave no system daemons behind.
+stop_system_samba() {
+    local service
+    for service in samba-ad-dc smbd nmbd winbind; do
+        [ -e "/etc/init.d/$service" ] || continue
+        if [ -d /run/systemd/system ]; then
+            quietly "stopping $service" systemctl disable --now -q "$service"
+            continue
+        fi
+        # start-stop-daemon --oknodo: fine when it does not run
+        quietly "stopping $service" "/etc/init.d/$service" stop
+        if have systemctl; then
+            quietly "disabling $service" systemctl disable -q "$service"
+        else
+            quietly "disabling $service" update-rc.d "$service" disable
+        fi
+    done
+    # smbd and winbindd start samba-dcerpcd on demand, and no init script stops it
+    quietly "stopping samba-dcerpcd" start-stop-daemon --stop --quiet --oknodo --retry 5 \
+        --pidfile /run/samba/samba-dcerpcd.pid --exec /usr/libexec/samba/samba-dcerpcd
+}
+
 # ensure_packages [test]: the Debian packages the demo (and with "test" the test suite) need.
 ensure_packages() {
     local missing=()
@@ -59,6 +83,12 @@ ensure_packages() {
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}"
         [ "$new_slapd" -eq 0 ] || stop_system_slapd
+    fi
+    if [ "${1:-}" = test ] && ! { have samba && have samba-tool && [ -d /usr/share/samba/setup ]; }; then
+        # the AD DC the tests provision (samba-ad-provision holds the provisioning data);
+        # no recommends: libnss-winbind and libpam-winbind would hook into the host's logins
+        apt_install --no-install-recommends samba-ad-dc samba-ad-provision
+        stop_system_samba
     fi
 }
 

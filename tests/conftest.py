@@ -1,4 +1,5 @@
-"""Shared fixtures: real slapd and real metadir server processes on free loopback ports."""
+"""Shared fixtures: real slapd, Samba AD DC and metadir server processes on free loopback
+addresses and ports."""
 
 from __future__ import annotations
 
@@ -8,12 +9,25 @@ import pytest
 
 # PostgreSQL store fixtures, see tests/postgres.py
 from tests.postgres import postgres_database, postgres_url, store_url  # noqa: F401
+from tests.samba import SAMBA, SAMBA_TOOL, SambaDC, running_dc
 from tests.servers import SLAPADD, SLAPD, MetadirServer, SlapdServer, start_metadir, stop_metadir
 
 
 def need_slapd() -> None:
     if SLAPD is None or SLAPADD is None:
         pytest.skip("slapd is not installed (Debian package slapd; scripts/test.sh installs it)")
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """One Samba AD DC for the session, from the cached provisioned domain (see tests/samba.py).
+    Tests share it: each writes below an OU of its own and asserts only on what it wrote."""
+    if SAMBA is None or SAMBA_TOOL is None:
+        pytest.skip(
+            "samba is not installed (Debian samba-ad-dc samba-ad-provision; scripts/test.sh)"
+        )
+    with running_dc(tmp_path_factory.mktemp("samba") / "dc") as dc:
+        yield dc
 
 
 @pytest.fixture

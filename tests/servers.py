@@ -161,6 +161,7 @@ class SlapdServer:
                 "objectClass: olcGlobal",
                 "cn: config",
                 f"olcPidFile: {self.workdir / 'slapd.pid'}",
+                *self._global_ldif(),
                 "",
                 "dn: cn=module{0},cn=config",
                 "objectClass: olcModuleList",
@@ -190,6 +191,14 @@ class SlapdServer:
                 *self._database_ldif(),
             ]
         )
+
+    def _global_ldif(self) -> list[str]:
+        """More attributes of the cn=config entry (TLS settings, say)."""
+        return []
+
+    def listen_urls(self) -> list[str]:
+        """What slapd listens on (``-h``)."""
+        return [f"{self.url}/"]
 
     def _database_ldif(self) -> list[str]:
         """The back-mdb database holding dc=meta, with sort and list view."""
@@ -261,7 +270,7 @@ class SlapdServer:
         log = self._log.open("ab")
         # -d 0: stay in the foreground (a child we can wait for) without debug output
         self.process = subprocess.Popen(
-            [SLAPD, "-F", str(self.config_dir), "-h", f"{self.url}/", "-d", "0"],
+            [SLAPD, "-F", str(self.config_dir), "-h", " ".join(self.listen_urls()), "-d", "0"],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -277,6 +286,40 @@ class SlapdServer:
             return
         process, self.process = self.process, None
         _terminate(process)
+
+
+SOURCE_SCHEMA = Path(__file__).with_name("source_schema.ldif")
+
+
+class SourceSlapd(SlapdServer):
+    """A slapd holding a directory to import from, suffix ``dc=corp,dc=example``: OpenLDAP's
+    standard schema and ``source_schema.ldif`` (Active Directory's and Domino's attribute
+    names) rather than metadir's. With ``tls`` (certificate and key PEM files) it also speaks
+    StartTLS and listens on ``ldaps_url``.
+    """
+
+    suffix = "dc=corp,dc=example"
+    root_dn = "cn=admin,dc=corp,dc=example"
+    indexed = ("cn", "sn", "mail")
+    indexed_numbers = ("telephoneNumber",)
+
+    def __init__(self, workdir: Path, tls: tuple[Path, Path] | None = None) -> None:
+        self.tls = tls
+        self.ldaps_url = f"ldaps://127.0.0.1:{free_port()}" if tls else None
+        super().__init__(workdir)
+
+    def _schema_files(self) -> list[Path]:
+        standard = [slapd_schema.SCHEMA_DIR / f for f in slapd_schema.STANDARD_SCHEMAS]
+        return [*standard, SOURCE_SCHEMA]
+
+    def _global_ldif(self) -> list[str]:
+        if self.tls is None:
+            return []
+        certificate, key = self.tls
+        return [f"olcTLSCertificateFile: {certificate}", f"olcTLSCertificateKeyFile: {key}"]
+
+    def listen_urls(self) -> list[str]:
+        return [*super().listen_urls(), *([f"{self.ldaps_url}/"] if self.ldaps_url else [])]
 
 
 class MetadirServer:

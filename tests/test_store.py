@@ -11,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, select, text, update
+from sqlalchemy import create_engine, inspect, select, text
 
 from metadir.errors import StoreError
 from metadir.store import EntryData, RunRecord, Store
@@ -214,12 +214,40 @@ def test_a_failing_write_changes_nothing(store: Store) -> None:
     assert store.last_runs()["crm"].change_seq == 1
 
 
-def test_saved_state_is_json(store: Store) -> None:
-    state = {"cursor": "2024-05-01T12:00:00Z", "pages": [1, 2]}
-    with store.engine.begin() as conn:
-        conn.execute(update(replicators).where(replicators.c.name == "crm").values(state=state))
+def test_a_run_saves_the_replicator_state_with_its_changes(store: Store) -> None:
+    assert store.replicator_state("crm") is None
+    assert store.replicator_state("nope") is None
+    state = {"cookie": "AAEC/w==", "full_at": "2024-05-01T12:00:00Z", "pages": [1, 2]}
+    store.apply(run(mode="incremental"), added=[entry("1", "Anna")], state=state)
+    assert store.replicator_state("crm") == state
+    assert store.replicator_state("crm", "csv") == state
+    assert store.replicator_state("crm", "ldap") is None
+    # a run that changes no entry still moves the state on
+    store.apply(run(mode="incremental"), state={"cookie": "next"})
+    assert store.replicator_state("crm") == {"cookie": "next"}
+    assert store.current_seq() == 1
+
+    # the run's changes and the state are one transaction: a failed write keeps both
+    with pytest.raises(StoreError, match="cannot write"):
+        store.apply(run(), added=[entry("1", "Anna")], state={"cookie": "lost"})
+    assert store.replicator_state("crm") == {"cookie": "next"}
+    # recording a failed or stopped run leaves it too
+    store.record_run(run(outcome="failed"))
+    assert store.replicator_state("crm") == {"cookie": "next"}
+
+    store.apply(run())  # a run of a source that keeps no state
+    assert store.replicator_state("crm") is None
     with store.engine.connect() as conn:
-        assert conn.execute(select(replicators.c.state)).scalar() == state
+        # SQL NULL, not JSON null
+        assert conn.execute(select(replicators.c.state.is_(None))).scalar()
+
+
+def test_another_replicator_type_drops_the_state(store: Store) -> None:
+    store.apply(run(), state={"cookie": "x"})
+    store.ensure_replicator("crm", "csv", "contacts")
+    assert store.replicator_state("crm") == {"cookie": "x"}
+    store.ensure_replicator("crm", "ldap", "contacts")
+    assert store.replicator_state("crm") is None
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -249,12 +277,22 @@ def test_runs_are_recorded_with_capped_problems(store: Store) -> None:
     assert last.finished == T0 + timedelta(seconds=2)
     assert last.change_seq is None
 
+    assert (last.mode, last.note) == ("full", "")
+
     store.apply(
-        run(added=1, skipped=1, problems=[Problem("empty key", None)]), added=[entry("1", "Anna")]
+        run(
+            added=1,
+            skipped=1,
+            problems=[Problem("empty key", None)],
+            mode="incremental",
+            note="resumed at usn 7",
+        ),
+        added=[entry("1", "Anna")],
     )
     last = store.last_runs()["crm"]
     assert (last.outcome, last.added, last.change_seq) == ("ok", 1, 1)
     assert last.problems == [Problem("empty key", None)]
+    assert (last.mode, last.note) == ("incremental", "resumed at usn 7")
 
 
 def test_old_runs_lose_their_problems(store: Store) -> None:
@@ -325,35 +363,35 @@ def test_store_open_migrates_to_the_models(store_url: str) -> None:
     assert schema_differences(store_url) == []
 
 
+# a directory and a replicator with a saved state, as every revision can hold them
+LAYOUT = [
+    "INSERT INTO directories (id, name, base_dn, created_at) "
+    "VALUES (1, 'contacts', 'ou=contacts,dc=meta', :t)",
+    "INSERT INTO replicators (id, name, type, directory_id, state, created_at) "
+    "VALUES (1, 'crm', 'csv', 1, '{\"cursor\": 7}', :t)",
+]
+
+
+def write_at(url: str, revision: str, statements: list[str]) -> None:
+    """Migrate the store at ``url`` to ``revision`` and run ``statements`` (``:t`` is T0)."""
+    alembic(url, command.upgrade, revision)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement), {"t": T0})
+    finally:
+        engine.dispose()
+
+
 def test_store_written_at_0001_opens_with_its_data(store_url: str) -> None:
-    alembic(store_url, command.upgrade, "0001")
-    engine = create_engine(store_url)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO directories (id, name, base_dn, created_at) "
-                "VALUES (1, 'contacts', 'ou=contacts,dc=meta', :t)"
-            ),
-            {"t": T0},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO replicators (id, name, type, directory_id, state, created_at) "
-                "VALUES (1, 'crm', 'csv', 1, '{\"cursor\": 7}', :t)"
-            ),
-            {"t": T0},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO entries (id, replicator_id, source_key, uuid, attributes, "
-                "raw_numbers, digest, created_at, modified_at, change_seq) "
-                "VALUES (1, 1, '[\"C1\"]', '4b1f8f2c-1111-4222-8333-444455556666', "
-                "'{\"cn\": [\"Anna\"]}', '{}', 'd', :t, :t, 5)"
-            ),
-            {"t": T0},
-        )
-        conn.execute(text("UPDATE change_counter SET value = 5"))
-    engine.dispose()
+    entry = (
+        "INSERT INTO entries (id, replicator_id, source_key, uuid, attributes, "
+        "raw_numbers, digest, created_at, modified_at, change_seq) "
+        "VALUES (1, 1, '[\"C1\"]', '4b1f8f2c-1111-4222-8333-444455556666', "
+        "'{\"cn\": [\"Anna\"]}', '{}', 'd', :t, :t, 5)"
+    )
+    write_at(store_url, "0001", [*LAYOUT, entry, "UPDATE change_counter SET value = 5"])
     with Store.open(store_url) as store:
         seq, (anna,) = store.snapshot()
         assert seq == 5
@@ -365,6 +403,19 @@ def test_store_written_at_0001_opens_with_its_data(store_url: str) -> None:
         assert anna.created == T0
         assert anna.numbers == {}  # added by 0002; filled by the next sync
         assert store.digests("crm")[("C1",)].digest == "d"
+        assert store.replicator_state("crm") == {"cursor": 7}
+
+
+def test_runs_recorded_at_0002_read_as_full_runs(store_url: str) -> None:
+    sync_run = (
+        "INSERT INTO sync_runs (replicator_id, started_at, finished_at, outcome, added, "
+        "updated, deleted, unchanged, skipped, message, forced) "
+        "VALUES (1, :t, :t, 'ok', 3, 0, 0, 0, 0, '', false)"
+    )
+    write_at(store_url, "0002", [*LAYOUT, sync_run])
+    with Store.open(store_url) as store:
+        last = store.last_runs()["crm"]
+        assert (last.added, last.mode, last.note) == (3, "full", "")
 
 
 def test_store_from_a_newer_metadir_is_refused(store_url: str) -> None:

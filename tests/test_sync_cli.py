@@ -6,10 +6,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+
+from metadir.store import RunRecord, Store
 
 CRM_CSV = """\
 CustomerNo;FirstName;LastName;Company;Phone
@@ -94,7 +97,8 @@ def test_sync_prints_a_summary_per_replicator(tmp_path: Path) -> None:
     ]
     assert (tmp_path / "var" / "metadir.db").exists()
 
-    again = metadir(config, "sync", "crm")
+    # --full changes nothing for a file: every read of it is whole
+    again = metadir(config, "sync", "crm", "--full")
     assert again.returncode == 0, again.stderr
     assert seconds(again.stdout).splitlines()[0] == (
         "crm (csv -> contacts): ok in N s: 0 added, 0 updated, 0 deleted, 4 unchanged, "
@@ -192,6 +196,24 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     status = metadir(config, "status").stdout
     assert "  crm (csv): never run" in status
     assert "directory contacts (ou=contacts,dc=meta): 0 entries" in status
+
+
+def test_status_shows_an_incremental_run_and_its_note(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert metadir(config, "sync", "erp").returncode == 0
+    # what a source that reports its changes (AD DirSync, say) leaves in the store
+    with Store.open(f"sqlite:///{tmp_path}/var/metadir.db") as store:
+        now = datetime.now(UTC)
+        run = RunRecord(
+            "erp", "ok", now, now, updated=2, unchanged=1, mode="incremental", note="usn 4711"
+        )
+        store.apply(run, state={"usn": 4711})
+    lines = seconds(metadir(config, "status").stdout).splitlines()
+    assert lines[2].startswith("  erp (csv): last run ")
+    assert lines[2].endswith(
+        ", ok in N s: incremental: 0 added, 2 updated, 0 deleted, 1 unchanged, 0 skipped"
+    )
+    assert lines[3] == "    incremental: usn 4711"
 
 
 def test_many_problems_are_cut_short(tmp_path: Path) -> None:

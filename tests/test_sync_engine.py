@@ -1,11 +1,13 @@
 """The sync engine against real stores (SQLite file, PostgreSQL), fed by a list source.
 
-``ListSource`` implements the replicator interface over rows held in memory, so that a
-test can change the source between runs; CSV files drive the CLI tests.
+``ListSource`` implements the replicator interface over items held in memory, so that a
+test can change the source between runs and script incremental reads (``Removed``,
+``Checkpoint``); CSV files drive the CLI tests, the real incremental sources their own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,39 +15,40 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from metadir.config import Config, DirectoryConfig
+from metadir.config import Config, DirectoryConfig, StoreConfig
 from metadir.errors import SourceError
 from metadir.phone import Location
 from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
+from metadir.sync.commands import status_command, sync_command
 from metadir.sync.engine import run_replicator
-from replicators.base import DeleteLimit, Problem, Record, ReplicatorConfig
+from replicators.base import Checkpoint, DeleteLimit, Problem, Record, Removed, ReplicatorConfig
 
 FIELDS = ["Id", "First", "Last", "Phone", "Company"]
 FAIL = object()  # a row at which reading the source fails
 
 
 class ListSource:
-    """A source whose rows are dicts of FIELDS; the key is ``Id``, lines count from 2."""
+    """A source whose rows are dicts of FIELDS (the key is ``Id``, lines count from 2) or
+    items it yields as they are; ``states`` are the states its reads were given."""
 
     def __init__(self, rows: list[Any]) -> None:
         self.rows = rows
         self.fields = list(FIELDS)
         self.check_error: str | None = None
+        self.states: list[dict[str, Any] | None] = []
 
     def check(self) -> list[str]:
         if self.check_error:
             raise SourceError(self.check_error)
         return self.fields
 
-    def read(self) -> Iterator[Record | Problem]:
+    def read(self, state: dict[str, Any] | None) -> Iterator[Any]:
+        self.states.append(state)
         for line, row in enumerate(self.rows, start=2):
             if row is FAIL:
                 raise SourceError(f"connection lost at line {line}")
-            if isinstance(row, Problem):
-                yield row
-            else:
-                yield Record((row.get("Id", ""),), row, line)
+            yield Record((row.get("Id", ""),), row, line) if isinstance(row, dict) else row
 
 
 class ListConfig(ReplicatorConfig):
@@ -441,3 +444,287 @@ def test_numbers_are_read_with_the_location_and_served_in_the_directory_format(
     changed = run_replicator(store, munich, e164, crm)
     assert (changed.updated, changed.unchanged) == (10, 0)
     assert live(store)[("C001",)].attributes["telephoneNumber"] == ["+49891234567"]
+
+
+# -- incremental runs ------------------------------------------------------------------------
+
+
+def gone(i: int) -> Removed:
+    return Removed((f"C{i:03}",))
+
+
+def since(usn: int) -> Checkpoint:
+    return Checkpoint({"usn": usn}, full=False)
+
+
+def state(store: Store) -> dict[str, Any] | None:
+    return store.replicator_state("crm")
+
+
+def given(store: Store, rep: ListConfig, **options: bool) -> dict[str, Any] | None:
+    """Run ``rep``; the state its source's read was given."""
+    sync(store, rep, **options)
+    return rep.source.states[-1]
+
+
+@pytest.fixture
+def synced(store: Store, crm: ListConfig, source: ListSource) -> Store:
+    """The store after a full read of the ten persons that saved the state usn 1."""
+    source.rows.append(Checkpoint({"usn": 1}, full=True, note="no saved state"))
+    first = sync(store, crm)
+    assert counts(first) == ("ok", 10, 0, 0, 0, 0)
+    assert (first.mode, first.note) == ("full", "no saved state")
+    return store
+
+
+def test_the_saved_state_is_passed_to_the_next_read(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    assert state(synced) == {"usn": 1}
+    source.rows[:] = [since(2)]
+    result = sync(synced, crm)
+    assert counts(result) == ("ok", 0, 0, 0, 0, 0)
+    assert (result.mode, result.note) == ("incremental", "")
+    assert source.states == [None, {"usn": 1}]
+    assert state(synced) == {"usn": 2}
+    recorded = synced.last_runs()["crm"]
+    assert (recorded.mode, recorded.outcome) == ("incremental", "ok")
+
+
+def test_an_incremental_read_adds_updates_deletes_and_keeps_the_rest(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    before = live(synced)
+    source.rows[:] = [person(1, Last="Changed"), person(3), gone(2), person(50), since(2)]
+    assert counts(sync(synced, crm)) == ("ok", 1, 1, 1, 1, 0)
+    after = live(synced)
+    assert set(after) == set(before) - {("C002",)} | {("C050",)}
+    assert after[("C001",)].attributes["sn"] == ["Changed"]
+    assert after[("C001",)].uuid == before[("C001",)].uuid
+    # what the read did not mention is neither deleted nor rewritten
+    seq, changed = synced.changes_since(1)
+    assert seq == 2
+    assert {e.key: e.deleted for e in changed} == {
+        ("C001",): False,
+        ("C002",): True,
+        ("C050",): False,
+    }
+    assert after[("C003",)] == before[("C003",)]
+
+    source.rows[:] = [person(2), since(3)]  # C002 is back: its tombstone revives
+    assert counts(sync(synced, crm)) == ("ok", 1, 0, 0, 0, 0)
+    assert live(synced)[("C002",)].uuid == before[("C002",)].uuid
+
+
+def test_an_incremental_read_of_unchanged_rows_takes_no_sequence_number(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    before = synced.snapshot()
+    source.rows[:] = [person(4), person(5), since(2)]
+    assert counts(sync(synced, crm)) == ("ok", 0, 0, 0, 2, 0)
+    assert synced.snapshot() == before
+    assert synced.current_seq() == 1
+    assert state(synced) == {"usn": 2}
+
+
+def test_removals_the_store_does_not_hold_are_ignored_and_the_later_item_wins(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    source.rows[:] = [gone(3), since(2)]
+    assert counts(sync(synced, crm)) == ("ok", 0, 0, 1, 0, 0)
+    source.rows[:] = [
+        gone(3),  # a tombstone already
+        gone(999),  # never held
+        Removed(("  C004 ",)),  # keys are read as rows' keys are: stripped
+        person(4, Last="Back"),  # the later item: C004 stays, updated
+        person(5, Last="Short-lived"),
+        gone(5),  # the later item: C005 goes
+        person(6),
+        person(6, Last="Duplicate"),  # still a duplicate row
+        since(3),
+    ]
+    result = sync(synced, crm)
+    assert counts(result) == ("ok", 0, 1, 1, 1, 1)
+    assert [(p.line, p.message) for p in result.problems] == [
+        (9, "duplicate key 'C006', first seen on line 8")
+    ]
+    after = live(synced)
+    assert after[("C004",)].attributes["sn"] == ["Back"]
+    assert ("C005",) not in after
+    assert after[("C006",)].attributes["sn"] == ["Last6"]
+    assert len(after) == 8
+
+
+def test_max_delete_counts_removals(synced: Store, crm: ListConfig, source: ListSource) -> None:
+    before = synced.snapshot()
+    source.rows[:] = [person(0, First="Changed"), gone(1), gone(2), gone(3), since(2)]
+    stopped = sync(synced, crm)
+    assert counts(stopped) == ("stopped", 0, 0, 0, 0, 0)
+    assert stopped.message == (
+        "would delete 3 of 10 entries (30.0 %), more than max_delete 20 %; "
+        "run with --force to apply"
+    )
+    assert stopped.mode == "incremental"
+    assert synced.snapshot() == before
+    assert state(synced) == {"usn": 1}  # the next run reads the same changes again
+
+    forced = sync(synced, crm, force=True)
+    assert counts(forced) == ("ok", 0, 1, 3, 0, 0)
+    assert forced.message.startswith("forced: delete 3 of 10 entries (30.0 %)")
+    assert source.states[-1] == {"usn": 1}
+    assert state(synced) == {"usn": 2}
+    assert len(live(synced)) == 7
+
+
+def test_an_empty_incremental_read_is_no_empty_source(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    source.rows[:] = [Problem("bad entry", None), since(2)]
+    assert counts(sync(synced, crm)) == ("ok", 0, 0, 0, 0, 1)
+    assert len(live(synced)) == 10
+    # a full read with a checkpoint is guarded as any full read
+    source.rows[:] = [Checkpoint({"usn": 3}, full=True)]
+    stopped = sync(synced, crm, force=True)
+    assert stopped.outcome == "stopped"
+    assert stopped.message == "source returned no rows; refusing to delete 10 entries"
+    assert state(synced) == {"usn": 2}
+
+
+@pytest.mark.parametrize("how", ["failed", "stopped", "dry run"])
+def test_a_run_that_writes_nothing_keeps_the_state(
+    synced: Store, crm: ListConfig, source: ListSource, how: str
+) -> None:
+    before = synced.snapshot()
+    rows = {
+        "failed": [person(1, Last="Changed"), FAIL, since(2)],
+        "stopped": [gone(1), gone(2), gone(3), since(2)],
+        "dry run": [person(1, Last="Changed"), gone(2), since(2)],
+    }[how]
+    source.rows[:] = rows
+    result = sync(synced, crm, dry_run=how == "dry run")
+    assert result.outcome == ("ok" if how == "dry run" else how)
+    assert result.mode == "incremental"
+    assert source.states[-1] == {"usn": 1}  # a dry run shows what an incremental run would do
+    assert state(synced) == {"usn": 1}
+    assert synced.snapshot() == before
+    assert synced.last_runs()["crm"].mode == ("full" if how == "dry run" else "incremental")
+
+
+def test_full_reads_the_source_without_state(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    source.rows[:] = [person(i) for i in range(1, 10)]
+    source.rows.append(Checkpoint({"usn": 7}, full=True, note="asked for a full read"))
+    result = sync(synced, crm, full=True)
+    # a full read deletes what it lacks
+    assert counts(result) == ("ok", 0, 0, 1, 9, 0)
+    assert (result.mode, result.note) == ("full", "asked for a full read")
+    assert source.states[-1] is None
+    assert state(synced) == {"usn": 7}
+    # a read without a checkpoint is a full read that keeps no state
+    source.rows.pop()
+    assert given(synced, crm) == {"usn": 7}
+    assert state(synced) is None
+    assert given(synced, crm) is None
+
+
+def test_another_type_does_not_get_the_state(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    retyped = ListConfig(name="crm", type="other", mapping=dict(MAPPING), source=source)
+    source.rows[:] = [FAIL]
+    assert given(synced, retyped, dry_run=True) is None
+    assert state(synced) == {"usn": 1}
+    # a real run records the new type and drops the old state, even when it fails
+    assert given(synced, retyped) is None
+    assert state(synced) is None
+    assert given(synced, crm) is None
+
+
+def test_a_source_breaking_the_read_protocol_fails(
+    synced: Store, crm: ListConfig, source: ListSource
+) -> None:
+    for rows, message in [
+        (
+            [since(2), person(1)],
+            "replicator crm: read on after its checkpoint (next: Record(key=('C001',), ",
+        ),
+        (
+            [Checkpoint({"when": object()}, full=False)],
+            "replicator crm: its checkpoint state cannot be saved as JSON: "
+            "Object of type object is not JSON serializable",
+        ),
+        (
+            [Checkpoint({"usn": float("nan")}, full=False)],
+            "replicator crm: its checkpoint state cannot be saved as JSON: "
+            "Out of range float values are not JSON compliant",
+        ),
+        (
+            [("C001",)],
+            "replicator crm: yielded ('C001',), not a Record, Problem, Removed or Checkpoint",
+        ),
+    ]:
+        source.rows[:] = rows
+        result = sync(synced, crm)
+        assert (result.outcome, result.message[: len(message)]) == ("failed", message)
+        assert state(synced) == {"usn": 1}
+
+
+# -- what `metadir sync` and `metadir status` print ------------------------------------------
+
+
+def test_sync_and_status_say_how_each_run_read(
+    store_url: str,
+    synced: Store,
+    crm: ListConfig,
+    source: ListSource,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # built, not loaded: a config file knows only the registered replicator types
+    directory = DirectoryConfig.model_construct(name="contacts", replicators=[crm])
+    config = Config(store=StoreConfig(url=store_url), directories=[directory])
+
+    def printed() -> list[str]:
+        return re.sub(r"in \d+\.\d\d s", "in N s", capsys.readouterr().out).splitlines()
+
+    source.rows[:] = [
+        person(1, Last="Changed"),
+        gone(2),
+        Checkpoint({"usn": 2}, full=False, note="changes since usn 1"),
+    ]
+    assert sync_command(config, [], force=False, dry_run=False) == 0
+    assert printed() == [
+        "crm (list -> contacts): ok in N s: incremental: 0 added, 1 updated, 1 deleted, "
+        "0 unchanged, 0 skipped",
+        "  incremental: changes since usn 1",
+    ]
+    source.rows[:] = [person(i) for i in range(10)]
+    source.rows.append(Checkpoint({"usn": 3}, full=True, note="DirSync cookie rejected"))
+    assert sync_command(config, ["crm"], force=False, dry_run=False, full=True) == 0
+    assert source.states[-1] is None
+    assert printed() == [
+        "crm (list -> contacts): ok in N s: 1 added, 1 updated, 0 deleted, 8 unchanged, 0 skipped",
+        "  full run: DirSync cookie rejected",
+    ]
+    assert status_command(config) == 0
+    lines = printed()
+    assert lines[0] == "directory contacts (ou=contacts,dc=meta): 10 entries"
+    assert re.fullmatch(
+        r"  crm \(list\): last run [-\d]{10} [:\d]{8} UTC, ok in N s: 1 added, 1 updated, "
+        r"0 deleted, 8 unchanged, 0 skipped",
+        lines[1],
+    )
+    assert lines[2:] == ["    full run: DirSync cookie rejected"]
+
+    source.rows[:] = [gone(1), gone(3), gone(4), since(4)]
+    assert sync_command(config, [], force=False, dry_run=False) == 1
+    assert printed() == [
+        "crm (list -> contacts): stopped in N s: nothing changed",
+        "  would delete 3 of 10 entries (30.0 %), more than max_delete 20 %; "
+        "run with --force to apply",
+    ]
+    source.rows[:] = [person(11), since(4)]
+    assert sync_command(config, [], force=False, dry_run=False) == 0
+    assert "ok in N s: incremental: 1 added, 0 updated, 0 deleted, 0 unchanged" in printed()[0]
+    status_command(config)
+    assert "ok in N s: incremental: 1 added, 0 updated, 0 deleted, 0 unchanged" in printed()[1]

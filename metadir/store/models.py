@@ -127,6 +127,10 @@ sync_runs = Table(
     Column("numbers_kept", Integer, nullable=False, server_default="0"),
     # the sequence number the run committed its changes under; none if it changed nothing
     Column("change_seq", BigInteger, nullable=True),
+    # full | incremental: whether the source was read whole or only what changed
+    Column("mode", String(16), nullable=False, server_default="full"),
+    # the replicator's word on its checkpoint, e.g. why it read in full
+    Column("note", Text, nullable=False, server_default=""),
     Index(None, "replicator_id", "id"),
 )
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -32,6 +32,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    null,
     select,
     text,
     update,
@@ -125,6 +126,10 @@ class RunRecord:
     numbers_kept: int = 0
     # as recorded: at most PROBLEMS_KEPT of the run's `skipped` rows
     problems: Sequence[Problem] = field(default_factory=list)
+    # "full" or "incremental" (a failed run: what it set out to do)
+    mode: str = "full"
+    # the replicator's note on its checkpoint
+    note: str = ""
 
     @property
     def seconds(self) -> float:
@@ -177,7 +182,8 @@ class Store:
             )
 
     def ensure_replicator(self, name: str, type: str, directory: str) -> None:
-        """Create the replicator ``name``, or update its type and directory.
+        """Create the replicator ``name``, or update its type (dropping its saved state)
+        and directory.
 
         Moving a replicator moves its entries: they are rewritten under a new change
         sequence number so that readers of ``changes_since`` see them in their new place.
@@ -193,10 +199,11 @@ class Store:
                 replicators,
                 {"name": name, "type": type, "directory_id": directory_id, "created_at": _now()},
             )
+            # another kind of source cannot resume from the old one's state
             conn.execute(
                 update(replicators)
                 .where(replicators.c.name == name, replicators.c.type != type)
-                .values(type=type)
+                .values(type=type, state=null())
             )
             moved = conn.execute(
                 update(replicators)
@@ -271,6 +278,16 @@ class Store:
                 for key, entry_id, digest, deleted, kept in conn.execute(query)
             }
 
+    def replicator_state(self, name: str, type: str | None = None) -> dict[str, Any] | None:
+        """The state the last applied run of replicator ``name`` saved, if any; with
+        ``type``, only if the store has the replicator as of that type (a dry run does not
+        record a new type, and another kind of source cannot resume from the state)."""
+        query = select(replicators.c.state).where(replicators.c.name == name)
+        if type is not None:
+            query = query.where(replicators.c.type == type)
+        with self._read() as conn:
+            return conn.execute(query).scalar()
+
     def apply(
         self,
         run: RunRecord,
@@ -278,8 +295,10 @@ class Store:
         added: Sequence[EntryData] = (),
         updated: Sequence[tuple[int, EntryData]] = (),
         deleted: Sequence[int] = (),
+        state: dict[str, Any] | None = None,
     ) -> int | None:
-        """Write a run's changes and its record in one transaction.
+        """Write a run's changes, its record and the replicator's new ``state`` (None: it
+        keeps none) in one transaction: the next run resumes exactly where these changes end.
 
         ``updated`` pairs an entry id with its new content; an updated tombstone comes back
         to life with its old uuid. ``deleted`` ids become tombstones. Returns the change
@@ -288,9 +307,16 @@ class Store:
         now = _now()
         with paused_gc(), self._write() as conn:
             replicator_id = self._replicator_id(conn, run.replicator)
+            # the replicator's row lock before the counter's, as ensure_replicator takes
+            # them when it moves entries: no two writers wait for each other crosswise
+            conn.execute(
+                update(replicators)
+                .where(replicators.c.id == replicator_id)
+                .values(state=null() if state is None else state)
+            )
             seq = None
             if added or updated or deleted:
-                # first: the counter row lock orders concurrent writers by commit
+                # before any entry: the counter row lock orders concurrent writers by commit
                 seq = _next_seq(conn)
             if added:
                 conn.execute(
@@ -387,6 +413,8 @@ class Store:
                 forced=row.forced,
                 numbers_kept=row.numbers_kept,
                 problems=problems[row.id],
+                mode=row.mode,
+                note=row.note,
                 change_seq=row.change_seq,
             )
             for row in rows
@@ -532,6 +560,8 @@ def _insert_run(conn: Connection, replicator_id: int, run: RunRecord, seq: int |
             message=run.message,
             forced=run.forced,
             numbers_kept=run.numbers_kept,
+            mode=run.mode,
+            note=run.note,
             change_seq=seq,
         )
         .returning(sync_runs.c.id)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from metadir.config import Config
 from metadir.store import RunRecord, Store
 from metadir.sync.engine import run_replicator
-from replicators.base import Problem, ReplicatorConfig
+from replicators.base import ReplicatorConfig
 
 # problem lines `metadir sync` prints per replicator; `metadir status` shows all recorded
 PROBLEMS_SHOWN = 20
 
 
-def sync_command(config: Config, names: list[str], force: bool, dry_run: bool) -> int:
-    """Run the named replicators (all when none are named) and print what each did.
+def sync_command(
+    config: Config, names: list[str], force: bool, dry_run: bool, full: bool = False
+) -> int:
+    """Run the named replicators (all when none are named) and print what each did;
+    ``full`` has each read its whole source instead of resuming from its saved state.
 
     Exit status: 0 if every run was ok, 1 if any failed or was stopped, 2 for an unknown name.
     """
@@ -35,7 +37,9 @@ def sync_command(config: Config, names: list[str], force: bool, dry_run: bool) -
         if not dry_run:
             ensure_layout(store, config)
         for directory, rep in selected:
-            result = run_replicator(store, config, directory, rep, force=force, dry_run=dry_run)
+            result = run_replicator(
+                store, config, directory, rep, force=force, dry_run=dry_run, full=full
+            )
             print(_summary(result, directory.name, rep, dry_run), flush=True)
             failures += result.outcome != "ok"
     return 1 if failures else 0
@@ -54,7 +58,7 @@ def status_command(config: Config) -> int:
             run = runs.get(rep.name)
             lines.append(f"  {rep.name} ({rep.type}): " + (_last_run(run) if run else "never run"))
             if run:
-                lines += _details(run.message, run.problems, run.skipped, None, indent="    ")
+                lines += _details(run, None, indent="    ")
     if not config.directories:
         lines.append(f"{config.path}: no directories configured")
     print("\n".join(lines))
@@ -75,8 +79,7 @@ def _summary(result: RunRecord, directory: str, rep: ReplicatorConfig, dry_run: 
         head += " (dry run, nothing written)"
     head += ": " + (_counts(result) if result.outcome == "ok" else "nothing changed")
     more = "(see `metadir status`)" if not dry_run else ""
-    lines = [head, *_details(result.message, result.problems, result.skipped, more, "  ")]
-    return "\n".join(lines)
+    return "\n".join([head, *_details(result, more, "  ")])
 
 
 def _last_run(run: RunRecord) -> str:
@@ -89,23 +92,28 @@ def _last_run(run: RunRecord) -> str:
 def _counts(run: RunRecord) -> str:
     n = run.numbers_kept
     kept = f", {n} number{'s' if n != 1 else ''} kept as written" if n else ""
+    # a full read says nothing extra: most sources (files) only ever read in full
+    mode = "incremental: " if run.mode == "incremental" else ""
     return (
-        f"{run.added} added, {run.updated} updated, {run.deleted} deleted, "
+        f"{mode}{run.added} added, {run.updated} updated, {run.deleted} deleted, "
         f"{run.unchanged} unchanged, {run.skipped} skipped{kept}"
     )
 
 
-def _details(
-    message: str, problems: Sequence[Problem], skipped: int, more: str | None, indent: str
-) -> list[str]:
-    """The run's message, then its problems: at most PROBLEMS_SHOWN when ``more`` says where
-    to find the rest, else all that were recorded."""
-    lines = [f"{indent}{message}"] if message else []
-    shown = problems[:PROBLEMS_SHOWN] if more is not None else problems
+def _details(run: RunRecord, more: str | None, indent: str) -> list[str]:
+    """The replicator's note on how it read, the run's message, then its problems: at most
+    PROBLEMS_SHOWN when ``more`` says where to find the rest, else all that were recorded."""
+    lines = []
+    if run.note:
+        mode = "full run" if run.mode == "full" else "incremental"
+        lines.append(f"{indent}{mode}: {run.note}")
+    if run.message:
+        lines.append(f"{indent}{run.message}")
+    shown = run.problems[:PROBLEMS_SHOWN] if more is not None else run.problems
     for problem in shown:
         where = f"line {problem.line}: " if problem.line is not None else ""
         lines.append(f"{indent}{where}{problem.message}")
-    rest = skipped - len(shown)
+    rest = run.skipped - len(shown)
     if rest > 0:
         note = more if more is not None else "(not recorded)"
         lines.append(f"{indent}… and {rest} more {note}".rstrip())

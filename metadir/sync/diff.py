@@ -1,9 +1,9 @@
-"""What a full read changes in the store, decided by digests alone."""
+"""What a read changes in the store, decided by digests alone."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from metadir.store import StoredDigest
@@ -33,15 +33,23 @@ class Diff:
     revived: list[tuple[Key, int]]
     # live keys whose content changed: key, stored id
     updated: list[tuple[Key, int]]
-    # ids of live entries the source no longer has
+    # ids of live entries the source no longer has, or says are gone
     deleted: list[int]
     unchanged: int
     # live entries before the run
     live: int
 
 
-def diff(incoming: Mapping[Key, str], stored: Mapping[Key, StoredDigest]) -> Diff:
-    """Compare a full read (key -> digest) with the store's entries of the same replicator."""
+def diff(
+    incoming: Mapping[Key, str],
+    stored: Mapping[Key, StoredDigest],
+    removed: Collection[Key] | None = None,
+) -> Diff:
+    """Compare a read (key -> digest) with the store's entries of the same replicator.
+
+    A full read (``removed`` None) holds every entry: the live ones it lacks are deleted.
+    An incremental read holds what changed: only the live keys in ``removed`` are deleted.
+    """
     added: list[Key] = []
     revived: list[tuple[Key, int]] = []
     updated: list[tuple[Key, int]] = []
@@ -57,5 +65,8 @@ def diff(incoming: Mapping[Key, str], stored: Mapping[Key, StoredDigest]) -> Dif
         else:
             unchanged += 1
     live = [(key, old.id) for key, old in stored.items() if not old.deleted]
-    deleted = [entry_id for key, entry_id in live if key not in incoming]
+    if removed is None:
+        deleted = [entry_id for key, entry_id in live if key not in incoming]
+    else:
+        deleted = [old.id for key in removed if (old := stored.get(key)) and not old.deleted]
     return Diff(added, revived, updated, deleted, unchanged, len(live))

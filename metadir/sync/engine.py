@@ -1,14 +1,17 @@
 """One sync run of one replicator: read, map, diff, guard, write in one transaction.
 
 Reading and diffing happen before the write transaction so that it is short. A run that
-fails, or that a guard stops, changes no entry; every run but a dry run is recorded.
+fails, or that a guard stops, changes no entry and keeps the replicator's saved state;
+every run but a dry run is recorded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import json
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from metadir.config import Config, DirectoryConfig
 from metadir.errors import SourceError, StoreError
@@ -16,17 +19,31 @@ from metadir.phone import Location, PhoneFormat, display, read_number
 from metadir.store import EntryData, RunRecord, Store, StoredDigest, paused_gc
 from metadir.sync.diff import Diff, Key, diff, digest
 from metadir.sync.mapping import Attributes, Mapping, MappingError, RowError, default_mapping
-from replicators.base import Problem, Record, Replicator, ReplicatorConfig
+from replicators.base import Checkpoint, Problem, Record, Removed, Replicator, ReplicatorConfig
 
 
 @dataclass
 class SourceRead:
-    """A full read of a source, mapped: the entries by key (phone numbers not read yet),
-    the line each came from, and the rows skipped."""
+    """A read of a source, mapped: the entries by key (phone numbers not read yet), the line
+    each came from, the rows skipped, the keys the source says are gone, and the checkpoint
+    the read ended with (none: a full read that keeps no state)."""
 
-    entries: dict[Key, EntryData]
-    lines: dict[Key, int | None]
-    problems: list[Problem]
+    entries: dict[Key, EntryData] = field(default_factory=dict)
+    lines: dict[Key, int | None] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    removed: set[Key] = field(default_factory=set)
+    checkpoint: Checkpoint | None = None
+
+    @property
+    def full(self) -> bool:
+        """Whether the read covered the whole source: stored keys it lacks are gone."""
+        return self.checkpoint is None or self.checkpoint.full
+
+    def remove(self, key: Key) -> None:
+        """The source says ``key`` is gone: a row read with it before no longer counts."""
+        self.entries.pop(key, None)
+        self.lines.pop(key, None)
+        self.removed.add(key)
 
 
 def run_replicator(
@@ -37,25 +54,38 @@ def run_replicator(
     *,
     force: bool = False,
     dry_run: bool = False,
+    full: bool = False,
 ) -> RunRecord:
-    """Run ``rep`` once against the store; what was done (for a dry run: would be done)."""
-    run = RunRecord(rep.name, "ok", started=_now(), finished=_now(), forced=force)
+    """Run ``rep`` once against the store; what was done (for a dry run: would be done).
+
+    The source resumes from the state the last applied run saved, unless ``full`` asks it
+    to read everything (it gets no state then).
+    """
+    state = None if full else store.replicator_state(rep.name, rep.type)
+    run = RunRecord(
+        rep.name,
+        "ok",
+        started=_now(),
+        finished=_now(),
+        forced=force,
+        mode="full" if state is None else "incremental",
+    )
     if not dry_run:
         store.ensure_directory(directory.name, directory.dn)
         store.ensure_replicator(rep.name, rep.type, directory.name)
     changes: Diff | None = None
-    entries: dict[Key, EntryData] = {}
+    read = SourceRead()
     try:
         numbers = Numbers.of(config, directory, rep)
         with paused_gc():
-            read = read_source(rep, config.base_dir, numbers.fingerprint)
+            read = read_source(rep, config.base_dir, numbers.fingerprint, state)
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
-        entries = read.entries
         with paused_gc():
             stored = store.digests(rep.name)
-            changes = diff({key: e.digest for key, e in entries.items()}, stored)
+            incoming = {key: e.digest for key, e in read.entries.items()}
+            changes = diff(incoming, stored, None if read.full else read.removed)
             kept = _read_numbers(changes, read, stored, numbers)
         stop = guard(rep, changes, read, force)
         run = replace(
@@ -65,6 +95,8 @@ def run_replicator(
             numbers_kept=len(kept),
             outcome="stopped" if stop else "ok",
             message=stop or _forced_note(rep, changes),
+            mode="full" if read.full else "incremental",
+            note=read.checkpoint.note if read.checkpoint else "",
         )
         if not stop:
             run = replace(
@@ -76,7 +108,7 @@ def run_replicator(
             )
     run = replace(run, finished=_now())
     if not dry_run:
-        run = _write(store, run, changes, entries)
+        run = _write(store, run, changes, read)
     return run
 
 
@@ -166,58 +198,78 @@ def _read_numbers(
     return kept
 
 
-def read_source(rep: ReplicatorConfig, base_dir: Path, reading: str) -> SourceRead:
-    """Check and read the source in full, mapping every row; bad rows become problems.
+def read_source(
+    rep: ReplicatorConfig, base_dir: Path, reading: str, state: dict[str, Any] | None = None
+) -> SourceRead:
+    """Check and read the source, from ``state`` on (None: all of it), mapping every row;
+    bad rows become problems. Of a row and a removal with the same key, the later counts.
 
-    Raises ``SourceError`` if the source fails, ``MappingError`` if the mapping does not
-    fit the source's fields.
+    Raises ``SourceError`` if the source fails or breaks the read protocol,
+    ``MappingError`` if the mapping does not fit the source's fields.
     """
     source, mapping = open_source(rep, base_dir)
-    entries: dict[Key, EntryData] = {}
-    first_lines: dict[Key, int | None] = {}
-    problems: list[Problem] = []
-    for item in source.read():
-        if isinstance(item, Problem):
-            problems.append(item)
-            continue
-        problem = _add(item, mapping, reading, entries, first_lines)
-        if problem:
-            problems.append(Problem(problem, item.line))
-    return SourceRead(entries, first_lines, problems)
+    read = SourceRead()
+    for item in source.read(state):
+        if read.checkpoint is not None:
+            raise SourceError(
+                f"read on after its checkpoint (next: {item!r}); the checkpoint must come last"
+            )
+        if isinstance(item, Record):
+            problem = _add(item, mapping, reading, read)
+            if problem:
+                read.problems.append(Problem(problem, item.line))
+        elif isinstance(item, Problem):
+            read.problems.append(item)
+        elif isinstance(item, Removed):
+            read.remove(_clean_key(item.key))
+        elif isinstance(item, Checkpoint):
+            read.checkpoint = _saveable(item)
+        else:
+            raise SourceError(f"yielded {item!r}, not a Record, Problem, Removed or Checkpoint")
+    return read
 
 
-def _add(
-    record: Record,
-    mapping: Mapping,
-    reading: str,
-    entries: dict[Key, EntryData],
-    first_lines: dict[Key, int | None],
-) -> str | None:
-    """Map ``record`` into ``entries``; what is wrong with it, if anything."""
-    key = tuple(part.strip() for part in record.key)
+def _add(record: Record, mapping: Mapping, reading: str, read: SourceRead) -> str | None:
+    """Map ``record`` into ``read``; what is wrong with it, if anything."""
+    key = _clean_key(record.key)
     if not any(key):
         return "empty key"
-    if key in first_lines:
-        first = first_lines[key]
+    if key in read.lines:
+        first = read.lines[key]
         where = f"line {first}" if first is not None else "an earlier row"
         return f"duplicate key {_show_key(key)}, first seen on {where}"
     # the first row with a key wins, even when it cannot be used itself
-    first_lines[key] = record.line
+    read.lines[key] = record.line
+    read.removed.discard(key)
     try:
         attributes, raw_numbers = mapping.apply(record.values)
     except RowError as exc:
         return str(exc)
-    entries[key] = EntryData(
+    read.entries[key] = EntryData(
         key, attributes, raw_numbers, {}, digest(attributes, raw_numbers, reading)
     )
     return None
 
 
+def _clean_key(key: Key) -> Key:
+    return tuple(part.strip() for part in key)
+
+
+def _saveable(checkpoint: Checkpoint) -> Checkpoint:
+    """``checkpoint``, if the store can keep its state (JSON without NaN, as PostgreSQL)."""
+    try:
+        json.dumps(checkpoint.state, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SourceError(f"its checkpoint state cannot be saved as JSON: {exc}") from None
+    return checkpoint
+
+
 def guard(rep: ReplicatorConfig, changes: Diff, read: SourceRead, force: bool) -> str | None:
-    """Why the run must not be applied, or None. A first run is never stopped."""
+    """Why the run must not be applied, or None. A first run is never stopped; a full read
+    without a usable row never deletes (an incremental one is empty when nothing changed)."""
     if changes.live == 0:
         return None
-    if not read.entries:
+    if read.full and not read.entries:
         rows = f"no usable rows ({len(read.problems)} skipped)" if read.problems else "no rows"
         return f"source returned {rows}; refusing to delete {changes.live} entries"
     if len(changes.deleted) > rep.max_delete.allowed(changes.live) and not force:
@@ -239,13 +291,12 @@ def _deletion(rep: ReplicatorConfig, changes: Diff) -> str:
     )
 
 
-def _write(
-    store: Store, run: RunRecord, changes: Diff | None, entries: dict[Key, EntryData]
-) -> RunRecord:
-    """Apply an ok run and record it; record a failed or stopped one."""
+def _write(store: Store, run: RunRecord, changes: Diff | None, read: SourceRead) -> RunRecord:
+    """Apply an ok run and save the state it ends with; record a failed or stopped one."""
     if run.outcome != "ok" or changes is None:
         store.record_run(run)
         return run
+    entries = read.entries
     try:
         store.apply(
             run,
@@ -254,6 +305,7 @@ def _write(
                 (entry_id, entries[key]) for key, entry_id in changes.revived + changes.updated
             ],
             deleted=changes.deleted,
+            state=read.checkpoint.state if read.checkpoint else None,
         )
     except StoreError as exc:
         run = replace(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
@@ -22,6 +22,8 @@ _OPENING_AT_END = re.compile(r"[(\[{<][\s(\[{<]*$")
 _PHONES = tuple(f.name for f in fields.phone_fields())
 
 Attributes = dict[str, list[str]]
+# a source field's value: one text, or several (a multi-valued LDAP attribute)
+Value = str | Sequence[str] | None
 
 
 class MappingError(ValueError):
@@ -92,9 +94,10 @@ class Template:
             _escape(before) + whole + _escape(after),
         )
 
-    def render(self, values: MappingType[str, str | None]) -> str:
-        """The template filled from ``values``; empty when no field has a value."""
-        parts = [(values.get(name) or "").strip() for name in self.fields]
+    def render(self, values: MappingType[str, Value]) -> str:
+        """The template filled from ``values`` (of several values, the first); empty when no
+        field has a value."""
+        parts = [_first(values.get(name)).strip() for name in self.fields]
         if all(parts):
             return " ".join(self.whole.format(*parts).split())
         present = [i for i, part in enumerate(parts) if part]
@@ -139,6 +142,8 @@ class Rule:
     # a plain source field, or a template
     source: str | Template
     is_phone: bool
+    # the attribute takes every value of a multi-valued source field, not only the first
+    multi: bool = False
 
     @property
     def source_fields(self) -> tuple[str, ...]:
@@ -161,7 +166,7 @@ class Mapping:
                 template = Template.parse(source)
             except MappingError as exc:
                 raise MappingError(f"mapping.{field.name}: {exc}") from None
-            rules.append(Rule(field.name, template or source, field.is_phone))
+            rules.append(Rule(field.name, template or source, field.is_phone, field.multi))
         return cls(tuple(rules))
 
     def missing(self, available: Iterable[str]) -> list[str]:
@@ -174,8 +179,10 @@ class Mapping:
             if name not in have
         ]
 
-    def apply(self, values: MappingType[str, str | None]) -> tuple[Attributes, Attributes]:
+    def apply(self, values: MappingType[str, Value]) -> tuple[Attributes, Attributes]:
         """The row's attributes, and for phone attributes the values as the source had them.
+        A source field with several values gives a multi-valued attribute all of them, any
+        other attribute the first.
 
         Raises ``RowError`` if the row maps to nothing an entry could be named by.
         """
@@ -186,6 +193,9 @@ class Mapping:
                 raw = value = rule.source.render(values)
             else:
                 raw = values.get(rule.source) or ""
+                if not isinstance(raw, str):
+                    _apply_values(rule, raw, attributes, raw_numbers)
+                    continue
                 value = raw.strip()
             if value:
                 attributes[rule.attribute] = [value]
@@ -195,6 +205,26 @@ class Mapping:
             raise RowError("row maps to no attribute")
         complete_names(attributes)
         return attributes, raw_numbers
+
+
+def _apply_values(
+    rule: Rule, raws: Sequence[str], attributes: Attributes, raw_numbers: Attributes
+) -> None:
+    """``rule`` applied to a source field with several values."""
+    kept = [raw for raw in raws if raw.strip()]
+    if not rule.multi:
+        kept = kept[:1]
+    if kept:
+        attributes[rule.attribute] = [raw.strip() for raw in kept]
+        if rule.is_phone:
+            raw_numbers[rule.attribute] = kept
+
+
+def _first(value: Value) -> str:
+    """A field's value, or the first non-blank one of several."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return next((item for item in value if item.strip()), "")
 
 
 def default_mapping(source_fields: Iterable[str]) -> dict[str, str]:

@@ -1,0 +1,201 @@
+"""Connecting to an LDAP server: failover over the configured URLs, TLS (LDAPS or StartTLS)
+with certificate checks, simple bind, timeouts, and reconnecting with backoff.
+
+Every failure becomes one ``SourceError`` that says which server, what went wrong and, where
+it is clear, what to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import ssl
+import time
+from pathlib import Path
+
+import ldap3
+from ldap3.core.exceptions import (
+    LDAPCertificateError,
+    LDAPCommunicationError,
+    LDAPException,
+    LDAPExceptionError,
+    LDAPStartTLSError,
+)
+
+from metadir.errors import SourceError
+from replicators.ldap.config import Endpoint, LdapConfig, parse_url
+
+log = logging.getLogger(__name__)
+
+# result codes (RFC 4511) an admin meets, in words
+RESULTS = {
+    1: "operations error",
+    2: "protocol error",
+    3: "time limit exceeded",
+    4: "size limit exceeded",
+    7: "authentication method not supported",
+    8: "stronger authentication required",
+    10: "referral",
+    11: "administrative limit exceeded",
+    12: "unavailable critical extension",
+    13: "confidentiality required",
+    32: "no such object",
+    34: "invalid DN syntax",
+    48: "inappropriate authentication",
+    49: "invalid credentials",
+    50: "insufficient access rights",
+    51: "busy",
+    52: "unavailable",
+    53: "unwilling to perform",
+    80: "other",
+}
+# the server is there but cannot serve now: worth another server or a retry
+TRANSIENT = {51, 52}
+# Active Directory's reason for a failed bind, the "data NNN" of its diagnostic message
+_AD_BIND = {
+    "525": "no such user",
+    "52e": "wrong password",
+    "530": "not permitted to log on at this time",
+    "531": "not permitted to log on from this workstation",
+    "532": "password expired",
+    "533": "account disabled",
+    "701": "account expired",
+    "773": "the user must change the password",
+    "775": "account locked out",
+}
+_AD_DATA = re.compile(r"\bdata ([0-9a-f]{3}),", re.IGNORECASE)
+
+
+class Unreachable(Exception):
+    """This server cannot be used now (connection, TLS, busy); another one may do."""
+
+
+def describe(result: dict) -> str:
+    """An LDAP result as ``invalid credentials (49): <the server's message>``."""
+    code = result.get("result")
+    words = RESULTS.get(code, str(result.get("description") or "error"))
+    message = str(result.get("message") or "").strip().rstrip("\x00")
+    ad = _AD_DATA.search(message)
+    if ad and ad.group(1).lower() in _AD_BIND:
+        message = f"{_AD_BIND[ad.group(1).lower()]} ({message})"
+    return f"{words} ({code})" + (f": {message}" if message else "")
+
+
+def communication_error(exc: Exception) -> str:
+    """What a socket or TLS failure of ldap3 means, without its noise."""
+    text = str(exc)
+    if "doesn't match any name" in text or isinstance(exc, LDAPCertificateError):
+        names = text.rsplit(" in ", 1)[-1].strip()
+        return f"TLS: the server's certificate is not issued for {names}"
+    text = re.sub(r"^(socket (ssl wrapping|connection) error[^:]*|wrap socket error): ", "", text)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return f"TLS: {text.split('] ', 1)[-1]} (tls.ca_file names the CA to trust)"
+    return text or type(exc).__name__
+
+
+def close(conn: ldap3.Connection) -> None:
+    """Unbind; a connection that is broken already is just dropped."""
+    try:
+        conn.unbind()
+    except LDAPException:
+        with contextlib.suppress(LDAPException, OSError):
+            conn.strategy.close()
+
+
+class Connector:
+    """Opens bound connections to the first server of ``url`` that answers."""
+
+    def __init__(self, config: LdapConfig, base_dir: Path, name: str) -> None:
+        self.config = config
+        self.name = name
+        self.endpoints = [parse_url(url) for url in config.url]
+        ca = config.tls.ca_file
+        self.ca_file = base_dir / ca if ca else None
+
+    def open(self) -> tuple[ldap3.Connection, Endpoint]:
+        """A bound connection, trying each server in turn; after a round where all failed,
+        wait (retry_delay, doubling) and try again, ``retries`` times."""
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise SourceError(f"tls.ca_file: cannot read {self.ca_file}")
+        if not self.config.tls.verify:
+            log.warning("%s: tls.verify is off: the server's certificate is not checked", self.name)
+        delay = self.config.retry_delay
+        for attempt in range(self.config.retries + 1):
+            failures: list[str] = []
+            for endpoint in self.endpoints:
+                try:
+                    return self._open(endpoint), endpoint
+                except Unreachable as exc:
+                    log.info("%s: %s: %s", self.name, endpoint.url, exc)
+                    failures.append(f"{endpoint.url}: {exc}")
+            if attempt < self.config.retries:
+                time.sleep(delay)
+                delay *= 2
+        tries = self.config.retries + 1
+        raise SourceError(
+            f"cannot connect ({tries} attempt{'s' if tries > 1 else ''}): " + "; ".join(failures)
+        )
+
+    def _open(self, endpoint: Endpoint) -> ldap3.Connection:
+        config = self.config
+        server = ldap3.Server(
+            endpoint.host,
+            port=endpoint.port,
+            use_ssl=endpoint.ssl,
+            tls=self._tls(endpoint),
+            get_info=ldap3.NONE,
+            connect_timeout=config.connect_timeout,
+        )
+        conn = ldap3.Connection(
+            server,
+            user=config.bind_dn,
+            password=config.password.get_secret_value() or None,
+            authentication=ldap3.SIMPLE if config.bind_dn else ldap3.ANONYMOUS,
+            receive_timeout=config.timeout,
+            auto_referrals=False,
+            raise_exceptions=False,
+            read_only=True,
+            check_names=False,
+            return_empty_attributes=False,
+        )
+        try:
+            conn.open(read_server_info=False)
+            if config.tls.start_tls:
+                conn.start_tls(read_server_info=False)
+            bound = conn.bind(read_server_info=False)
+        except LDAPStartTLSError as exc:
+            close(conn)
+            raise Unreachable(f"StartTLS failed: {communication_error(exc)}") from None
+        except (LDAPCommunicationError, LDAPCertificateError) as exc:
+            close(conn)
+            raise Unreachable(communication_error(exc)) from None
+        except LDAPExceptionError as exc:
+            close(conn)
+            raise SourceError(f"{endpoint.url}: {exc}") from None
+        if not bound:
+            result = conn.result
+            close(conn)
+            if result.get("result") in TRANSIENT:
+                raise Unreachable(describe(result))
+            raise SourceError(f"{endpoint.url}: {self._bind_failure(result)}")
+        log.debug("%s: connected to %s", self.name, endpoint.url)
+        return conn
+
+    def _tls(self, endpoint: Endpoint) -> ldap3.Tls | None:
+        config = self.config
+        if not (endpoint.ssl or config.tls.start_tls):
+            return None
+        return ldap3.Tls(
+            validate=ssl.CERT_REQUIRED if config.tls.verify else ssl.CERT_NONE,
+            ca_certs_file=str(self.ca_file) if self.ca_file else None,
+            sni=endpoint.host,
+        )
+
+    def _bind_failure(self, result: dict) -> str:
+        who = f"as {self.config.bind_dn}" if self.config.bind_dn else "anonymously"
+        text = f"cannot bind {who}: {describe(result)}"
+        if result.get("result") in (8, 13):
+            text += "; use an ldaps:// URL or tls: {start_tls: true}"
+        return text

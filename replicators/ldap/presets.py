@@ -1,0 +1,58 @@
+"""Per-flavor defaults for directory sources, read from ``schema/ldap_presets.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from metadir import fields
+
+Flavor = Literal["ad", "openldap", "domino", "generic"]
+BinaryKind = Literal["guid", "sid", "base64"]
+# the key "attribute" that stands for the entry's DN
+DN = "dn"
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    flavor: str
+    label: str
+    # objects choice -> LDAP filter; the first is the default
+    filters: dict[str, str]
+    # objects choice -> object classes an LDIF entry needs (one of them)
+    classes: dict[str, tuple[str, ...]]
+    exclude: tuple[str, ...]
+    key: tuple[str, ...]
+    mapping: dict[str, str]
+
+    @property
+    def default_objects(self) -> str:
+        return next(iter(self.filters))
+
+
+def _load() -> dict:
+    return fields.load_schema_file("ldap_presets.yaml")
+
+
+@cache
+def preset(flavor: str) -> Preset:
+    row = _load()["flavors"][flavor]
+    mapping = row["mapping"]
+    if mapping == "identity":
+        mapping = {f.name: f.name for f in fields.all_fields()}
+    return Preset(
+        flavor=flavor,
+        label=row["label"],
+        filters=dict(row["filters"]),
+        classes={name: tuple(classes) for name, classes in row["classes"].items()},
+        exclude=tuple(row["exclude"]),
+        key=tuple(row["key"]),
+        mapping=dict(mapping),
+    )
+
+
+@cache
+def binary_attributes() -> dict[str, BinaryKind]:
+    """Lower-cased attribute name -> how its bytes become text."""
+    return {name.lower(): kind for name, kind in _load()["binary"].items()}
