@@ -77,6 +77,10 @@ class AttributeMap(Mapping[str, Sequence[str]]):
     def items(self) -> Iterable[tuple[str, Sequence[str]]]:  # type: ignore[override]
         return zip(self._layout.names, map(_values, self._values), strict=True)
 
+    def held_items(self) -> Iterable[tuple[str, str | Sequence[str]]]:
+        """(name, values) with a single value bare: what indexing an entry walks."""
+        return zip(self._layout.names, self._values, strict=True)
+
 
 def _values(held: str | Sequence[str]) -> Sequence[str]:
     return (held,) if isinstance(held, str) else held
@@ -122,7 +126,8 @@ class AttributeIndex:
             self._present = union((single, *shared))
         return self._present
 
-    def add(self, entry_id: int, values: Sequence[str]) -> None:
+    def add(self, entry_id: int, values: str | Sequence[str]) -> None:
+        """Index ``values`` (one value may come bare) as held by ``entry_id``."""
         if self._present is not None:
             self._present.add(entry_id)
         for norm in self._normalized(values):
@@ -161,19 +166,20 @@ class AttributeIndex:
             if self._reversed is not None:
                 self._reversed.remove(norm[::-1])
 
-    def _normalized(self, values: Sequence[str]) -> Iterable[str]:
+    def _normalized(self, values: str | Sequence[str]) -> Iterable[str]:
+        if not isinstance(values, str) and len(values) == 1:
+            values = values[0]
         # entries in a row often hold the very same value object (object classes, the
         # timestamps of one sync run, shared values): normalised once for all of them
-        held = values[0] if len(values) == 1 else values
-        if held is self._last[0]:
+        if values is self._last[0]:
             return self._last[1]
         normalize = self.rule.normalize
-        if len(values) == 1:  # most attributes: no set to build
-            norm = normalize(values[0])
+        if isinstance(values, str):  # most attributes: no set to build
+            norm = normalize(values)
             norms: Iterable[str] = () if norm is None else (norm,)
         else:
             norms = {norm for norm in map(normalize, values) if norm is not None}
-        self._last = (held, norms)
+        self._last = (values, norms)
         return norms
 
     def ids(self, norm: str) -> BitMap:
@@ -217,6 +223,7 @@ class Index:
         self.entries: dict[int, Entry] = {}
         # the attribute indexes built so far, by canonical attribute name
         self._attributes: dict[str, AttributeIndex] = {}
+        self._deferred: set[str] = set()  # attributes met whose index waits for a search
 
     def attribute(self, name: str) -> AttributeIndex | None:
         """The index of attribute type ``name`` (canonical), None if no entry holds it."""
@@ -226,6 +233,7 @@ class Index:
             if attr is None or attr.indexed:
                 return None
             index = self._attributes[name] = AttributeIndex(attr.rule)
+            self._deferred.discard(name)
             for entry in self.entries.values():
                 if name in entry.attributes:
                     index.add(entry.id, entry.match_values(name))
@@ -235,12 +243,19 @@ class Index:
         self.entries[entry.id] = entry
         numbers = entry.numbers
         built = self._attributes
-        for name, values in entry.attributes.items():
+        attributes = entry.attributes
+        pairs = (
+            attributes.held_items() if isinstance(attributes, AttributeMap) else attributes.items()
+        )
+        for name, values in pairs:
             index = built.get(name)
             if index is None:
+                if name in self._deferred:
+                    continue
                 attr = attribute_type(name)
                 assert attr is not None, name
                 if not attr.indexed:
+                    self._deferred.add(name)
                     continue
                 index = built[name] = AttributeIndex(attr.rule)
             if numbers is not None and name in numbers:
