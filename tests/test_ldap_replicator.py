@@ -297,7 +297,7 @@ def read_all(rep: Replicator) -> tuple[dict[tuple[str, ...], Record], list[Probl
         if isinstance(item, Record):
             assert item.key not in records, f"{item.key} read twice"
             records[item.key] = item
-        else:
+        elif isinstance(item, Problem):
             problems.append(item)
     return records, problems
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,11 @@ from pydantic import (
 from metadir import fields
 from metadir.dn import parse_dn
 from replicators.base import Replicator, ReplicatorConfig
-from replicators.ldap.presets import DN, Flavor, Preset, preset
+from replicators.ldap.presets import DN, Flavor, Incremental, Preset, preset
+
+# full_every: a number of seconds, or a count of these units
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
 
 
 class DirectorySettings(ReplicatorConfig):
@@ -143,6 +148,12 @@ class LdapConfig(DirectorySettings):
     # long, and so on
     retries: int = Field(default=3, ge=0, le=20)
     retry_delay: float = Field(default=1.0, ge=0)
+    # how runs after the first read only what changed: the flavor's way (auto), AD's
+    # uSNChanged (usn), modifyTimestamp, or never (none: every run reads everything)
+    incremental: Literal["auto", "usn", "modify_timestamp", "none"] = "auto"
+    # seconds (or "12h", "7d") after which a run reads everything again, to see deletions an
+    # incremental read cannot (and what left the filter); 0: every run
+    full_every: float = 86400.0
 
     @model_validator(mode="before")
     @classmethod
@@ -173,6 +184,19 @@ class LdapConfig(DirectorySettings):
     def _filter(cls, value: str | None) -> str | None:
         return None if value is None else check_filter(value)
 
+    @field_validator("full_every", mode="before")
+    @classmethod
+    def _full_every(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("expected seconds or a duration such as '12h' or '7d'")
+        if isinstance(value, int | float):
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value
+        if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
+            return float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()]
+        raise ValueError("expected seconds or a duration such as '12h' or '7d'")
+
     @model_validator(mode="after")
     def _tls_and_bind(self) -> LdapConfig:
         if self.tls.start_tls and any(parse_url(u).ssl for u in self.url):
@@ -185,7 +209,17 @@ class LdapConfig(DirectorySettings):
             raise ValueError("password: required with bind_dn (or give password_file)")
         if secret and not self.bind_dn:
             raise ValueError("bind_dn: required with a password")
+        if self.incremental == "usn" and self.flavor != "ad":
+            raise ValueError(
+                "incremental: usn reads Active Directory's uSNChanged: only for flavor ad "
+                "(modify_timestamp for other servers)"
+            )
         return self
+
+    @property
+    def incremental_method(self) -> Incremental:
+        """How runs after the first read: ``auto`` resolved by the flavor."""
+        return self.preset.incremental if self.incremental == "auto" else self.incremental
 
     @property
     def search_filter(self) -> str:

@@ -114,9 +114,10 @@ class Connector:
         ca = config.tls.ca_file
         self.ca_file = base_dir / ca if ca else None
 
-    def open(self) -> tuple[ldap3.Connection, Endpoint]:
-        """A bound connection, trying each server in turn; after a round where all failed,
-        wait (retry_delay, doubling) and try again, ``retries`` times."""
+    def open(self, first: str | None = None) -> tuple[ldap3.Connection, Endpoint]:
+        """A bound connection, trying each server in turn (the one with URL ``first`` before
+        the others: an incremental read goes back to the server it read from); after a round
+        where all failed, wait (retry_delay, doubling) and try again, ``retries`` times."""
         if self.ca_file is not None and not self.ca_file.is_file():
             raise SourceError(f"tls.ca_file: cannot read {self.ca_file}")
         if not self.config.tls.verify:
@@ -124,7 +125,7 @@ class Connector:
         delay = self.config.retry_delay
         for attempt in range(self.config.retries + 1):
             failures: list[str] = []
-            for endpoint in self.endpoints:
+            for endpoint in sorted(self.endpoints, key=lambda e: e.url != first):
                 try:
                     return self._open(endpoint), endpoint
                 except Unreachable as exc:

@@ -10,6 +10,8 @@ from metadir import fields
 
 Flavor = Literal["ad", "openldap", "domino", "generic"]
 BinaryKind = Literal["guid", "sid", "base64"]
+# how a read after the first finds what changed (``incremental:``)
+Incremental = Literal["usn", "modify_timestamp", "none"]
 # the key "attribute" that stands for the entry's DN
 DN = "dn"
 
@@ -25,6 +27,8 @@ class Preset:
     exclude: tuple[str, ...]
     key: tuple[str, ...]
     mapping: dict[str, str]
+    # what ``incremental: auto`` means for this flavor
+    incremental: Incremental
 
     @property
     def default_objects(self) -> str:
@@ -49,6 +53,7 @@ def preset(flavor: str) -> Preset:
         exclude=tuple(row["exclude"]),
         key=tuple(row["key"]),
         mapping=dict(mapping),
+        incremental=row["incremental"],
     )
 
 

@@ -1,4 +1,5 @@
-"""The LDAP replicator (``type: ldap``): a full read of a directory with paged results.
+"""The LDAP replicator (``type: ldap``): reads a directory with paged results, whole or
+(``usn.py``, ``timestamps.py``) only what changed since the last run.
 
 Pages are read one at a time, so memory stays flat however large the directory is. A lost
 connection is reopened (with backoff, on any configured server) and the search starts
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from ldap3.core.exceptions import LDAPCommunicationError
 
 from metadir.errors import SourceError
 from metadir.ldap.ber import BerError
-from replicators.base import Problem, Record
-from replicators.ldap import wire
+from replicators.base import Checkpoint, Problem, Record, Removed
+from replicators.ldap import timestamps, usn, wire
 from replicators.ldap.config import Endpoint, LdapConfig
 from replicators.ldap.connection import TRANSIENT, Connector, close, describe
 from replicators.ldap.values import EntryReader, split_description
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"NAME\s+(?:'([^']+)'|\(([^)]*)\))")
 SIZE_LIMIT_EXCEEDED, NO_SUCH_OBJECT = 4, 32
+
+
+Item = Record | Problem | Removed
+Items = Callable[[ldap3.Connection, Endpoint], Iterator[Item]]
 
 
 class Lost(Exception):
@@ -58,32 +63,39 @@ class LdapReplicator:
         own = {name.lower() for name in self.config.own_fields}
         return [a for a in self.attributes if a.lower() not in own or a.lower() in known]
 
-    def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:
-        """Every entry the filter selects below base_dn, as Records (a full read: ``state``
-        is not used)."""
-        handed_on: set[tuple[str, ...]] = set()
-        problems: set[str] = set()
-        conn, endpoint = self.connector.open()
+    def read(
+        self, state: dict[str, Any] | None = None
+    ) -> Iterator[Record | Problem | Removed | Checkpoint]:
+        """Every entry the filter selects below base_dn or, from ``state`` on, those that
+        changed (and the keys of those gone), the way ``incremental`` says; then the
+        Checkpoint the next run resumes from."""
+        method = self.config.incremental_method
+        if method == "usn":
+            yield from usn.read(self, state)
+        elif method == "modify_timestamp":
+            yield from timestamps.read(self, state)
+        else:
+            yield from self.collect(self.entry_items)
+            yield Checkpoint({}, full=True)
+
+    def collect(self, items: Items, first: str | None = None) -> Iterator[Item]:
+        """What ``items(conn, endpoint)`` yields on a bound connection (to the server with URL
+        ``first`` if it answers). After a lost connection it runs again on a new one, and
+        what the earlier attempts handed on is not repeated."""
+        handed_on: set[tuple[str, Any]] = set()
+        conn, endpoint = self.connector.open(first)
         reconnects = 0
         try:
-            reader = self._reader(conn, endpoint)
             while True:
-                # after a reconnect, what the earlier attempts handed on is not repeated
-                earlier, earlier_problems = frozenset(handed_on), frozenset(problems)
+                earlier = frozenset(handed_on)
                 try:
-                    for dn, attributes in self._entries(conn, endpoint):
-                        item = reader.record(dn, attributes)
-                        if isinstance(item, Record):
-                            if item.key in earlier:
-                                continue
-                            handed_on.add(item.key)
-                        elif isinstance(item, Problem):
-                            if item.message in earlier_problems:
-                                continue
-                            problems.add(item.message)
-                        if item is not None:
-                            yield item
-                    break
+                    for item in items(conn, endpoint):
+                        seen = (type(item).__name__, getattr(item, "key", None) or item)
+                        if seen in earlier:
+                            continue
+                        handed_on.add(seen)
+                        yield item
+                    return
                 except Lost as exc:
                     reconnects += 1
                     close(conn)
@@ -94,37 +106,69 @@ class LdapReplicator:
                         ) from None
                     log.warning("%s: %s; reconnecting", self.config.name, lost)
                     try:
-                        conn, endpoint = self.connector.open()
+                        conn, endpoint = self.connector.open(first)
                     except SourceError as failed:
                         raise SourceError(f"{lost}; {failed}") from None
         finally:
             close(conn)
+
+    def entry_items(
+        self,
+        conn: ldap3.Connection,
+        endpoint: Endpoint,
+        search_filter: str | None = None,
+        *,
+        removals: bool = False,
+        extra: tuple[str, ...] = (),
+        seen: Callable[[dict[str, list[bytes]]], None] | None = None,
+    ) -> Iterator[Record | Problem | Removed]:
+        """The entries ``search_filter`` (the configured one by default) selects below
+        base_dn, as Records and Problems; with ``removals`` accounts skip_disabled leaves
+        out as Removed. ``extra`` attributes are read too, for ``seen`` to look at."""
+        reader = self._reader(conn, endpoint, removals)
+        wanted = [*self.attributes, *extra]
+        for dn, attributes in self.entries(conn, endpoint, search_filter, wanted):
+            if seen is not None:
+                seen(attributes)
+            item = reader.record(dn, attributes)
+            if item is not None:
+                yield item
         for reason, count in reader.left_out.items():
             log.info("%s: %d %s accounts left out (skip_disabled)", self.config.name, count, reason)
 
-    def _reader(self, conn: ldap3.Connection, endpoint: Endpoint) -> EntryReader:
+    def _reader(self, conn: ldap3.Connection, endpoint: Endpoint, removals: bool) -> EntryReader:
         try:
             aliases = self._schema_names(conn, endpoint) or []
         except Lost:
             aliases = []  # the read meets the lost connection too, and reconnects
         config = self.config
-        return EntryReader(self.attributes, config.key_attributes, config.skip_disabled, aliases)
+        return EntryReader(
+            self.attributes, config.key_attributes, config.skip_disabled, aliases, removals
+        )
 
-    def _entries(
-        self, conn: ldap3.Connection, endpoint: Endpoint
+    def entries(
+        self,
+        conn: ldap3.Connection,
+        endpoint: Endpoint,
+        search_filter: str | None,
+        attributes: list[str],
+        base: str | None = None,
+        controls: tuple[Any, ...] = (),
     ) -> Iterator[tuple[str, dict[str, list[bytes]]]]:
         """(DN, attribute values) of every entry, page by page, AD's ranges completed."""
         cookie: bytes | None = None
         pages = 0
         while True:
-            answer = self._search(
+            answer = self.search(
                 conn,
                 endpoint,
-                self.config.base_dn,
-                self.config.search_filter,
+                base or self.config.base_dn,
+                search_filter or self.config.search_filter,
                 ldap3.SUBTREE,
+                attributes,
                 page_size=self.config.page_size,
                 cookie=cookie,
+                controls=controls,
             )
             pages += 1
             for dn, raw in answer.entries:
@@ -155,7 +199,7 @@ class LdapReplicator:
             collected.extend(items)
             while following is not None:
                 wanted = f"{name};range={following}-*"
-                answer = self._search(conn, endpoint, dn, "(objectClass=*)", ldap3.BASE, [wanted])
+                answer = self.search(conn, endpoint, dn, "(objectClass=*)", ldap3.BASE, [wanted])
                 following = None
                 for _, more in answer.entries:
                     for more_description, more_items in more.items():
@@ -165,7 +209,7 @@ class LdapReplicator:
                             following = more_parsed[1]
         return values
 
-    def _search(
+    def search(
         self,
         conn: ldap3.Connection,
         endpoint: Endpoint,
@@ -209,11 +253,11 @@ class LdapReplicator:
     def _check_base(self, conn: ldap3.Connection, endpoint: Endpoint) -> None:
         """The base DN exists and the server takes the filter."""
         base = self.config.base_dn
-        answer = self._search(conn, endpoint, base, "(objectClass=*)", ldap3.BASE, ["1.1"])
+        answer = self.search(conn, endpoint, base, "(objectClass=*)", ldap3.BASE, ["1.1"])
         if not answer.entries:
             raise SourceError(f"{endpoint.url}: base_dn {base!r}: not readable with this bind")
         # sizeLimitExceeded only says that more than one entry matches
-        self._search(
+        self.search(
             conn, endpoint, base, self.config.search_filter, ldap3.SUBTREE, ["1.1"],
             accept=(0, SIZE_LIMIT_EXCEEDED), size_limit=1,
         )  # fmt: skip
@@ -222,29 +266,18 @@ class LdapReplicator:
         """The names of each attribute type of the server's schema; None when the server
         does not let this bind read its schema."""
         # a schema that cannot be read is no error: accept any result
-        root = self._search(conn, endpoint, "", "(objectClass=*)", ldap3.BASE,
+        root = self.search(conn, endpoint, "", "(objectClass=*)", ldap3.BASE,
                             ["subschemaSubentry"], accept=None)  # fmt: skip
-        found = _values(root, "subschemaSubentry")
+        found = root.values("subschemaSubentry")
         if not found:
             return None
         subschema = found[0].decode("utf-8", "replace")
-        answer = self._search(conn, endpoint, subschema, "(objectClass=*)", ldap3.BASE,
+        answer = self.search(conn, endpoint, subschema, "(objectClass=*)", ldap3.BASE,
                               ["attributeTypes"], accept=None)  # fmt: skip
         groups: list[list[str]] = []
-        for definition in _values(answer, "attributeTypes"):
+        for definition in answer.values("attributeTypes"):
             match = _NAME.search(definition.decode("utf-8", "replace"))
             if match:
                 single, several = match.groups()
                 groups.append((single or several).replace("'", " ").split())
         return groups or None
-
-
-def _values(answer: wire.Answer, name: str) -> list[bytes]:
-    """The values of attribute ``name`` (any case) in the entries of ``answer``."""
-    return [
-        value
-        for _, attributes in answer.entries
-        for found, values in attributes.items()
-        if found.lower() == name.lower()
-        for value in values
-    ]

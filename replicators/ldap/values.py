@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from metadir import fields
 from metadir.dn import escape_value, fold, parse_dn
-from replicators.base import Problem, Record
+from replicators.base import Problem, Record, Removed
 from replicators.ldap.presets import DN, BinaryKind, binary_attributes
 
 _RANGE = re.compile(r"^range=(\d+)-(\d+|\*)$", re.IGNORECASE)
@@ -95,6 +95,9 @@ class EntryReader:
     key: tuple[str, ...]
     skip_disabled: bool = False
     aliases: Iterable[Sequence[str]] = ()
+    # incremental reads: an account skip_disabled leaves out is said to be gone (it may
+    # have been read before it was disabled)
+    removals: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # lower-cased name -> the spelling asked for
     names: dict[str, str] = field(init=False)
@@ -119,9 +122,10 @@ class EntryReader:
 
     def record(
         self, dn: str, attributes: Mapping[str, list[bytes]], line: int | None = None
-    ) -> Record | Problem | None:
-        """The entry as a Record; a Problem if it cannot be one; None if skip_disabled
-        leaves it out. ``attributes`` are keyed by the names the entry has them under."""
+    ) -> Record | Problem | Removed | None:
+        """The entry as a Record; a Problem if it cannot be one; None (with ``removals``:
+        its key as Removed) if skip_disabled leaves it out. ``attributes`` are keyed by the
+        names the entry has them under."""
         values: dict[str, list[str]] = {}
         plans = self._plans
         for name, raws in attributes.items():
@@ -151,7 +155,8 @@ class EntryReader:
                 return Problem(f"{dn}: {exc}", line)
             if reason:
                 self.left_out[reason] = self.left_out.get(reason, 0) + 1
-                return None
+                key = self._key(dn, values) if self.removals else None
+                return None if key is None else Removed((key,))
         key = self._key(dn, values)
         if key is None:
             wanted = " or ".join(self.key)

@@ -9,6 +9,7 @@ metadir's lean BER reader instead, into (DN, {attribute: [raw values]}).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import ldap3
 from ldap3.operation.search import search_operation
@@ -39,6 +40,16 @@ class Answer:
     # the paged-results cookie for the next page; empty when this was the last
     cookie: bytes = b""
 
+    def values(self, name: str) -> list[bytes]:
+        """The values of attribute ``name`` (any case) in the entries found."""
+        return [
+            value
+            for _, attributes in self.entries
+            for found, values in attributes.items()
+            if found.lower() == name.lower()
+            for value in values
+        ]
+
 
 def search(
     conn: ldap3.Connection,
@@ -50,15 +61,17 @@ def search(
     size_limit: int = 0,
     page_size: int | None = None,
     cookie: bytes | None = None,
+    controls: tuple[Any, ...] = (),
 ) -> Answer:
-    """One search on ``conn``. Raises ``Closed``, ldap3's communication errors, or
+    """One search on ``conn``, with ``controls`` (built with ldap3's ``build_control``)
+    besides the paged-results one. Raises ``Closed``, ldap3's communication errors, or
     ``ber.BerError`` for an answer that is no LDAP."""
     request = search_operation(
         base, search_filter, scope, ldap3.DEREF_NEVER, attributes, size_limit, 0, False,
         conn.auto_escape, conn.auto_encode,
     )  # fmt: skip
-    controls = [paged_search_control(False, page_size, cookie)] if page_size else None
-    message_id = conn.strategy.send("searchRequest", request, controls)
+    sent = [*controls, *([paged_search_control(False, page_size, cookie)] if page_size else [])]
+    message_id = conn.strategy.send("searchRequest", request, sent or None)
     # ldap3 keeps the request until it reads the answer itself, which it does not here
     conn.strategy._outstanding.pop(message_id, None)
     answer = Answer()
