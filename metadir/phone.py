@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import phonenumberutil as _util
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PhoneFormat = Literal["e164", "readable", "national", "source"]
@@ -24,6 +25,8 @@ _FORMATS = {"readable": PhoneNumberFormat.INTERNATIONAL, "national": PhoneNumber
 _NOT_DIGITS = re.compile(r"\D")
 # what a number may be written with; anything else makes a value text, not a number
 _NUMBER_LIKE = re.compile(r"^[\s\d+\-/().]*$")
+# what _plain reads itself: ASCII digits and separators, at most one leading '+'
+_PLAIN = re.compile(r"\+?[0-9 \-/().]+")
 
 
 class Location(BaseModel):
@@ -114,13 +117,122 @@ def _base_digits(location: Location) -> str | None:
 
 def _parse(text: str, country: str) -> str | None:
     """E.164 for ``text`` read in ``country``, if it is a valid number."""
-    try:
-        number = phonenumbers.parse(text, country)
-    except NumberParseException:
+    plain = _plain(text, country)
+    if plain is None:
+        try:
+            number = phonenumbers.parse(text, country)
+        except NumberParseException:
+            return None
+        plain = number.country_code, _util.national_significant_number(number)
+    code, national = plain
+    # E.164 is the country code and the national significant number (format_number's way)
+    return f"+{code}{national}" if _valid(code, national) else None
+
+
+def _valid(code: int, national: str) -> bool:
+    """``phonenumbers.is_valid_number`` for the number ``national`` in country ``code``.
+
+    The library looks each of a region's ten number-type patterns up by its text on every
+    call; here they are compiled once, per length into one alternation (a number is valid
+    when it fits the region's general pattern and the pattern of any type of its length).
+    """
+    regions = _util.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    for region in regions:  # the region the number belongs to, as region_code_for_number
+        leading, general, typed = _patterns(code, region)
+        if len(regions) == 1 or (
+            leading.match(national) if leading else _fits(national, general, typed)
+        ):
+            return _fits(national, general, typed)
+    return False
+
+
+_TYPES = (
+    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+    "voicemail", "fixed_line", "mobile",
+)  # fmt: skip
+_NEVER = re.compile(r"(?!)")
+
+
+def _fits(national: str, general: re.Pattern[str], typed: dict[int, re.Pattern[str]]) -> bool:
+    pattern = typed.get(len(national))
+    return pattern is not None and bool(general.fullmatch(national) and pattern.fullmatch(national))
+
+
+@lru_cache(maxsize=512)
+def _patterns(
+    code: int, region: str
+) -> tuple[re.Pattern[str] | None, re.Pattern[str], dict[int, re.Pattern[str]]]:
+    """A region's leading digits, its general pattern (with the lengths it allows), and
+    for each length, the patterns of the number types that allow it, as one."""
+    meta = _util.PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
+    if meta is None or meta.general_desc is None:
+        return None, _NEVER, {}
+    leading = None if meta.leading_digits is None else re.compile(meta.leading_digits)
+    general = meta.general_desc
+    general_lengths = set(general.possible_length or range(1, _util._MAX_LENGTH_FOR_NSN + 1))
+    by_length: dict[int, list[str]] = {}
+    for desc in (getattr(meta, name) for name in _TYPES):
+        if desc is None or not desc.national_number_pattern:
+            continue
+        # a type without lengths of its own takes those of the general description
+        for length in set(desc.possible_length or general_lengths) & general_lengths:
+            by_length.setdefault(length, []).append(desc.national_number_pattern)
+    typed = {n: re.compile("|".join(f"(?:{p})" for p in ps)) for n, ps in by_length.items()}
+    pattern = general.national_number_pattern
+    return leading, re.compile(pattern) if pattern else _NEVER, typed
+
+
+def _plain(text: str, country: str) -> tuple[int, str] | None:
+    """The country code and national significant number ``phonenumbers.parse(text,
+    country)`` gives, for the plain ways numbers are written (``+49 89 1234567``,
+    ``(089) 1234-567``, ``0049 89 1234567``); None for anything else.
+
+    ``parse`` spends two thirds of its time on what plain text does not have (Unicode
+    digits, extensions, ``tel:`` URIs, letters); this takes its steps for plain text
+    only and leaves the number's own rules (national prefix, lengths) to the library's
+    helpers. tests/test_phone.py compares both on thousands of numbers.
+    """
+    if not _PLAIN.fullmatch(text):
         return None
-    if not phonenumbers.is_valid_number(number):
+    digits = _NOT_DIGITS.sub("", text)
+    if not 2 < len(digits) <= _util._MAX_LENGTH_FOR_NSN:
         return None
-    return phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    plus = text.startswith("+")
+    meta = _util.PhoneMetadata.metadata_for_region(country, None)
+    idd = None if plus or meta is None else re.match(meta.international_prefix or "^$", digits)
+    if idd:
+        if digits[idd.end() : idd.end() + 1] == "0":
+            return None  # parse reads "000…" as a national number
+        digits = digits[idd.end() :]
+    if plus or idd:
+        if len(digits) <= _util._MIN_LENGTH_FOR_NSN:
+            return None
+        code, national = _util._extract_country_code(digits)
+        if not code:
+            return None  # parse tries harder (an IDD after the '+')
+        meta = _util.PhoneMetadata.metadata_for_region_or_calling_code(
+            code, _util.region_code_for_country_code(code)
+        )
+    else:
+        if meta is None or digits.startswith(str(meta.country_code)):
+            return None  # parse may read those digits as the country code
+        code, national = meta.country_code, digits
+    if len(national) < _util._MIN_LENGTH_FOR_NSN or meta is None:
+        return None
+    _, stripped, _ = _util._maybe_strip_national_prefix_carrier_code(national, meta)
+    if _util._test_number_length(stripped, meta) not in _SHORT:
+        national = stripped
+    if not _util._MIN_LENGTH_FOR_NSN <= len(national) <= _util._MAX_LENGTH_FOR_NSN:
+        return None
+    # parse keeps leading zeros ("Italian leading zero"): the digits are the significant number
+    return code, national
+
+
+_SHORT = (
+    _util.ValidationResult.TOO_SHORT,
+    _util.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    _util.ValidationResult.INVALID_LENGTH,
+)
 
 
 Kind = Literal["e164", "extension", "text"]

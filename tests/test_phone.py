@@ -3,10 +3,23 @@ test_phone_matching.py and test_phone_e2e.py."""
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from phonenumbers import NumberParseException, PhoneNumberFormat, national_significant_number
 from pydantic import ValidationError
 
-from metadir.phone import Location, display, looks_like_number, prefix_keys, read_number
+from metadir.phone import (
+    Location,
+    _parse,
+    _plain,
+    _valid,
+    digits_of,
+    display,
+    looks_like_number,
+    prefix_keys,
+    read_number,
+)
+from scripts.generate_contacts import contacts
 
 MUNICH = Location(
     country="DE",
@@ -99,3 +112,48 @@ def test_looks_like_number() -> None:
 def test_location_validation(settings: dict, problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         Location(**settings)
+
+
+def _generated_numbers(count: int) -> list[str]:
+    """The numbers scripts/generate_contacts.py writes for ``count`` contacts (every format
+    it knows, eleven countries), and each of them also as digits only and with its '+'
+    written as the IDD 00 or 011."""
+    written = [n for row in contacts(count, 7) for n in row[7:11] if n]
+    variants = [
+        variant
+        for n in written
+        for variant in (n, digits_of(n), n.replace("+", "00"), n.replace("+", "011"))
+    ]
+    odd = ["+0049 89 1234567", "000 1234", "0 0 0", "49891234567", "+999 123456", "12 34"]
+    # country codes several regions share, and one of no region
+    odd += ["+1 268 464 1234", "+44 1481 256789", "+39 06 698 12345", "+800 1234 5678"]
+    return variants + odd
+
+
+@pytest.mark.parametrize("country", ["DE", "IT", "CH", "AT", "GB", "US"])
+def test_plain_numbers_read_as_the_library_parses_them(country: str) -> None:
+    """The fast reading of plain numbers gives exactly what phonenumbers.parse and
+    is_valid_number give, and it does read nearly all generated numbers itself."""
+    numbers = _generated_numbers(600)
+    fast = 0
+    for text in numbers:
+        try:
+            parsed = phonenumbers.parse(text, country)
+        except NumberParseException:
+            parsed = None
+        slow = (
+            phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+            if parsed is not None and phonenumbers.is_valid_number(parsed)
+            else None
+        )
+        assert _parse(text, country) == slow, f"{text!r} in {country}"
+        if parsed is not None:
+            national = national_significant_number(parsed)
+            valid = phonenumbers.is_valid_number(parsed)
+            assert _valid(parsed.country_code, national) == valid, f"{text!r} in {country}"
+        plain = _plain(text, country)
+        if plain is not None:
+            fast += 1
+            assert parsed is not None, f"{text!r} in {country}: parse fails"
+            assert plain == (parsed.country_code, national), f"{text!r} in {country}"
+    assert fast > 0.9 * len(numbers)

@@ -17,7 +17,7 @@ from sqlalchemy import event, select
 
 from metadir.config import Config, DirectoryConfig, StoreConfig
 from metadir.errors import SourceError
-from metadir.phone import Location
+from metadir.phone import Location, _read
 from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
 from metadir.sync.commands import status_command, sync_command
@@ -444,6 +444,22 @@ def test_numbers_are_read_with_the_location_and_served_in_the_directory_format(
     changed = run_replicator(store, munich, e164, crm)
     assert (changed.updated, changed.unchanged) == (10, 0)
     assert live(store)[("C001",)].attributes["telephoneNumber"] == ["+49891234567"]
+
+
+def test_a_re_sync_reads_the_numbers_of_changed_rows_only(
+    store: Store, source: ListSource, crm: ListConfig
+) -> None:
+    """Reading numbers is most of a first sync; a re-sync reads those of the rows it writes."""
+    munich = Config(location=Location(country="DE", area_code="89"))
+    run_replicator(store, munich, DIRECTORY, crm)
+    source.rows[3] = person(3, Phone="089 7654321")
+    before = _read.cache_info()
+    again = run_replicator(store, munich, DIRECTORY, crm)
+    after = _read.cache_info()
+    assert (again.updated, again.unchanged) == (1, 9)
+    # one number read (found in the cache or not): the changed row's
+    assert (after.hits + after.misses) - (before.hits + before.misses) == 1
+    assert live(store)[("C003",)].numbers == {"telephoneNumber": ["+49897654321"]}
 
 
 # -- incremental runs ------------------------------------------------------------------------
