@@ -331,3 +331,24 @@ def test_deeply_nested_filters_are_refused() -> None:
         decode_search(search_pdu(element))
     shallow = ber.tlv(0xA2, ber.tlv(0xA2, ber.tlv(0x87, b"cn")))
     assert decode_search(search_pdu(shallow))[1].filter == Not(Not(Present("cn")))
+
+
+def test_small_results_keep_their_encodings_big_ones_do_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from metadir.ldap import protocol
+
+    monkeypatch.setattr(protocol, "KEEP_ENCODED_UP_TO", 2)  # the factory holds 5 contacts
+    factory = make_factory()
+    client = Client(factory)
+    entries = factory.tree.index.entries
+    *big, _ = client.send(search("ou=contacts,dc=meta", scope=1))
+    assert len(big) == 5
+    assert all(entry.wire is None for entry in entries.values())
+    (found, _) = client.send(search("ou=contacts,dc=meta", "(sn=name3)", scope=1))
+    assert found.value.objectName == b"entryUUID=u3,ou=contacts,dc=meta"
+    kept = [entry for entry in entries.values() if entry.wire]
+    assert [entry.dn for entry in kept] == ["entryUUID=u3,ou=contacts,dc=meta"]
+    # the kept encoding is what the next search for it sends, and it stays the same
+    (again, _) = client.send(search("ou=contacts,dc=meta", "(sn=name3)", scope=1))
+    assert again.value.toWire() == found.value.toWire()

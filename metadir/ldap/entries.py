@@ -44,21 +44,26 @@ class Selection:
         return self.all_user or name.lower() in self.names
 
 
-def encode_entry(entry: Entry, selection: Selection, operational: frozenset[str]) -> bytes:
+def encode_entry(
+    entry: Entry, selection: Selection, operational: frozenset[str], keep: bool = True
+) -> bytes:
     """The SearchResultEntry protocolOp for ``entry`` as ``selection`` shapes it;
-    ``operational`` names the entry's operational attributes."""
+    ``operational`` names the entry's operational attributes. ``keep``: cache the
+    encoding on the entry for the next search that returns it."""
     wire = entry.wire
     if wire is not None:
         cached = wire.get(selection)
         if cached is not None:
             return cached
-    else:
-        wire = entry.wire = {}
     parts = []
     for name, values in entry.attributes.items():
         if selection.wants(name, name in operational):
             parts.append(ber.attribute(name, () if selection.types_only else values))
     body = ber.search_entry_body(entry.dn, b"".join(parts))
+    if not keep:
+        return body
+    if wire is None:
+        wire = entry.wire = {}
     if len(wire) >= _CACHED_SHAPES:
         wire.pop(next(iter(wire)))
     wire[selection] = body

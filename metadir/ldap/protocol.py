@@ -73,6 +73,7 @@ SEARCH_CONTROLS = (MANAGE_DSA_IT, controls.PAGED, controls.SORT, controls.VLV)
 SUPPORTED_CONTROLS = SEARCH_CONTROLS
 SUPPORTED_EXTENSIONS = (WHO_AM_I,)
 
+KEEP_ENCODED_UP_TO = 100  # results at most this big keep their entries' encodings
 READ_ONLY = "metadir is read-only: its contacts come from the replicators"
 TLS_FIRST = "this server requires TLS: use StartTLS or ldaps:// first"
 
@@ -529,8 +530,11 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         if operation is not None:
             operation.entries += len(entries)
         outgoing = self.outgoing
+        # lookups and size-limited searches return the same few entries again and again;
+        # a dump's thousands would only fill memory with encodings read once a night
+        keep = len(entries) <= KEEP_ENCODED_UP_TO
         for entry in entries:
-            outgoing.append(ber.message(mid, encode_entry(entry, selection, operational)))
+            outgoing.append(ber.message(mid, encode_entry(entry, selection, operational, keep)))
             if len(outgoing) >= 512:  # big results go out as they are encoded
                 writes.send(self.transport, outgoing)
                 outgoing.clear()
