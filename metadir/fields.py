@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import yaml
 
-Kind = Literal["name", "number", "fax", "address", "misc"]
-KINDS: tuple[str, ...] = ("name", "number", "fax", "address", "misc")
+Kind = Literal["name", "number", "fax", "address", "misc", "photo"]
+KINDS: tuple[str, ...] = ("name", "number", "fax", "address", "misc", "photo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,11 @@ class Field:
     def is_phone(self) -> bool:
         """Number and fax fields hold phone numbers."""
         return self.kind in ("number", "fax")
+
+    @property
+    def is_binary(self) -> bool:
+        """Photo fields hold bytes: stored as base64 text, served as they are."""
+        return self.kind == "photo"
 
 
 def load_schema_file(name: str) -> dict[str, Any]:
@@ -73,3 +78,9 @@ def lookup(name: str) -> Field | None:
 
 def phone_fields() -> tuple[Field, ...]:
     return tuple(f for f in all_fields() if f.is_phone)
+
+
+@cache
+def binary_names() -> frozenset[str]:
+    """The canonical names of the fields that hold bytes."""
+    return frozenset(f.name for f in all_fields() if f.is_binary)

@@ -183,3 +183,29 @@ def test_a_dc_killed_mid_load_fails_the_run_and_changes_nothing(
     assert run.outcome == "failed"
     assert run.message.startswith(f"replicator ad: {second_dc.url()}: connection lost during")
     assert stored(config) == before
+
+
+def test_photos_are_read_only_when_mapped_and_served_as_jpeg_photo(
+    samba_dc: SambaDC, ou: str, tmp_path: Path, make_metadir: Any
+) -> None:
+    import ldap3
+
+    users = samba.add_users(samba_dc, 2, ou)
+    # JPEG's first bytes and some that are no UTF-8: served as they are, not as text
+    photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01" + bytes(range(256))
+    samba.set_photo(samba_dc, users[0].dn, photo)
+    unmapped = write_config(tmp_path, settings(samba_dc, ou))
+    assert counts(unmapped)[2] == 2
+    assert all("jpegPhoto" not in entry for entry in stored(unmapped).values())
+
+    rep = settings(samba_dc, ou, mapping={"jpegPhoto": "thumbnailPhoto"})
+    server = make_metadir({"directories": [{"name": "staff", "replicators": [rep]}]})
+    conn = ldap3.Connection(server.url.replace("ldap://", ""), auto_bind=True)
+    conn.search("dc=meta", "(jpegPhoto=*)", attributes=["jpegPhoto", "cn"])
+    assert len(conn.entries) == 1
+    assert conn.entries[0].jpegPhoto.raw_values == [photo]
+    # Outlook asks for thumbnailPhoto: the same attribute
+    dn = conn.entries[0].entry_dn
+    conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["thumbnailPhoto"])
+    assert [e.jpegPhoto.raw_values for e in conn.entries] == [[photo]]
+    conn.unbind()

@@ -6,6 +6,7 @@ protocol edges that are easier to drive byte by byte.
 
 from __future__ import annotations
 
+import base64
 import warnings
 from datetime import UTC, datetime
 
@@ -352,3 +353,30 @@ def test_small_results_keep_their_encodings_big_ones_do_not(
     # the kept encoding is what the next search for it sends, and it stays the same
     (again, _) = client.send(search("ou=contacts,dc=meta", "(sn=name3)", scope=1))
     assert again.value.toWire() == found.value.toWire()
+
+
+def test_photos_are_served_as_bytes_and_broken_ones_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    factory = make_factory()
+    photo = b"\xff\xd8\xff\xe0 not text \x80\x81"
+    factory.tree.apply(
+        [
+            StoredEntry(6, "u6", "contacts", "crm", ("6",),
+                        {"cn": ["Foto"], "jpegPhoto": [base64.b64encode(photo).decode()]},
+                        NOW, NOW, False),
+            StoredEntry(7, "u7", "contacts", "crm", ("7",),
+                        {"cn": ["Kaputt"], "jpegPhoto": ["no base64 at all!"]}, NOW, NOW, False),
+        ]
+    )  # fmt: skip
+    client = Client(factory)
+    (entry, done) = client.send(search("entryUUID=u6,ou=contacts,dc=meta", scope=0))
+    assert dict(entry.value.attributes)[b"jpegPhoto"] == [photo]
+    (entry, done) = client.send(search("entryUUID=u7,ou=contacts,dc=meta", scope=0))
+    assert b"jpegPhoto" not in dict(entry.value.attributes) and done.value.resultCode == 0
+    assert "jpegPhoto is not base64: left out" in caplog.text
+    *found, _ = client.send(search("ou=contacts,dc=meta", "(thumbnailPhoto=*)", scope=1))
+    assert sorted(e.value.objectName for e in found) == [
+        b"entryUUID=u6,ou=contacts,dc=meta",
+        b"entryUUID=u7,ou=contacts,dc=meta",
+    ]

@@ -9,7 +9,7 @@ from functools import cache
 
 from metadir import fields
 from metadir.directory import filters as f
-from metadir.directory.matching import CASE_IGNORE, GENERALIZED_TIME, PHONE, Rule
+from metadir.directory.matching import CASE_IGNORE, GENERALIZED_TIME, OCTET_STRING, PHONE, Rule
 from metadir.phone import looks_like_number
 
 
@@ -55,7 +55,7 @@ def _table() -> dict[str, AttributeType]:
         for spelling in (name, *aliases):
             table[spelling.lower()] = AttributeType(name, rule, operational, indexed=indexed)
     for field in fields.all_fields():
-        rule = PHONE if field.is_phone else CASE_IGNORE
+        rule = PHONE if field.is_phone else OCTET_STRING if field.is_binary else CASE_IGNORE
         indexed = field.is_phone or field.name in _CONTACT_NAMES
         for spelling in (field.name, *field.aliases):
             table[spelling.lower()] = AttributeType(field.name, rule, indexed=indexed)

@@ -77,12 +77,16 @@ class Rule:
             return phone.key(value)
         if self.name == "generalizedTime":
             return generalized_time(value)
+        if self.name == "octetString":
+            return value
         return fold(value)
 
     def normalize_piece(self, piece: str) -> str:
         """Normalise one part of a substring assertion."""
         if self.name == "phoneNumber":
             return phone.digits_of(piece)
+        if self.name == "octetString":
+            return piece
         return _keep_edge_spaces(piece, fold(piece))
 
 
@@ -90,6 +94,8 @@ CASE_IGNORE = Rule("caseIgnore", ordering=True)
 # phone attributes: values are canonical numbers (metadir.phone), keyed by their digits
 PHONE = Rule("phoneNumber", ordering=False)
 GENERALIZED_TIME = Rule("generalizedTime", ordering=True)
+# photos: their base64 text as stored, compared exactly (clients only ask whether one is there)
+OCTET_STRING = Rule("octetString", ordering=False)
 
 
 def substrings_match(

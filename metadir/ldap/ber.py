@@ -51,7 +51,7 @@ def integer(value: int, tag: int = INTEGER) -> bytes:
     return tlv(tag, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
 
 
-def attribute(name: str, values: Iterable[str]) -> bytes:
+def attribute(name: str, values: Iterable[str | bytes]) -> bytes:
     """A PartialAttribute: its type and the set of its values."""
     return tlv(SEQUENCE, octets(name) + tlv(SET, b"".join(octets(v) for v in values)))
 

@@ -6,12 +6,18 @@ same entry is usually sent many times in the same shape before it changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import base64
+import binascii
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from metadir.directory.attributes import attribute_type
 from metadir.directory.index import Entry
+from metadir.fields import binary_names
 from metadir.ldap import ber
+
+log = logging.getLogger(__name__)
 
 _CACHED_SHAPES = 4  # encodings kept per entry; clients use one or two shapes each
 
@@ -56,9 +62,16 @@ def encode_entry(
         if cached is not None:
             return cached
     parts = []
+    binary = binary_names()
     for name, values in entry.attributes.items():
         if selection.wants(name, name in operational):
-            parts.append(ber.attribute(name, () if selection.types_only else values))
+            if selection.types_only:
+                values = ()
+            elif name in binary:
+                values = _bytes_of(entry, name, values)
+                if not values:
+                    continue
+            parts.append(ber.attribute(name, values))
     body = ber.search_entry_body(entry.dn, b"".join(parts))
     if not keep:
         return body
@@ -68,3 +81,15 @@ def encode_entry(
         wire.pop(next(iter(wire)))
     wire[selection] = body
     return body
+
+
+def _bytes_of(entry: Entry, name: str, values: Sequence[str]) -> list[bytes]:
+    """A photo's bytes from the base64 text the store keeps; a value that is no base64
+    (a source that wrote something else there) is left out, and said so."""
+    held = []
+    for value in values:
+        try:
+            held.append(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            log.warning("%s: %s is not base64: left out", entry.dn, name)
+    return held

@@ -128,7 +128,7 @@ def attribute_types() -> tuple[AttributeTypeDescription, ...]:
                 names=(field.name, *field.aliases),
                 desc=field.label,
                 single=not field.multi,
-                **kinds["phone" if field.is_phone else "text"],
+                **kinds[_kind(field)],
             )
         )
     for row in data["attributes"]:
@@ -137,6 +137,12 @@ def attribute_types() -> tuple[AttributeTypeDescription, ...]:
         oid, names = _oid(row.pop("oid")), tuple(row.pop("names"))
         described.append(AttributeTypeDescription(oid=oid, names=names, **rules, **row))
     return tuple(described)
+
+
+def _kind(field: fields.Field) -> str:
+    if field.is_binary:
+        return "photo"
+    return "phone" if field.is_phone else "text"
 
 
 @cache

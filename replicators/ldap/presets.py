@@ -44,7 +44,8 @@ def preset(flavor: str) -> Preset:
     row = _load()["flavors"][flavor]
     mapping = row["mapping"]
     if mapping == "identity":
-        mapping = {f.name: f.name for f in fields.all_fields()}
+        # photos only when a mapping asks for them
+        mapping = {f.name: f.name for f in fields.all_fields() if not f.is_binary}
     return Preset(
         flavor=flavor,
         label=row["label"],
