@@ -17,6 +17,7 @@ import pytest
 
 from metadir.config import Config
 from replicators.base import Checkpoint
+from replicators.ldap.connection import close
 from replicators.ldap.source import LdapReplicator
 from tests import samba
 from tests.samba import SambaDC
@@ -207,5 +208,37 @@ def test_photos_are_read_only_when_mapped_and_served_as_jpeg_photo(
     # Outlook asks for thumbnailPhoto: the same attribute
     dn = conn.entries[0].entry_dn
     conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["thumbnailPhoto"])
-    assert [e.jpegPhoto.raw_values for e in conn.entries] == [[photo]]
+    assert [r["raw_attributes"]["jpegPhoto"] for r in conn.response] == [[photo]]
     conn.unbind()
+
+
+def test_a_value_list_cut_into_ranges_is_completed(
+    samba_dc: SambaDC, ou: str, tmp_path: Path
+) -> None:
+    """AD answers ``otherTelephone;range=0-1499`` for an attribute with more values than
+    its MaxValRange and the reader asks for the rest. Samba sends ranges only when a range
+    is asked for, so the first answer here is Samba's answer to such a request (the first
+    1500 values); completing it runs the replicator's own follow-up search on the DC."""
+    import ldap3
+
+    numbers = [f"+49 89 {n:07d}" for n in range(1600)]
+    dn = f"CN=Switchboard,{ou}"
+    samba.add_entry(
+        samba_dc, dn, samba.USER_CLASSES, {"sAMAccountName": [f"sb{secrets.token_hex(3)}"],
+                                           "otherTelephone": numbers},
+    )  # fmt: skip
+    config = write_config(tmp_path, settings(samba_dc, ou))
+    rep = LdapReplicator(config.directories[0].replicators[0], tmp_path)
+    conn, endpoint = rep.connector.open()
+    try:
+        answer = rep.search(
+            conn, endpoint, dn, "(objectClass=*)", ldap3.BASE, ["otherTelephone;range=0-1499"]
+        )
+        (_, first), = answer.entries  # fmt: skip
+        assert {name: len(values) for name, values in first.items()} == {
+            "otherTelephone;range=0-1499": 1500
+        }
+        completed = rep._complete(conn, endpoint, dn, first)
+    finally:
+        close(conn)
+    assert sorted(v.decode() for v in completed["otherTelephone"]) == sorted(numbers)
