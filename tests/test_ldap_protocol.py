@@ -334,25 +334,19 @@ def test_deeply_nested_filters_are_refused() -> None:
     assert decode_search(search_pdu(shallow))[1].filter == Not(Not(Present("cn")))
 
 
-def test_small_results_keep_their_encodings_big_ones_do_not(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from metadir.ldap import protocol
-
-    monkeypatch.setattr(protocol, "KEEP_ENCODED_UP_TO", 2)  # the factory holds 5 contacts
+def test_encoded_entries_are_reused_until_the_entry_changes() -> None:
     factory = make_factory()
     client = Client(factory)
-    entries = factory.tree.index.entries
-    *big, _ = client.send(search("ou=contacts,dc=meta", scope=1))
-    assert len(big) == 5
-    assert all(entry.wire is None for entry in entries.values())
-    (found, _) = client.send(search("ou=contacts,dc=meta", "(sn=name3)", scope=1))
-    assert found.value.objectName == b"entryUUID=u3,ou=contacts,dc=meta"
-    kept = [entry for entry in entries.values() if entry.wire]
-    assert [entry.dn for entry in kept] == ["entryUUID=u3,ou=contacts,dc=meta"]
-    # the kept encoding is what the next search for it sends, and it stays the same
-    (again, _) = client.send(search("ou=contacts,dc=meta", "(sn=name3)", scope=1))
-    assert again.value.toWire() == found.value.toWire()
+    base = "entryUUID=u3,ou=contacts,dc=meta"
+    (first, _) = client.send(search(base, scope=0))
+    (entry,) = [e for e in factory.tree.index.entries.values() if e.dn == base]
+    assert entry.wire is not None and len(entry.wire) == 1  # kept for the next search
+    (again, _) = client.send(search(base, scope=0))
+    assert again.value.toWire() == first.value.toWire()
+    changed = {"cn": ["Contact 3"], "sn": ["Neuname"]}
+    factory.tree.apply([StoredEntry(3, "u3", "contacts", "crm", ("3",), changed, NOW, NOW, False)])
+    (after, _) = client.send(search(base, scope=0))
+    assert dict(after.value.attributes)[b"sn"] == [b"Neuname"]
 
 
 def test_photos_are_served_as_bytes_and_broken_ones_left_out(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from metadir.directory.attributes import attribute_type
 from metadir.directory.index import Entry
@@ -32,8 +33,9 @@ class Selection:
     types_only: bool
 
     @classmethod
-    def parse(cls, requested: Iterable[str], types_only: bool = False) -> Selection:
-        requested = [name.strip() for name in requested]
+    @lru_cache(maxsize=256)  # clients send the same few attribute lists again and again
+    def parse(cls, requested: tuple[str, ...], types_only: bool = False) -> Selection:
+        requested = tuple(name.strip() for name in requested)
         names = set()
         for name in requested:
             if name in ("*", "+", "1.1") or not name:
@@ -50,12 +52,9 @@ class Selection:
         return self.all_user or name.lower() in self.names
 
 
-def encode_entry(
-    entry: Entry, selection: Selection, operational: frozenset[str], keep: bool = True
-) -> bytes:
+def encode_entry(entry: Entry, selection: Selection, operational: frozenset[str]) -> bytes:
     """The SearchResultEntry protocolOp for ``entry`` as ``selection`` shapes it;
-    ``operational`` names the entry's operational attributes. ``keep``: cache the
-    encoding on the entry for the next search that returns it."""
+    ``operational`` names the entry's operational attributes."""
     wire = entry.wire
     if wire is not None:
         cached = wire.get(selection)
@@ -73,8 +72,6 @@ def encode_entry(
                     continue
             parts.append(ber.attribute(name, values))
     body = ber.search_entry_body(entry.dn, b"".join(parts))
-    if not keep:
-        return body
     if wire is None:
         wire = entry.wire = {}
     if len(wire) >= _CACHED_SHAPES:

@@ -73,7 +73,6 @@ SEARCH_CONTROLS = (MANAGE_DSA_IT, controls.PAGED, controls.SORT, controls.VLV)
 SUPPORTED_CONTROLS = SEARCH_CONTROLS
 SUPPORTED_EXTENSIONS = (WHO_AM_I,)
 
-KEEP_ENCODED_UP_TO = 100  # results at most this big keep their entries' encodings
 READ_ONLY = "metadir is read-only: its contacts come from the replicators"
 TLS_FIRST = "this server requires TLS: use StartTLS or ldaps:// first"
 
@@ -121,6 +120,8 @@ class LDAPServerFactory(protocol.ServerFactory):
         self.allow_anonymous = allow_anonymous
         self.size_limit = size_limit
         self.tls = tls  # certificate and key for StartTLS; None: StartTLS is unavailable
+        # built once, so that its encodings stay cached on it like any entry's
+        self.root_dse = _root_dse(start_tls=tls is not None)
         self.require_tls = require_tls
         # per directory: who may read it from where; none: the identity alone decides
         self.access = access or {}
@@ -144,21 +145,6 @@ class LDAPServerFactory(protocol.ServerFactory):
         connection = LDAPConnection(self, next(self._ids))
         connection.factory = self
         return connection
-
-    def root_dse(self) -> Entry:
-        attrs = {
-            "objectClass": ("top", "extensibleObject"),
-            "namingContexts": (ROOT_DN,),
-            "defaultNamingContext": (ROOT_DN,),
-            "supportedLDAPVersion": ("3",),
-            "supportedControl": SUPPORTED_CONTROLS,
-            "supportedExtension": SUPPORTED_EXTENSIONS + ((START_TLS,) if self.tls else ()),
-            "supportedFeatures": (ALL_OPERATIONAL_ATTRIBUTES,),
-            "subschemaSubentry": (SUBSCHEMA_DN,),
-            "vendorName": ("metadir",),
-            "vendorVersion": (f"metadir {__version__}",),
-        }
-        return Entry(0, "", None, attrs)
 
     def subschema(self) -> Entry:
         return subschema_entry()
@@ -281,20 +267,17 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             if critical and oid not in supported:
                 why = f"critical control {oid} is not supported"
                 return self._send(mid, ber.result(tag, UNAVAILABLE_CRITICAL_EXTENSION, "", why))
-        handler: Callable[[int, object], None] = {
-            pureldap.LDAPBindRequest: self._bind,
-            pureldap.LDAPCompareRequest: self._compare,
-            pureldap.LDAPExtendedRequest: self._extended,
-            pureldap.LDAPPasswordModifyRequest: self._extended,
-        }.get(
-            type(request),
-            lambda mid, _: self._send(mid, ber.result(tag, UNWILLING_TO_PERFORM, "", READ_ONLY)),
-        )
         try:
             if isinstance(request, SearchRequest):
                 self._search(mid, request, requested)
+            elif isinstance(request, pureldap.LDAPBindRequest):
+                self._bind(mid, request)
+            elif isinstance(request, pureldap.LDAPCompareRequest):
+                self._compare(mid, request)
+            elif isinstance(request, pureldap.LDAPExtendedRequest):  # PasswordModify is one
+                self._extended(mid, request)
             else:
-                handler(mid, request)
+                self._send(mid, ber.result(tag, UNWILLING_TO_PERFORM, "", READ_ONLY))
         except MalformedRequest as exc:
             self._send(mid, ber.result(tag, PROTOCOL_ERROR, "", str(exc)))
 
@@ -358,10 +341,6 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
 
     # --- search and compare ------------------------------------------------------------
 
-    def _may_read(self) -> bool:
-        visible = self._visible()
-        return visible is None or bool(visible)
-
     def _tls_required(self) -> bool:
         """Whether this request must be refused until the connection runs TLS."""
         return self.server.require_tls and not is_active(self.transport)
@@ -391,7 +370,8 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
                 shown = replace(selection, all_user=selection.all_user or selection.all_operational)
                 self._send_entries(mid, [special], shown, frozenset(), None)
             return done(SUCCESS)
-        if not self._may_read():
+        visible = self._visible()
+        if visible is not None and not visible:
             return done(INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled")
         try:
             wanted = controls.SearchControls.parse(requested)
@@ -411,7 +391,6 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             if search is None:
                 return done(UNWILLING_TO_PERFORM, "", "unknown paged results cookie")
             return page(search)
-        visible = self._visible()
         target = tree.resolve(base, visible)
         if isinstance(target, NoSuchObject):
             return done(NO_SUCH_OBJECT, target.matched_dn, f"no entry {base!r}")
@@ -495,7 +474,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         if scope != Scope.BASE:
             return None
         if not base.strip():
-            return self.server.root_dse()
+            return self.server.root_dse
         try:
             if normalize_dn(base) == normalize_dn(SUBSCHEMA_DN):
                 return self.server.subschema()
@@ -530,11 +509,8 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         if operation is not None:
             operation.entries += len(entries)
         outgoing = self.outgoing
-        # lookups and size-limited searches return the same few entries again and again;
-        # a dump's thousands would only fill memory with encodings read once a night
-        keep = len(entries) <= KEEP_ENCODED_UP_TO
         for entry in entries:
-            outgoing.append(ber.message(mid, encode_entry(entry, selection, operational, keep)))
+            outgoing.append(ber.message(mid, encode_entry(entry, selection, operational)))
             if len(outgoing) >= 512:  # big results go out as they are encoded
                 writes.send(self.transport, outgoing)
                 outgoing.clear()
@@ -548,12 +524,13 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
 
         if self._tls_required():
             return answer(CONFIDENTIALITY_REQUIRED, "", TLS_FIRST)
-        if not self._may_read():
+        visible = self._visible()
+        if visible is not None and not visible:
             return answer(
                 INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled"
             )
         tree = self.server.tree
-        target = tree.resolve(text(request.entry), self._visible())
+        target = tree.resolve(text(request.entry), visible)
         if isinstance(target, NoSuchObject):
             return answer(NO_SUCH_OBJECT, target.matched_dn)
         attribute = text(request.ava.attributeDesc.value)
@@ -593,6 +570,22 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         self.buffer.clear()
         self.transport.startTLS(self.server.tls)
         return None
+
+
+def _root_dse(start_tls: bool) -> Entry:
+    attrs = {
+        "objectClass": ("top", "extensibleObject"),
+        "namingContexts": (ROOT_DN,),
+        "defaultNamingContext": (ROOT_DN,),
+        "supportedLDAPVersion": ("3",),
+        "supportedControl": SUPPORTED_CONTROLS,
+        "supportedExtension": SUPPORTED_EXTENSIONS + ((START_TLS,) if start_tls else ()),
+        "supportedFeatures": (ALL_OPERATIONAL_ATTRIBUTES,),
+        "subschemaSubentry": (SUBSCHEMA_DN,),
+        "vendorName": ("metadir",),
+        "vendorVersion": (f"metadir {__version__}",),
+    }
+    return Entry(0, "", None, attrs)
 
 
 def _reads(filter: object, entry: Entry) -> bool:
