@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import string
 from pathlib import Path
 from typing import Annotated, Any, Union
 from urllib.parse import urlsplit
@@ -28,9 +27,10 @@ from pydantic import (
 )
 
 from metadir import fields
-from metadir.dn import normalize_dn, parse_dn
+from metadir.dn import normalize_dn, normalize_rdns, parse_dn
 from metadir.errors import ConfigError
 from metadir.phone import Location, PhoneFormat
+from metadir.sync.mapping import MappingError, Template
 from replicators import REGISTRY
 from replicators.base import ReplicatorConfig
 
@@ -42,28 +42,39 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def read_secret_files(model: type[BaseModel], data: Any, info: ValidationInfo) -> Any:
+    """``data`` for ``model`` with each ``<field>_file: PATH`` of a ``SecretStr`` field
+    replaced by ``<field>``: the file's text (PATH relative to the config file). For a
+    ``mode="before"`` model validator; raises ``ValueError`` naming the key."""
+    if not isinstance(data, dict):
+        return data
+    base_dir = Path((info.context or {}).get("base_dir", "."))
+    data = dict(data)
+    for name in _secret_fields(model):
+        key = f"{name}_file"
+        if key not in data:
+            continue
+        if name in data:
+            raise ValueError(f"give either {name!r} or {key!r}, not both")
+        path = base_dir / str(data.pop(key))
+        try:
+            data[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    return data
+
+
+def _secret_fields(model: type[BaseModel]) -> list[str]:
+    return [name for name, spec in model.model_fields.items() if spec.annotation is SecretStr]
+
+
 class SecretFiles(Strict):
     """A model whose ``SecretStr`` fields may instead be given as ``<field>_file: PATH``."""
 
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict):
-            return data
-        base_dir = Path((info.context or {}).get("base_dir", "."))
-        data = dict(data)
-        for name, spec in cls.model_fields.items():
-            key = f"{name}_file"
-            if spec.annotation is not SecretStr or key not in data:
-                continue
-            if name in data:
-                raise ValueError(f"give either {name!r} or {key!r}, not both")
-            path = base_dir / str(data.pop(key))
-            try:
-                data[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
-        return data
+        return read_secret_files(cls, data, info)
 
 
 class StoreConfig(Strict):
@@ -226,7 +237,7 @@ class DirectoryConfig(Strict):
         if value is None:
             return None
         rdns = _check_dn(value)
-        if len(rdns) != 2 or normalize_dn(",".join(_rdn_text(r) for r in rdns[1:])) != ROOT_DN:
+        if len(rdns) != 2 or normalize_rdns(rdns[1:]) != ROOT_DN:
             raise ValueError(
                 f"{value!r} must lie directly below {ROOT_DN}, e.g. ou=phones,{ROOT_DN}"
             )
@@ -272,12 +283,6 @@ class Config(Strict):
             if not path.is_absolute():
                 return prefix + str((self.base_dir / path).resolve())
         return url
-
-
-def _rdn_text(rdn: tuple[tuple[str, str], ...]) -> str:
-    from metadir.dn import escape_value
-
-    return "+".join(f"{t}={escape_value(v)}" for t, v in rdn)
 
 
 def _check_dn(value: str) -> tuple:
@@ -356,7 +361,7 @@ def _known_keys() -> set[str]:
     models: list[type[BaseModel]] = [Config, StoreConfig, ServerConfig, Account, Location, Limits]
     models += [DirectoryConfig, TlsConfig, *REGISTRY.values()]
     keys = {name for model in models for name in model.model_fields}
-    return keys | {f"{name}_file" for name in ("password",)}
+    return keys | {f"{name}_file" for model in models for name in _secret_fields(model)}
 
 
 def _describe(path: Path, err: dict) -> str:
@@ -397,38 +402,36 @@ def _describe(path: Path, err: dict) -> str:
 def _cross_checks(config: Config) -> list[str]:
     """Checks that span several keys: unique names and DNs, mapping targets, account scopes."""
     problems: list[str] = []
-    seen_dirs: dict[str, int] = {}
-    seen_dns: dict[str, int] = {}
+    # name or DN -> where it was first given
+    seen_dirs: dict[str, str] = {}
+    seen_dns: dict[str, str] = {}
     seen_reps: dict[str, str] = {}
     for d, directory in enumerate(config.directories):
         where = f"directories[{d}]"
-        if directory.name in seen_dirs:
+        if first := _given_before(seen_dirs, directory.name, where):
             problems.append(
-                f"{where}.name: directory {directory.name!r} is already defined "
-                f"at directories[{seen_dirs[directory.name]}]"
+                f"{where}.name: directory {directory.name!r} is already defined at {first}"
             )
-        seen_dirs.setdefault(directory.name, d)
-        dn = normalize_dn(directory.dn)
-        if dn in seen_dns:
-            problems.append(
-                f"{where}.base_dn: {directory.dn!r} is already the base DN of "
-                f"directories[{seen_dns[dn]}]"
-            )
-        seen_dns.setdefault(dn, d)
+        if first := _given_before(seen_dns, normalize_dn(directory.dn), where):
+            problems.append(f"{where}.base_dn: {directory.dn!r} is already the base DN of {first}")
         for r, rep in enumerate(directory.replicators):
             rwhere = f"{where}.replicators[{r}]"
-            if rep.name in seen_reps:
+            if first := _given_before(seen_reps, rep.name, rwhere):
                 problems.append(
-                    f"{rwhere}.name: replicator {rep.name!r} is already defined "
-                    f"at {seen_reps[rep.name]}"
+                    f"{rwhere}.name: replicator {rep.name!r} is already defined at {first}"
                 )
-            seen_reps.setdefault(rep.name, rwhere)
             problems += [f"{rwhere}.mapping.{p}" for p in canonicalize_mapping(rep)]
     for a, account in enumerate(config.server.accounts):
         for name in account.directories or ():
             if name not in seen_dirs:
                 problems.append(f"server.accounts[{a}].directories: no directory named {name!r}")
     return problems + _tls_problems(config.server)
+
+
+def _given_before(seen: dict[str, str], value: str, where: str) -> str | None:
+    """Where ``value`` was given first, if not at ``where``; notes it at ``where`` otherwise."""
+    first = seen.setdefault(value, where)
+    return first if first != where else None
 
 
 def _tls_problems(server: ServerConfig) -> list[str]:
@@ -466,9 +469,9 @@ def canonicalize_mapping(rep: ReplicatorConfig) -> list[str]:
             problems.append(f"{target}: expected a source field name or a template")
             continue
         try:
-            list(string.Formatter().parse(source))
-        except ValueError as exc:
-            problems.append(f"{target}: bad template {source!r}: {exc}")
+            Template.parse(source)
+        except MappingError as exc:
+            problems.append(f"{target}: {exc}")
             continue
         mapping[field.name] = source
     rep.mapping = mapping

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
 Kind = Literal["name", "number", "fax", "address", "misc", "photo"]
-KINDS: tuple[str, ...] = ("name", "number", "fax", "address", "misc", "photo")
+KINDS: tuple[str, ...] = get_args(Kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,12 @@ class Replicator(Protocol):
         ...
 
 
+def one_or_more(value: object) -> object:
+    """A setting that takes one name or a list of them: a single string as a one-item list
+    (anything else is left for pydantic to judge)."""
+    return [value] if isinstance(value, str) else value
+
+
 class DeleteLimit(BaseModel):
     """How many of a replicator's entries one run may delete: a share or a count."""
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, TextIO
 from pydantic import field_validator, model_validator
 
 from metadir.errors import SourceError
-from replicators.base import Problem, Record, Replicator, ReplicatorConfig
+from replicators.base import Problem, Record, Replicator, ReplicatorConfig, one_or_more
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,7 @@ class CsvConfig(ReplicatorConfig):
     # column names when the file has no header row
     columns: list[str] | None = None
 
-    @field_validator("key", mode="before")
-    @classmethod
-    def _key(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+    _key = field_validator("key", mode="before")(one_or_more)
 
     @field_validator("delimiter", mode="before")
     @classmethod

@@ -69,16 +69,18 @@ class LdifReplicator:
     def check(self) -> list[str]:
         """The attributes a read asks for, without those of the replicator's own mapping
         that no entry of the file has."""
+        own = {name.lower() for name in self.config.own_fields}
         present: set[str] = set()
-        entries = 0
+        found = False
         with self._open() as file:
             for item in parse_ldif(file):
                 if isinstance(item, Entry):
-                    entries += 1
+                    found = True
                     present.update(name.lower() for name in item.attributes)
-        if not entries:
+                    if own <= present:
+                        break  # every run checks before it reads: parse no more than needed
+        if not found:
             raise SourceError(f"{self.path}: no entries (is it an LDIF file?)")
-        own = {name.lower() for name in self.config.own_fields}
         return [a for a in self.attributes if a.lower() not in own or a.lower() in present]
 
     def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:

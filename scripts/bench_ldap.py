@@ -65,6 +65,18 @@ from ldaptor.protocols import pureldap
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test suite's server processes: tests/servers.py
 
+from metadir.ldap.ber import (  # noqa: E402
+    BIND_RESPONSE,
+    OCTET_STRING,
+    SEARCH_RESULT_DONE,
+    SEARCH_RESULT_ENTRY,
+    SEQUENCE,
+    elements,
+    integer,
+    message,
+    octets,
+    tlv,
+)
 from scripts.generate_contacts import contacts, write_csv  # noqa: E402
 from tests.servers import (  # noqa: E402
     SLAPD,
@@ -85,31 +97,16 @@ CHECKED = 100  # requests per workload compared between the servers before timin
 OTHER_SIZES = (10_000,)  # (a) again at these sizes
 SCALE_SIZE = 1_000_000  # metadir only: slapadd of a million contacts takes over 10 minutes
 
-# BER tags (RFC 4511)
-SEQUENCE, INTEGER, OCTET_STRING, CONTROLS = 0x30, 0x02, 0x04, 0xA0
-BIND_RESPONSE, SEARCH_ENTRY, SEARCH_DONE = 0x61, 0x64, 0x65
+CONTROLS = 0xA0  # [0] Controls of an LDAPMessage (RFC 4511)
 ANONYMOUS_BIND = pureldap.LDAPBindRequest(dn="", auth="").toWire()
 
 
 # --- the load client: raw BER over a socket ------------------------------------------------
 
 
-def ber(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes((tag, size)) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes((tag, 0x80 | len(length))) + length + content
-
-
-def ber_int(value: int) -> bytes:
-    return ber(INTEGER, value.to_bytes(value.bit_length() // 8 + 1, "big"))
-
-
 def paged_control(cookie: bytes) -> bytes:
-    value = ber(SEQUENCE, ber_int(PAGE_SIZE) + ber(OCTET_STRING, cookie))
-    control = ber(SEQUENCE, ber(OCTET_STRING, PAGED.encode()) + ber(OCTET_STRING, value))
-    return ber(CONTROLS, control)
+    value = tlv(SEQUENCE, integer(PAGE_SIZE) + octets(cookie))
+    return tlv(CONTROLS, tlv(SEQUENCE, octets(PAGED) + octets(value)))
 
 
 def element(buf: bytearray, pos: int) -> tuple[int, int, int] | None:
@@ -126,21 +123,15 @@ def element(buf: bytearray, pos: int) -> tuple[int, int, int] | None:
     return buf[pos], start, start + int.from_bytes(buf[pos + 2 : start], "big")
 
 
-def children(buf: bytearray, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    while start < end:
-        tag, value, start = element(buf, start)  # complete: the message is all in buf
-        yield tag, value, start
-
-
-def paged_cookie(buf: bytearray, controls: int, end: int) -> bytes | None:
+def paged_cookie(controls: bytes) -> bytes | None:
     """The cookie of the paged results control among the response controls, if there."""
-    for _tag, start, stop in children(buf, controls, end):
-        parts = list(children(buf, start, stop))  # controlType, [criticality], [controlValue]
-        (_, oid_start, oid_end), (tag, value_start, value_end) = parts[0], parts[-1]
-        if bytes(buf[oid_start:oid_end]) == PAGED.encode() and tag == OCTET_STRING:
-            _, sequence_start, sequence_end = next(children(buf, value_start, value_end))
-            _size, (_, cookie_start, cookie_end) = children(buf, sequence_start, sequence_end)
-            return bytes(buf[cookie_start:cookie_end])
+    for _tag, control in elements(controls):
+        parts = elements(control)  # controlType, [criticality], [controlValue]
+        (_, oid), (tag, value) = parts[0], parts[-1]
+        if oid == PAGED.encode() and tag == OCTET_STRING:
+            ((_, sequence),) = elements(value)
+            _size, (_, cookie) = elements(sequence)
+            return cookie
     return None
 
 
@@ -164,11 +155,11 @@ class Connection:
         """Send the encoded SearchRequest ``op`` (page by page when ``paged``); return
         (entries, result code)."""
         if not paged:
-            entries, code, _ = self.exchange(op, SEARCH_DONE)
+            entries, code, _ = self.exchange(op, SEARCH_RESULT_DONE)
             return entries, code
         total, cookie = 0, b""
         while True:
-            entries, code, cookie = self.exchange(op, SEARCH_DONE, paged_control(cookie))
+            entries, code, cookie = self.exchange(op, SEARCH_RESULT_DONE, paged_control(cookie))
             total += entries
             if code != 0 or not cookie:
                 return total, code
@@ -179,7 +170,7 @@ class Connection:
         """Send one request, read up to its final response (protocolOp tag ``done``):
         (search entries before it, result code, paged results cookie)."""
         self.mid = self.mid % 0x7FFFFFFF + 1
-        self.sock.sendall(ber(SEQUENCE, ber_int(self.mid) + op + controls))
+        self.sock.sendall(message(self.mid, op, controls))
         buf, pos, entries = self.buf, 0, 0
         while True:
             header = element(buf, pos)
@@ -194,16 +185,16 @@ class Connection:
             _, start, end = header
             op_at = start + 2 + buf[start + 1]  # after the messageID
             tag = buf[op_at]
-            if tag == SEARCH_ENTRY:
+            if tag == SEARCH_RESULT_ENTRY:
                 entries += 1
             elif tag == done:
-                _, result, op_end = element(buf, op_at)
-                _, code_start, code_end = element(buf, result)
+                _, op_start, op_end = element(buf, op_at)
+                _, code_start, code_end = element(buf, op_start)
                 code = int.from_bytes(buf[code_start:code_end], "big")
                 cookie = None
                 if op_end < end and buf[op_end] == CONTROLS:
                     _, controls_start, controls_end = element(buf, op_end)
-                    cookie = paged_cookie(buf, controls_start, controls_end)
+                    cookie = paged_cookie(bytes(buf[controls_start:controls_end]))
                 del buf[:end]
                 return entries, code, cookie
             pos = end

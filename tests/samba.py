@@ -6,8 +6,9 @@ version and provision settings, into a cache under the temp dir; each DC starts 
 
 Samba's LDAP server always listens on AD's fixed ports (389, 636 and the global catalog's
 3268, 3269), so DCs are told apart by address: each gets a loopback address of its own
-(127.0.0.2 to 127.0.0.254) that nothing listens on yet. LDAPS uses a self-signed certificate
-made for that address; ``SambaDC.ca_file`` is what a client verifies it with.
+(127.0.0.2 to 127.0.0.254) that nothing listens on yet. LDAPS uses a certificate made for
+that address by a CA of its own (tests/pki.py); ``SambaDC.ca_file`` is what a client
+verifies it with.
 
 The helpers below write with ldap3 as an administrator or a provisioning tool would, and
 raise ``SambaError`` naming the operation, the DN and Samba's message when it refuses one.
@@ -16,7 +17,6 @@ raise ``SambaError`` naming the operation, the DN and Samba's message when it re
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import random
 import secrets
@@ -35,12 +35,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import ldap3
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import escape_rdn, to_dn
+
+from tests import pki
 
 _SBIN = "/usr/sbin:/usr/local/sbin"
 SAMBA = shutil.which("samba") or shutil.which("samba", path=_SBIN)
@@ -87,7 +85,7 @@ class SambaDC:
     base_dn: str
     admin: str  # the administrator's user principal name, for a simple bind
     password: str
-    ca_file: Path  # the LDAPS certificate (self-signed), to verify TLS against
+    ca_file: Path  # the CA that signed the LDAPS certificate, to verify TLS against
     workdir: Path
     port: int = LDAP_PORT
     ldaps_port: int = LDAPS_PORT
@@ -192,38 +190,7 @@ def free_loopback_address() -> str:
     )
 
 
-def write_certificate(directory: Path, host: str, dns_name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for ``host`` (an IP address) and ``dns_name``, and its key,
-    written as PEM files (the key readable by its owner only, as Samba insists)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns_name)])
-    now = datetime.now(UTC)
-    names = [x509.DNSName(dns_name), x509.IPAddress(ipaddress.ip_address(host))]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=7))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    return cert_file, key_file
-
-
-def smb_conf(workdir: Path, host: str, cert: Path, key: Path) -> str:
+def smb_conf(workdir: Path, host: str, cert: Path, key: Path, ca: Path) -> str:
     """The DC's whole configuration: every path inside ``workdir``, only the LDAP service,
     only ``host``, simple binds allowed over plain LDAP."""
     settings = {
@@ -247,7 +214,7 @@ def smb_conf(workdir: Path, host: str, cert: Path, key: Path) -> str:
         "tls enabled": "yes",
         "tls keyfile": key,
         "tls certfile": cert,
-        "tls cafile": cert,
+        "tls cafile": ca,
     }
     return "[global]\n" + "".join(f"\t{name} = {value}\n" for name, value in settings.items())
 
@@ -264,10 +231,13 @@ def running_dc(workdir: Path) -> Iterator[SambaDC]:
     (workdir / "run").mkdir()
     host = free_loopback_address()
     dns_name = f"{HOST_NAME}.{REALM.lower()}"
-    cert, key = write_certificate(workdir / "private" / "tls", host, dns_name)
+    tls = workdir / "private" / "tls"
+    ca = pki.make_authority(tls, "samba test CA")
+    cert, key = tls / "cert.pem", tls / "key.pem"
+    pki.write_pair(pki.issue(ca, dns_name, 1, (dns_name, host)), cert, key)
     config = workdir / "etc" / "smb.conf"
-    config.write_text(smb_conf(workdir, host, cert, key), encoding="utf-8")
-    dc = SambaDC(host, BASE_DN, f"Administrator@{REALM}", ADMIN_PASSWORD, cert, workdir)
+    config.write_text(smb_conf(workdir, host, cert, key, ca.path), encoding="utf-8")
+    dc = SambaDC(host, BASE_DN, f"Administrator@{REALM}", ADMIN_PASSWORD, ca.path, workdir)
     log_path = workdir / "samba.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

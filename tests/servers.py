@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import re
 import shutil
 import signal
@@ -35,10 +36,30 @@ STOP_TIMEOUT = 5.0
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the range the kernel
+    hands out to clients: a client polling a port of that range before the server binds it
+    can be given that very port as its own and connect to itself (TCP simultaneous open),
+    reading back its own request as the answer."""
+    for _ in range(200):
+        port = random.randrange(_PORTS_FROM, _client_ports_from())
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServerError("no free TCP port on 127.0.0.1 below the client port range")
+
+
+_PORTS_FROM = 10_000
+
+
+def _client_ports_from() -> int:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+    except OSError:
+        return 32_768  # Linux's default
+    return max(int(text.split()[0]), _PORTS_FROM + 1_000)
 
 
 def run_ldap_tool(tool: str, args: Sequence[str], timeout: float = 30) -> tuple[int, str, str]:

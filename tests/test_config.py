@@ -112,6 +112,17 @@ directories:
             "        max_delete: 120%\n",
             "directories[0].replicators[0].max_delete: a share cannot exceed 100%",
         ),
+        (
+            f"directories:\n  - name: a\n    replicators:{CSV_REPLICATOR}"
+            "        mapping: {displayName: '{First'}\n",
+            "directories[0].replicators[0].mapping.displayName: bad template '{First': ",
+        ),
+        (
+            f"directories:\n  - name: a\n    replicators:{CSV_REPLICATOR}"
+            "        mapping: {cn: '{} {Last}'}\n",
+            "directories[0].replicators[0].mapping.cn: bad template '{} {Last}': '{}' names no "
+            "field",
+        ),
         ("- just\n- a list\n", "expected a mapping of settings at the top level"),
         ("server: [unclosed\n", "line 2, column 1: not valid YAML"),
     ],

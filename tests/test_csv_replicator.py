@@ -13,7 +13,6 @@ import pytest
 
 from metadir.config import load_config
 from metadir.errors import ConfigError, SourceError
-from replicators import create
 from replicators.base import Problem, Record
 from replicators.csv import CsvConfig, CsvReplicator, sniff_delimiter
 
@@ -415,12 +414,12 @@ def test_config_builds_a_replicator_reading_relative_to_the_config(tmp_path: Pat
     _, settings = config.replicator("crm")
     assert isinstance(settings, CsvConfig)
     assert (settings.key, settings.delimiter, settings.encoding) == (["Nr"], "\t", "cp1252")
-    replicator = create(settings, config.base_dir)
+    replicator = settings.build(config.base_dir)
     # the file is ;-separated, so with tab each row is one field
     with pytest.raises(SourceError, match="key column 'Nr' is not in the header"):
         replicator.check()
     settings.delimiter = ";"
-    assert records(create(settings, config.base_dir)) == GERMAN_ROWS
+    assert records(settings.build(config.base_dir)) == GERMAN_ROWS
 
 
 def test_config_accepts_every_setting(tmp_path: Path) -> None:

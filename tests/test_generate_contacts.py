@@ -24,9 +24,9 @@ _spec.loader.exec_module(gen)
 NUMBER_COLUMNS = ("Phone", "Mobile", "Fax", "HomePhone")
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False, cwd=cwd
     )
 
 
@@ -138,9 +138,7 @@ def test_every_country_has_room_for_a_million_unique_numbers() -> None:
     ],
 )  # fmt: skip
 def test_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=tmp_path
-    )
+    result = run(*args, cwd=tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
     assert not (tmp_path / "x.csv").exists()

@@ -17,10 +17,11 @@ import pytest
 from pydantic import ValidationError
 
 from metadir.config import Config
+from metadir.directory.matching import format_generalized_time
 from replicators.base import Checkpoint, Record
 from replicators.ldap import LdapConfig
 from replicators.ldap.source import LdapReplicator
-from replicators.ldap.timestamps import OVERLAP, ldap_time, parse_time
+from replicators.ldap.timestamps import OVERLAP, parse_time
 from tests.conftest import need_slapd
 from tests.servers import SourceSlapd, connect
 from tests.test_ldap_replicator import stored, sync, write_config
@@ -116,7 +117,7 @@ def test_an_incremental_read_asks_only_for_entries_changed_since_the_watermark(
     since = datetime.now(UTC)
     assert writer.modify(f"uid=p2,{ou}", {"sn": [(ldap3.MODIFY_REPLACE, ["Changed"])]})
     # the watermark as if the last read had seen entries up to now (minus the overlap)
-    state = {**checkpoint.state, "watermark": ldap_time(since + OVERLAP)}
+    state = {**checkpoint.state, "watermark": format_generalized_time(since + OVERLAP)}
     *records, checkpoint = rep.read(state)
     assert [r.values["sn"] for r in records if isinstance(r, Record)] == ["Changed"]
     assert isinstance(checkpoint, Checkpoint) and not checkpoint.full

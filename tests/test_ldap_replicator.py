@@ -32,9 +32,10 @@ from replicators.base import Problem, Record, Replicator
 from replicators.ldap import LdapConfig
 from replicators.ldap.source import LdapReplicator
 from replicators.ldap.values import filetime, guid_text, sid_text, split_description
+from tests import samba
 from tests.conftest import need_slapd
+from tests.pki import Authority, issue, make_authority, write_pair
 from tests.servers import SourceSlapd, connect, free_port
-from tests.test_tls import Authority, issue, make_authority
 
 BASE = "dc=corp,dc=example"
 ADMIN, SECRET = "cn=admin,dc=corp,dc=example", "secret"
@@ -66,11 +67,6 @@ def ldif_text(entries: list[tuple[str, Values]]) -> str:
 
 def guid(i: int) -> uuid.UUID:
     return uuid.UUID(int=0x5EED_0000 + i)
-
-
-def filetime_of(moment: datetime) -> str:
-    """``moment`` as AD's accountExpires writes it (100 ns since 1601)."""
-    return str((moment - datetime(1601, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 10)
 
 
 def user(i: int, name: str | None = None, **extra: list[str | bytes]) -> tuple[str, Values]:
@@ -132,10 +128,10 @@ FULL = user(
 NOW = datetime.now(UTC)
 INACTIVE = {
     "disabled": user(1001, userAccountControl=["514"]),
-    "expired": user(1002, accountExpires=[filetime_of(NOW - timedelta(days=1))]),
+    "expired": user(1002, accountExpires=[str(samba.filetime(NOW - timedelta(days=1)))]),
 }
 ACTIVE = {
-    "expires later": user(1003, accountExpires=[filetime_of(NOW + timedelta(days=30))]),
+    "expires later": user(1003, accountExpires=[str(samba.filetime(NOW + timedelta(days=30)))]),
     "never expires": user(1004, accountExpires=["9223372036854775807"]),
     "no expiry set": user(1005, accountExpires=["0"]),
 }
@@ -261,8 +257,7 @@ def source(
     ca, _ = authorities
     workdir = tmp_path_factory.mktemp("source")
     cert, key = workdir / "server.pem", workdir / "server.key"
-    for path, data in zip((cert, key), issue(ca, "source", 7), strict=True):
-        path.write_bytes(data)
+    write_pair(issue(ca, "source", 7), cert, key)
     server = SourceSlapd(workdir, tls=(cert, key))
     server.load(ldif_text(directory()))
     server.start()

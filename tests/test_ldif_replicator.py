@@ -4,7 +4,6 @@ slapd read as the LDAP replicator reads the server."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,11 +19,11 @@ from tests.test_ldap_replicator import (
     ADMIN,
     ALL_USERS,
     BASE,
-    COMPUTER,
     CONTACTS,
     GENERIC,
     SECRET,
     authorities,  # noqa: F401 - the slapd holding the directory, and its CA
+    directory,
     guid,
     ldif_text,
     read_all,
@@ -182,8 +181,6 @@ def test_bad_files(tmp_path: Path) -> None:
 def ad_export() -> str:
     """An Active Directory export as ldifde writes one: containers, users, contacts, a
     computer; objectGUID in base64."""
-    from tests.test_ldap_replicator import directory
-
     return ldif_text(directory())
 
 
@@ -206,7 +203,7 @@ def test_object_classes_and_base_dn_select_entries(tmp_path: Path) -> None:
     computers = records_of(
         ldif_replicator(tmp_path, ad_export(), object_classes=["computer"], key="objectGUID")
     )
-    assert [r.key for r in computers] == [(str(uuid.UUID(bytes_le=COMPUTER[1]["objectGUID"][0])),)]  # type: ignore[arg-type]
+    assert [r.key for r in computers] == [(str(guid(3000)),)]  # test_ldap_replicator.COMPUTER
     below = records_of(
         ldif_replicator(tmp_path, ad_export(), flavor="ad", base_dn=f"OU=Contacts,{BASE}",
                         objects="all")

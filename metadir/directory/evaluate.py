@@ -120,12 +120,7 @@ class Matcher:
             def test(value: str) -> bool:
                 return substrings_match(value, initial, any_, final)
 
-            if initial:
-                values, count = held.with_prefix(initial), held.count_with_prefix(initial)
-            elif final:
-                values, count = held.with_suffix(final), len(held.postings)
-            else:
-                values, count = iter(held.postings), len(held.postings)
+            values, count = held.substring_candidates((initial,) if initial else (), final)
             return self.select(held, attr.name, values, count, test, scope), EMPTY
         if isinstance(filter, f.GreaterOrEqual | f.LessOrEqual):
             norm = rule.normalize(filter.value)

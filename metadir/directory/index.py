@@ -10,8 +10,9 @@ nobody searches by substring cost no memory for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from pyroaring import BitMap, FrozenBitMap
 from sortedcontainers import SortedList
@@ -210,6 +211,18 @@ class AttributeIndex:
     def count_with_prefix(self, prefix: str) -> int:
         values = self.sorted_values()
         return values.bisect_left(prefix + "\U0010ffff") - values.bisect_left(prefix)
+
+    def substring_candidates(
+        self, prefixes: Collection[str], final: str | None
+    ) -> tuple[Iterable[str], int]:
+        """The values a substring assertion may match, and how many there are: those
+        starting with one of ``prefixes``, else those ending with ``final``, else all."""
+        if prefixes:
+            values = chain.from_iterable(map(self.with_prefix, prefixes))
+            return values, sum(map(self.count_with_prefix, prefixes))
+        if final:
+            return self.with_suffix(final), len(self.postings)
+        return iter(self.postings), len(self.postings)
 
 
 class Index:

@@ -9,7 +9,6 @@ for only when nothing matched exactly, finds numbers stored without area code.
 
 from __future__ import annotations
 
-from itertools import chain
 from typing import TYPE_CHECKING
 
 from pyroaring import BitMap
@@ -46,13 +45,7 @@ def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids
     def test(value: str) -> bool:
         return any(substrings_match(value, p, any_, final) for p in prefixes or (None,))
 
-    if prefixes:
-        values = chain.from_iterable(held.with_prefix(p) for p in prefixes)
-        count = sum(held.count_with_prefix(p) for p in prefixes)
-    elif final:
-        values, count = held.with_suffix(final), len(held.postings)
-    else:
-        values, count = iter(held.postings), len(held.postings)
+    values, count = held.substring_candidates(prefixes, final)
     return matcher.select(held, attr.name, values, count, test, scope), EMPTY
 
 

@@ -79,6 +79,8 @@ class DirectoryTree:
         self._by_ndn: dict[str, Container] = {}
         self._replicators: dict[str, set[str]] = {}
         self._locations: dict[str, Location | None] = {}
+        # each numbering plan in use with the containers whose numbers it reads
+        self._plans: dict[Location | None, list[Container]] = {}
         self._all = BitMap((ROOT_ID,))  # the whole tree: what a subtree search at the root sees
         for n, directory in enumerate(directories, start=1):
             dn = directory.dn
@@ -94,7 +96,8 @@ class DirectoryTree:
             self.containers[directory.name] = container
             self._by_ndn[container.ndn] = container
             self._replicators[directory.name] = {r.name for r in directory.replicators}
-            self._locations[directory.name] = directory.location or location
+            self._locations[directory.name] = plan = directory.location or location
+            self._plans.setdefault(plan, []).append(container)
         self._timestamps: dict[datetime, tuple[str]] = {}  # shared by entries of one sync
         self._names: dict[str, str] = {}  # attribute names as stored -> canonical
         self._values = SharedValues()
@@ -252,17 +255,16 @@ class DirectoryTree:
         return [entries[i] for i in (true[:first] if first else true)]
 
     def _matching(self, filter: f.Filter, ids: Ids, fallback: bool) -> Ids:
-        locations = set(self._locations.values())
-        if len(locations) <= 1:  # the usual case: one numbering plan for everything
-            location = next(iter(locations), None)
+        plans = self._plans
+        if len(plans) <= 1:  # the usual case: one numbering plan for everything
+            location = next(iter(plans), None)
             return Matcher(self.index, location, fallback).evaluate(filter, ids)[0]
         true = BitMap()
-        for n, location in enumerate(locations):
+        for n, (location, containers) in enumerate(plans.items()):
             # the root and the containers once
             group = ids & BitMap(range(_CONTACTS)) if n == 0 else BitMap()
-            for name, container in self.containers.items():
-                if self._locations[name] == location:
-                    group |= container.members & ids
+            for container in containers:
+                group |= container.members & ids
             true |= Matcher(self.index, location, fallback).evaluate(filter, group)[0]
         return true
 

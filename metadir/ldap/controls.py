@@ -149,10 +149,9 @@ class SearchControls:
     view: ViewRequest | None = None
 
     @classmethod
-    def parse(cls, requested: Sequence[tuple[bytes | str, bool, bytes | None]]) -> SearchControls:
+    def parse(cls, requested: Sequence[tuple[str, bool, bytes | None]]) -> SearchControls:
         found: dict[str, object] = {}
         for oid, critical, value in requested:
-            oid = oid.decode() if isinstance(oid, bytes) else oid
             if oid == PAGED:
                 found["paged"] = parse_paged(value)
             elif oid == SORT:

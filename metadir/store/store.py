@@ -130,12 +130,12 @@ class RunRecord:
     mode: str = "full"
     # the replicator's note on its checkpoint
     note: str = ""
+    # the sequence number its changes were written under; None if it changed nothing
+    change_seq: int | None = None
 
     @property
     def seconds(self) -> float:
         return (self.finished - self.started).total_seconds()
-
-    change_seq: int | None = None
 
 
 class Store:

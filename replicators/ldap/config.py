@@ -22,7 +22,7 @@ from pydantic import (
 
 from metadir import fields
 from metadir.dn import parse_dn
-from replicators.base import Replicator, ReplicatorConfig
+from replicators.base import Replicator, ReplicatorConfig, one_or_more
 from replicators.ldap.presets import DN, Flavor, Incremental, Preset, preset
 
 # full_every: a number of seconds, or a count of these units
@@ -46,10 +46,7 @@ class DirectorySettings(ReplicatorConfig):
     # the source fields of the replicator's own mapping, before the preset's was merged in
     _own_fields: frozenset[str] = PrivateAttr(default=frozenset())
 
-    @field_validator("key", mode="before")
-    @classmethod
-    def _key(cls, value: object) -> object:
-        return [value] if isinstance(value, str) else value
+    _key = field_validator("key", mode="before")(one_or_more)
 
     @model_validator(mode="after")
     def _preset(self) -> DirectorySettings:
@@ -159,14 +156,14 @@ class LdapConfig(DirectorySettings):
     @classmethod
     def _password_file(cls, data: Any, info: ValidationInfo) -> Any:
         # metadir.config imports the replicators: its secret-file reading is imported late
-        from metadir.config import SecretFiles
+        from metadir.config import read_secret_files
 
-        return SecretFiles._read_secret_files.__func__(cls, data, info)  # type: ignore[attr-defined]
+        return read_secret_files(cls, data, info)
 
     @field_validator("url", mode="before")
     @classmethod
     def _urls(cls, value: object) -> object:
-        urls = [value] if isinstance(value, str) else value
+        urls = one_or_more(value)
         if urls == []:
             raise ValueError("give at least one ldap:// or ldaps:// URL")
         for url in urls if isinstance(urls, list) else ():

@@ -107,9 +107,9 @@ def close(conn: ldap3.Connection) -> None:
 class Connector:
     """Opens bound connections to the first server of ``url`` that answers."""
 
-    def __init__(self, config: LdapConfig, base_dir: Path, name: str) -> None:
+    def __init__(self, config: LdapConfig, base_dir: Path) -> None:
         self.config = config
-        self.name = name
+        self.name = config.name
         self.endpoints = [parse_url(url) for url in config.url]
         ca = config.tls.ca_file
         self.ca_file = base_dir / ca if ca else None

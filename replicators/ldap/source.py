@@ -43,7 +43,7 @@ class Lost(Exception):
 class LdapReplicator:
     def __init__(self, config: LdapConfig, base_dir: Path) -> None:
         self.config = config
-        self.connector = Connector(config, base_dir, config.name)
+        self.connector = Connector(config, base_dir)
         self.attributes = config.wanted_attributes()
 
     def check(self) -> list[str]:
@@ -216,15 +216,14 @@ class LdapReplicator:
         base: str,
         search_filter: str,
         scope: str,
-        attributes: list[str] | None = None,
+        attributes: list[str],
         accept: tuple[int, ...] | None = (0,),
         **options: Any,
     ) -> wire.Answer:
         """One search (one page); raises ``Lost`` or ``SourceError`` unless its result is
         one of ``accept`` (None: any result)."""
-        wanted = attributes if attributes is not None else self.attributes
         try:
-            answer = wire.search(conn, base, search_filter, scope, wanted, **options)
+            answer = wire.search(conn, base, search_filter, scope, attributes, **options)
         except (LDAPCommunicationError, wire.Closed) as exc:
             raise Lost(str(exc) or type(exc).__name__) from None
         except BerError as exc:

@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from replicators.base import Checkpoint
 from replicators.ldap.config import LdapConfig
 
 METHOD, FINGERPRINT, FULL_AT = "method", "fingerprint", "full_at"
@@ -33,16 +34,6 @@ def fingerprint(config: LdapConfig) -> str:
     }
     text = json.dumps(settings, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def new_state(config: LdapConfig, method: str, full_at: datetime, **position: Any) -> dict:
-    """The state a read saves: the method's ``position`` and the common parts."""
-    return {
-        METHOD: method,
-        FINGERPRINT: fingerprint(config),
-        FULL_AT: full_at.isoformat(),
-        **position,
-    }
 
 
 def full_reason(
@@ -84,9 +75,29 @@ def full_reason(
     return None
 
 
-def saved_full_at(state: dict[str, Any]) -> datetime:
-    """When the source was last read whole, of a state ``full_reason`` accepted."""
-    return datetime.fromisoformat(state[FULL_AT])
+def checkpoint(
+    config: LdapConfig,
+    method: str,
+    state: dict[str, Any] | None,
+    reason: str | None,
+    started: datetime,
+    **position: Any,
+) -> Checkpoint:
+    """The Checkpoint a read ends with: the method's ``position`` and the common parts.
+    ``reason`` is ``full_reason``'s: None for an incremental read, which keeps when the
+    source was last read whole (from ``state``); else a full read that ``started`` then."""
+    if reason is None:
+        assert state is not None
+        full_at = datetime.fromisoformat(state[FULL_AT])
+    else:
+        full_at = started
+    saved = {
+        METHOD: method,
+        FINGERPRINT: fingerprint(config),
+        FULL_AT: full_at.isoformat(),
+        **position,
+    }
+    return Checkpoint(saved, full=reason is not None, note=reason or "")
 
 
 def duration(seconds: float) -> str:

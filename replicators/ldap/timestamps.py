@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import ldap3
 
+from metadir.directory.matching import format_generalized_time
 from replicators.base import Checkpoint
 from replicators.ldap.config import Endpoint
-from replicators.ldap.state import full_reason, new_state, now, saved_full_at
+from replicators.ldap.state import checkpoint, full_reason, now
 
 if TYPE_CHECKING:
     from replicators.ldap.source import Item, LdapReplicator
@@ -56,25 +57,20 @@ def read(rep: LdapReplicator, state: dict[str, Any] | None) -> Iterator[Item | C
                         highest[0] = moment
 
     search_filter = rep.config.search_filter
-    if watermark is not None:
-        search_filter = f"(&{search_filter}({ATTRIBUTE}>={ldap_time(watermark - OVERLAP)}))"
     incremental = watermark is not None
+    if watermark is not None:
+        since = format_generalized_time(watermark - OVERLAP)
+        search_filter = f"(&{search_filter}({ATTRIBUTE}>={since}))"
 
     def items(conn: ldap3.Connection, endpoint: Endpoint) -> Iterator[Item]:
-        extra = (ATTRIBUTE,)
         yield from rep.entry_items(
-            conn, endpoint, search_filter, removals=incremental, extra=extra, seen=seen
+            conn, endpoint, search_filter, removals=incremental, extra=(ATTRIBUTE,), seen=seen
         )
 
     yield from rep.collect(items)
     # no entry at all: the next read starts from when this one did
-    mark = ldap_time(highest[0] or started)
-    if incremental:
-        assert state is not None
-        state = new_state(rep.config, METHOD, saved_full_at(state), watermark=mark)
-        yield Checkpoint(state, full=False)
-    else:
-        yield Checkpoint(new_state(rep.config, METHOD, started, watermark=mark), True, reason or "")
+    mark = format_generalized_time(highest[0] or started)
+    yield checkpoint(rep.config, METHOD, state, reason, started, watermark=mark)
 
 
 def parse_time(text: str) -> datetime | None:
@@ -91,8 +87,3 @@ def parse_time(text: str) -> datetime | None:
         sign = 1 if zone[0] == "+" else -1
         moment -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
     return moment
-
-
-def ldap_time(moment: datetime) -> str:
-    """``moment`` as a GeneralizedTime in UTC, whole seconds."""
-    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")

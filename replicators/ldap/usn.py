@@ -24,7 +24,8 @@ from metadir.errors import SourceError
 from replicators.base import Checkpoint, Record, Removed
 from replicators.ldap import timestamps
 from replicators.ldap.config import Endpoint
-from replicators.ldap.state import full_reason, new_state, now, saved_full_at
+from replicators.ldap.presets import DN
+from replicators.ldap.state import checkpoint, full_reason, now
 from replicators.ldap.values import EntryReader, dn_parts, guid_text
 
 if TYPE_CHECKING:
@@ -83,12 +84,7 @@ def read(rep: LdapReplicator, state: dict[str, Any] | None) -> Iterator[Item | C
     dc: DomainController = attempt["dc"]
     why: str | None = attempt["reason"]
     position = {"url": dc.url, "dc": dc.host, "invocation_id": dc.invocation_id, "usn": dc.usn}
-    if why is None:
-        assert state is not None
-        full_at = saved_full_at(state)
-        yield Checkpoint(new_state(rep.config, METHOD, full_at, **position), full=False)
-    else:
-        yield Checkpoint(new_state(rep.config, METHOD, started, **position), True, why)
+    yield checkpoint(rep.config, METHOD, state, why, started, **position)
 
 
 def _other_dc(state: dict[str, Any] | None, dc: DomainController) -> str | None:
@@ -153,7 +149,7 @@ def _tombstones(
     config = rep.config
     classes = "".join(f"(objectClass={c})" for c in config.preset.classes[config.chosen_objects])
     deleted = f"(&(isDeleted=TRUE)(uSNChanged>={since})(|{classes}))"
-    keys = [k for k in config.key_attributes if k.lower() != "dn"]
+    keys = [k for k in config.key_attributes if k.lower() != DN]
     reader = EntryReader(keys, config.key_attributes)
     controls = (show_deleted_control(True),)
     for dn, raw in rep.entries(conn, endpoint, deleted, keys, dc.naming_context, controls):
