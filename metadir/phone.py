@@ -10,6 +10,7 @@ International and national prefixes come from the country (libphonenumber metada
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 PhoneFormat = Literal["e164", "readable", "national", "source"]
 SHORT_INTERNAL_DIGITS = 4  # "567", "2001", "110": internal or service numbers, not local ones
+_MIN_E164 = 7  # fewer digits cannot be a country code and a subscriber number
 _FORMATS = {"readable": PhoneNumberFormat.INTERNATIONAL, "national": PhoneNumberFormat.NATIONAL}
 _NOT_DIGITS = re.compile(r"\D")
 # what a number may be written with; anything else makes a value text, not a number
@@ -111,12 +113,18 @@ def _base_digits(location: Location) -> str | None:
     digits = _NOT_DIGITS.sub("", text)
     if text.strip().startswith("+"):
         return digits
-    e164 = _parse(text, location.country)
-    return e164[1:] if e164 else None
+    parsed = _parse(text, location.country)
+    return parsed[0][1:] if parsed else None
 
 
-def _parse(text: str, country: str) -> str | None:
-    """E.164 for ``text`` read in ``country``, if it is a valid number."""
+@lru_cache(maxsize=65536)  # search readings try the same candidates again and again
+def _parse(text: str, country: str) -> tuple[str, bool] | None:
+    """E.164 for ``text`` read in ``country``, and whether it is a valid number; None
+    when it is not even a possible one (a length the country's plan has no number of).
+
+    Possible but not valid numbers are numbers too: ranges allocated after the library's
+    metadata was made, and numbers a digit longer or shorter than the plan says, are
+    still dialled and still ring somewhere (``0151/1271977``)."""
     plain = _plain(text, country)
     if plain is None:
         try:
@@ -126,7 +134,20 @@ def _parse(text: str, country: str) -> str | None:
         plain = number.country_code, _util.national_significant_number(number)
     code, national = plain
     # E.164 is the country code and the national significant number (format_number's way)
-    return f"+{code}{national}" if _valid(code, national) else None
+    if _valid(code, national):
+        return f"+{code}{national}", True
+    return (f"+{code}{national}", False) if _possible(code, national) else None
+
+
+def _possible(code: int, national: str) -> bool:
+    """Whether ``national`` has a length the plan of country ``code`` has numbers of
+    (``phonenumbers.is_possible_number``) and fits its general pattern: a national
+    prefix read as part of the number (``+49 0089…``) does not."""
+    region = _util.region_code_for_country_code(code)
+    meta = _util.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if meta is None or _util._test_number_length(national, meta) != _POSSIBLE:
+        return False
+    return bool(_patterns(code, region)[1].fullmatch(national))
 
 
 def _valid(code: int, national: str) -> bool:
@@ -228,6 +249,7 @@ def _plain(text: str, country: str) -> tuple[int, str] | None:
     return code, national
 
 
+_POSSIBLE = _util.ValidationResult.IS_POSSIBLE
 _SHORT = (
     _util.ValidationResult.TOO_SHORT,
     _util.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
@@ -260,53 +282,81 @@ def key(canonical: str) -> str:
 
 def read_number(raw: str, location: Location | None) -> Number:
     """``raw`` as a source or a client wrote it, read with ``location``."""
-    text = raw.strip()
+    text = _without_trunk_zero(raw.strip())
     if not text or not _NUMBER_LIKE.match(text) or not _NOT_DIGITS.sub("", text):
-        return Number(text, "text")
+        return Number(raw.strip(), "text")
     if location is None:
-        e164 = _parse(text, "ZZ") if text.startswith("+") else None
-        return Number(e164, "e164") if e164 else Number(text, "text")
+        parsed = _parse(text, "ZZ") if text.startswith("+") else None
+        return Number(parsed[0], "e164") if parsed else Number(text, "text")
     return _read(text, location)
+
+
+# "+49 (0)89 …": the trunk digit in brackets is written for national callers, never dialled
+_TRUNK_ZERO = re.compile(r"^(\+|00)\s*(\d{1,3})\s*\(0\)\s*")
+
+
+def _without_trunk_zero(text: str) -> str:
+    return _TRUNK_ZERO.sub(r"\1\2 ", text) if "(0)" in text else text
 
 
 @lru_cache(maxsize=65536)  # sources and clients repeat numbers (switchboards, fax lines)
 def _read(text: str, location: Location) -> Number:
     digits = _NOT_DIGITS.sub("", text)
-    plus = text.startswith("+")
     if (
-        not plus
+        not text.startswith("+")
         and not digits.startswith(location.national_prefix or "\0")
         and location.is_extension(digits)
     ):
         base = _base_digits(location)
         return Number(f"+{base}{digits}", "e164") if base else Number(digits, "extension")
-    for candidate in _candidates(text, digits, plus, location):
-        e164 = _parse(candidate, location.country)
-        if e164:
-            return Number(e164, "e164")
-    return Number(text, "text")
+    e164 = next(_readings(text, digits, location), None)
+    return Number(e164, "e164") if e164 else Number(text, "text")
 
 
-def _candidates(text: str, digits: str, plus: bool, location: Location) -> list[str]:
-    """The ways ``text`` may have been meant, most literal first."""
-    if plus:
-        return [text]
+def _readings(text: str, digits: str, location: Location) -> Iterator[str]:
+    """The E.164 numbers ``text`` may stand for, most likely first: the ways it is written
+    before the ways an outside line or a missing prefix may have changed it; in each,
+    valid numbers before those that are only possible."""
+    seen = set()
+    for group in _candidates(text, digits, location):
+        possible = []
+        for candidate in group:
+            parsed = _parse(candidate, location.country)
+            if parsed is None or parsed[0] in seen:
+                continue
+            seen.add(parsed[0])
+            if parsed[1]:
+                yield parsed[0]
+            else:
+                possible.append(parsed[0])
+        yield from possible
+
+
+def _candidates(text: str, digits: str, location: Location) -> tuple[list[str], list[str]]:
+    """The ways ``text`` may have been meant: as written, and then the less literal
+    readings (an outside-line prefix in front, a country code without ``+``)."""
+    if text.startswith("+"):
+        return [text], []
     national = location.national_prefix
     international = location.international_prefix
-    out = [text]
+    written = [text]
     if national and not digits.startswith((national, international)):
         # dialled without any prefix: a local number, the area code left out. Where the
         # trunk prefix is "0" (most of Europe) it cannot be a national number as well; in
         # North America ("1") ten digits without it are one.
         local = [f"{national}{location.area_code}{digits}"] if location.area_code else []
-        out = local if national == "0" else [*local, text]
-    # an outside-line prefix in front of what follows ("0 089…", "0 0049…")
+        written = local if national == "0" else [*local, text]
+    other = []
+    # an outside-line prefix in front of what follows ("0 089…", "0 0049…", "0 0170…")
     rest = digits
     while location.outside_line and rest.startswith(location.outside_line):
         rest = rest[len(location.outside_line) :]
         if rest:
-            out.append(rest)
-    return out
+            other.append(rest)
+    # the country code without "+" or "00", as some SIP trunks present callers
+    if not digits.startswith((national or "+", international)) and len(digits) > _MIN_E164:
+        other.append(f"+{digits}")
+    return written, other
 
 
 def display(number: Number, raw: str, fmt: PhoneFormat, country: str | None = None) -> str:
@@ -336,41 +386,54 @@ def looks_like_number(value: str) -> bool:
 # --- reading search assertions -------------------------------------------------------------
 
 
-def query_key(value: str, location: Location | None) -> str:
-    """The index key a full number in a filter is looked up by."""
-    return read_number(value, location).digits
+def query_keys(value: str, location: Location | None) -> Iterator[str]:
+    """The index keys a full number in a filter may stand for, most likely first: its
+    reading as an import would read it, then the other readings (``0 0170…`` behind an
+    outside line is a German mobile as well as ``+1 70…``). A search takes the first
+    that is in the directory."""
+    number = read_number(value, location)
+    yield number.digits
+    if number.kind == "e164" and location is not None:
+        text = _without_trunk_zero(value.strip())
+        for e164 in _readings(text, _NOT_DIGITS.sub("", text), location):
+            if e164 != number.canonical:
+                yield key(e164)
 
 
-def piece_digits(value: str, location: Location | None) -> str:
-    """The digits a number must contain or end with for ``*value*`` or ``*value``: as typed,
-    unless the value starts like a full number (``+``, a national or international prefix):
-    then the digits of that number in E.164, country code included, so that the same
-    national digits in another country do not match."""
+def piece_forms(value: str, location: Location | None) -> tuple[str, ...]:
+    """The digits a number must contain or end with for ``*value*`` or ``*value``: as
+    typed (``*0864211`` ends ``+49 177 20864211``, as slapd's telephoneNumberSubstringsMatch
+    finds it), and where the value starts like a full number (``+``, a national prefix)
+    also the digits of that number in E.164, so that ``*089 1234567`` ends ``+4989…``."""
     digits = _NOT_DIGITS.sub("", value)
     national = location.national_prefix if location else ""
     if value.strip().startswith("+") or (national and digits.startswith(national)):
         number = read_number(value, location)
-        if number.kind == "e164":
-            return number.digits
-    return digits
+        if number.kind == "e164" and number.digits != digits:
+            return digits, number.digits
+    return (digits,)
 
 
 def prefix_keys(value: str, location: Location | None) -> set[str]:
-    """Index-key prefixes a number prefix in a filter may stand for (``0891234*``)."""
+    """Index-key prefixes a number prefix in a filter may stand for (``0891234*``). A
+    prefix is read as a national or international one only with digits after it: ``0*``
+    and ``00*`` are not every number of the country or of the world."""
+    value = _without_trunk_zero(value.strip())
     digits = _NOT_DIGITS.sub("", value)
     if not digits:
         return set()
-    if value.strip().startswith("+") or location is None:
+    if value.startswith("+") or location is None:
         return {digits}
     keys = {digits}  # extensions and numbers kept as written
     national = location.national_prefix
     international = location.international_prefix
     rest = digits
-    while True:
+    while rest:
         if rest.startswith(international):
             keys.add(rest[len(international) :])
         elif national and rest.startswith(national):
-            keys.add(location.country_code + rest[len(national) :])
+            if rest != national:
+                keys.add(location.country_code + rest[len(national) :])
         elif not national:  # no trunk prefix (Italy): national numbers are dialled whole
             keys.add(location.country_code + rest)
         elif location.area_code:

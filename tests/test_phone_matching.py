@@ -114,6 +114,15 @@ DIRECTORIES = [
                     "ipp": person("Ida", "Ipp", ipPhone="568", otherTelephone="+49 160 1112223"),
                     # a German number with the same national digits as Keller's Swiss one
                     "doppel": person("Doris", "Doppel", telephoneNumber="+49 4466 81800"),
+                    # possible but not valid: a digit short of the plan for 0151 and 0151 8…
+                    "neu": person("Nora", "Neu", mobile="0151/1271977"),
+                    "kurz": person("Kai", "Kurzmann", telephoneNumber="+49 151 8139421"),
+                    "sieben": person("Sven", "Siebert", mobile="+49 177 20864211"),
+                    "trunk": person("Tina", "Trunk", telephoneNumber="+49 (0)89 9687931"),
+                    "handy": person("Hanna", "Handy", mobile="0170 77075568"),
+                    # names a search box sends to name and number attributes alike
+                    "jaeger": person("Julia", "Jäger", telephoneNumber="+49 30 5556661"),
+                    "jaegermeister": person("Jens", "Jägermeister", mobile="+49 40 5556662"),
                 },
             ),
         ),
@@ -373,7 +382,7 @@ CASES = [
     case("de", "(!(telephoneNumber>=0))"),  # Undefined stays Undefined under NOT
     case("de", prefix("0891234"), "mueller", "huber"),
     case("de", prefix("+49 89 1234"), "mueller", "huber"),
-    case("de", prefix("004989"), "mueller", "ernst", "huber", "koenig", "lustig", "ober"),
+    case("de", prefix("004989"), "mueller", "ernst", "huber", "koenig", "lustig", "ober", "trunk"),
     case("de", prefix("+1 212"), "miller"),
     case("de", prefix("0039 06"), "rossi"),
     case("de", suffix("0891234567"), "mueller"),
@@ -418,6 +427,48 @@ CASES = [
     case("de", eq("0" * 40)),
     case("de", eq("9" * 40, "searchNumber")),
     case("de", suffix("0" * 40)),
+    # no digits, no number: such values match only numbers kept as that same text
+    case("de", prefix("Jäger")),
+    case("de", f"(|(sn=Jäger*){prefix('Jäger')})", "jaeger", "jaegermeister"),
+    case("de", f"(|(sn=Jäger*){prefix('Jäger', 'mobile')})", "jaeger", "jaegermeister"),
+    case("de", prefix("Anna", "searchNumber")),
+    case("de", prefix("Anna", "metaSearchNumber")),
+    case("de", contains("abc")),
+    case("de", contains("-")),
+    case("de", contains("n/a", "mobile"), "empfang"),
+    case("de", contains(" "), "empfang"),  # "call reception" holds a space
+    case("de", prefix("CALL"), "empfang"),
+    case("de", suffix("reception"), "empfang"),
+    case("de", eq("N/A", "mobile"), "empfang"),
+    case("de", eq("n/a")),  # the telephoneNumber is another text
+    # possible numbers the library does not call valid are numbers all the same
+    case("de", eq("+491511271977", "mobile"), "neu"),
+    case("de", eq("00491511271977", "mobile"), "neu"),
+    case("de", eq("01511271977", "mobile"), "neu"),
+    case("de", eq("0151 1271977", "mobile"), "neu"),
+    case("de", eq("0 0151 1271977", "mobile"), "neu"),
+    case("de", eq("01518139421"), "kurz"),
+    case("de", eq("+49 151 8139421"), "kurz"),
+    case("de", prefix("0151 127", "mobile"), "neu"),
+    # suffix and contains on the digits as typed, and as a number
+    case("de", suffix("0864211", "mobile"), "sieben"),
+    case("de", contains("0864211", "mobile"), "sieben"),
+    case("de", suffix("20864211", "searchNumber"), "sieben"),
+    case("de", contains("0177 208", "mobile"), "sieben"),
+    case("de", prefix("00")),  # an international prefix alone is no number yet
+    case("de", prefix("0")),
+    # how PBXs present callers: outside line before a national number, a country code
+    # without + or 00, the (0) of the trunk prefix inside an international form
+    case("de", eq("0 0170 77075568", "mobile"), "handy"),
+    case("de", eq("00170 77075568", "searchNumber"), "handy"),
+    case("de", eq("0170 77075568", "mobile"), "handy"),
+    case("de", eq("4917077075568", "mobile"), "handy"),
+    case("de", eq("49891234567"), "mueller"),
+    case("de", eq("41446681800"), "keller"),
+    case("de", eq("+49 (0)89 9687931"), "trunk"),
+    case("de", eq("0049 (0)89 9687931"), "trunk"),
+    case("de", prefix("+49 (0)89 9687931"), "trunk"),
+    case("de", prefix("+49 (0)89 968"), "trunk"),
     # --- virtual attributes
     case("de", eq("0171 5550100", "searchNumber"), "mueller"),
     case("de", eq("089 3333444", "searchNumber"), "schmidt"),

@@ -20,7 +20,7 @@ CustomerNo;FirstName;LastName;Company;Phone
 1002;Ben;Schulz;;089 7654321
 1003;;;Müller GmbH;
 1004;broken
-1005;Eva;Roth;ACME;0171 555
+1005;Eva;Roth;ACME;0171 5550100 0171 5550101
 """
 
 
@@ -90,8 +90,10 @@ def test_sync_prints_a_summary_per_replicator(tmp_path: Path) -> None:
         "1 skipped, 1 number kept as written"
     )
     assert bad_row(5).fullmatch(lines[1])
-    # "0171 555" is too short for a mobile number: served as written, and said so
-    assert lines[2] == "  line 6: telephoneNumber '0171 555' is no phone number: kept as written"
+    # two numbers in one field are none: served as written, and said so
+    assert lines[2] == (
+        "  line 6: telephoneNumber '0171 5550100 0171 5550101' is no phone number: kept as written"
+    )
     assert lines[3:] == [
         "erp (csv -> contacts): ok in N s: 1 added, 0 updated, 0 deleted, 0 unchanged, 0 skipped"
     ]
@@ -127,7 +129,7 @@ def test_status_shows_sizes_and_last_runs(tmp_path: Path) -> None:
         lines[1],
     )
     assert bad_row(5, indent="    ").fullmatch(lines[2])
-    assert "'0171 555' is no phone number" in lines[3]
+    assert "'0171 5550100 0171 5550101' is no phone number" in lines[3]
     assert lines[4:] == [
         "  erp (csv): never run",
         "directory staff (ou=staff,dc=meta): 0 entries",
