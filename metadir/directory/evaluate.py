@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pyroaring import BitMap, FrozenBitMap
 
 from metadir.directory import filters as f
-from metadir.directory import numbers
+from metadir.directory import numbers, words
 from metadir.directory.attributes import AttributeType, attribute_type, virtual_members
 from metadir.directory.index import EMPTY, AttributeIndex, Index, union
 from metadir.directory.matching import PHONE, approx_form, substrings_match
@@ -30,6 +30,7 @@ Outcome = tuple[Ids, Ids]  # (true, undefined)
 
 
 _CASE_IGNORE_RULES = {"caseignorematch", "2.5.13.2"}
+_FULL_TEXT_FILTERS = f.Equality | f.Substrings | f.Approx
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,8 @@ class Matcher:
         if attr is None:
             return EMPTY, scope
         if attr.virtual:
+            if attr.name in words.FULL_TEXT and isinstance(filter, _FULL_TEXT_FILTERS):
+                return words.evaluate(self, attr, filter, scope)
             return self._or(virtual_members(attr, filter), scope)
         if isinstance(filter, f.Present):
             return self._present(attr, scope), EMPTY

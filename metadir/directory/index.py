@@ -10,7 +10,7 @@ nobody searches by substring cost no memory for them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 
@@ -18,7 +18,7 @@ from pyroaring import BitMap, FrozenBitMap
 from sortedcontainers import SortedList
 
 from metadir.directory.attributes import attribute_type
-from metadir.directory.matching import Rule
+from metadir.directory.matching import OCTET_STRING, Rule
 
 # a value held by one entry is stored as a bare id; by several, as a bitmap of ids
 Postings = int | BitMap
@@ -208,6 +208,19 @@ class AttributeIndex:
         rev = suffix[::-1]
         return (v[::-1] for v in self.reversed_values().irange(rev, rev + "\U0010ffff"))
 
+    def ids_with_prefix(self, prefix: str) -> BitMap:
+        """The ids holding a value that starts with ``prefix`` (a new bitmap)."""
+        postings = self.postings
+        single = BitMap()
+        shared = []
+        for value in self.with_prefix(prefix):
+            ids = postings[value]
+            if isinstance(ids, int):
+                single.add(ids)
+            else:
+                shared.append(ids)
+        return union((single, *shared))
+
     def count_with_prefix(self, prefix: str) -> int:
         values = self.sorted_values()
         return values.bisect_left(prefix + "\U0010ffff") - values.bisect_left(prefix)
@@ -237,6 +250,8 @@ class Index:
         # the attribute indexes built so far, by canonical attribute name
         self._attributes: dict[str, AttributeIndex] = {}
         self._deferred: set[str] = set()  # attributes met whose index waits for a search
+        # word indexes for full-text search, by name, with how an entry's words are found
+        self._words: dict[str, tuple[Callable[[Entry], Collection[str]], AttributeIndex]] = {}
 
     def attribute(self, name: str) -> AttributeIndex | None:
         """The index of attribute type ``name`` (canonical), None if no entry holds it."""
@@ -252,8 +267,21 @@ class Index:
                     index.add(entry.id, entry.match_values(name))
         return index
 
+    def words(self, name: str, words_of: Callable[[Entry], Collection[str]]) -> AttributeIndex:
+        """The word index ``name``: the words ``words_of`` finds in each entry, folded, with
+        the ids holding them. Built on first use, maintained from then on."""
+        built = self._words.get(name)
+        if built is None:
+            index = AttributeIndex(OCTET_STRING)  # words come folded: compared as they are
+            for entry in self.entries.values():
+                _add_words(index, entry, words_of)
+            built = self._words[name] = (words_of, index)
+        return built[1]
+
     def add(self, entry: Entry) -> None:
         self.entries[entry.id] = entry
+        for words_of, words in self._words.values():
+            _add_words(words, entry, words_of)
         numbers = entry.numbers
         built = self._attributes
         attributes = entry.attributes
@@ -278,8 +306,18 @@ class Index:
     def remove(self, entry_id: int) -> Entry | None:
         entry = self.entries.pop(entry_id, None)
         if entry is not None:
+            for words_of, words in self._words.values():
+                words.remove(entry_id, tuple(words_of(entry)))
             for name in entry.attributes:
                 index = self._attributes.get(name)
                 if index is not None:
                     index.remove(entry_id, entry.match_values(name))
         return entry
+
+
+def _add_words(
+    index: AttributeIndex, entry: Entry, words_of: Callable[[Entry], Collection[str]]
+) -> None:
+    held = tuple(words_of(entry))
+    if held:
+        index.add(entry.id, held)

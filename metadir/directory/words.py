@@ -1,0 +1,85 @@
+"""Full-text search for estos' ``searchContact`` and ``searchIndividual`` (MetaDirectory 6):
+the words of a search box, in any order, each match the start of a word in any of the
+fields searched — ``A* Becke*`` and ``becke alex`` find "Alexander Beckenbauer"; leading
+wildcards are ignored.
+
+The words of those fields are kept in a word index per virtual attribute (built on the
+first such search, then maintained like any index), so a search is a few prefix lookups
+in a sorted list and bitmap intersections, not a scan of the directory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING
+
+from metadir.directory import filters as f
+from metadir.directory.attributes import AttributeType, virtual_members
+from metadir.directory.index import EMPTY, AttributeIndex, Entry
+from metadir.dn import fold
+
+if TYPE_CHECKING:
+    from metadir.directory.evaluate import Ids, Matcher, Outcome
+
+# the virtual attributes searched as full text (the others stand for their members)
+FULL_TEXT = frozenset({"searchContact", "searchIndividual"})
+_RUNS = re.compile(r"\w+")
+_APOSTROPHES = re.compile(r"['’`´]")
+
+
+def words_of(values: Iterable[str]) -> set[str]:
+    """The words a query word may be the start of: each whitespace-separated token
+    (``müller-lüdenscheidt``, ``anna@acme.example``), the runs of letters and digits in
+    it (``lüdenscheidt``, ``acme``), and a token without its apostrophes (``obrien``)."""
+    found: set[str] = set()
+    for value in values:
+        for token in fold(value).split():
+            found.add(token)
+            found.update(_RUNS.findall(token))
+            if _APOSTROPHES.search(token):
+                found.add(_APOSTROPHES.sub("", token))
+    return found
+
+
+def query_words(filter: f.Equality | f.Substrings | f.Approx) -> list[str]:
+    """The words of a search box, folded; ``*`` marks nothing but where words end."""
+    if isinstance(filter, f.Substrings):
+        pieces: Sequence[str | None] = (filter.initial, *filter.any, filter.final)
+    else:
+        pieces = (filter.value,)
+    return fold(" ".join(piece for piece in pieces if piece)).split()
+
+
+def evaluate(
+    matcher: Matcher, attr: AttributeType, filter: f.Equality | f.Substrings | f.Approx, scope: Ids
+) -> Outcome:
+    """Entries whose fields hold a word starting with each word of the assertion; and, for
+    a value that looks like a number, those holding it in a number attribute."""
+    held = matcher.index.words(attr.name, partial(entry_words, fields=attr.virtual))
+    found = _matching(held, query_words(filter), scope)
+    numbers = tuple(m for m in virtual_members(attr, filter) if m.attribute not in attr.virtual)
+    if not numbers:
+        return found, EMPTY
+    true, undefined = matcher.evaluate(f.Or(numbers), scope)
+    true = true | found
+    return true, undefined - true if undefined else EMPTY
+
+
+def _matching(held: AttributeIndex, words: list[str], scope: Ids) -> Ids:
+    if not words:
+        return EMPTY
+    found: Ids = scope
+    # the rarest word first: the others then only narrow a small set
+    for word in sorted(set(words), key=held.count_with_prefix):
+        found = found & held.ids_with_prefix(word)
+        if not found:
+            break
+    return found
+
+
+def entry_words(entry: Entry, fields: Sequence[str]) -> set[str]:
+    """The words of ``fields`` in ``entry``."""
+    get = entry.attributes.get
+    return words_of(value for name in fields for value in get(name, ()))
