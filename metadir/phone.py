@@ -386,18 +386,18 @@ def looks_like_number(value: str) -> bool:
 # --- reading search assertions -------------------------------------------------------------
 
 
-def query_keys(value: str, location: Location | None) -> Iterator[str]:
+@lru_cache(maxsize=65536)  # a virtual attribute asks the same for each number attribute
+def query_keys(value: str, location: Location | None) -> tuple[str, ...]:
     """The index keys a full number in a filter may stand for, most likely first: its
     reading as an import would read it, then the other readings (``0 0170…`` behind an
     outside line is a German mobile as well as ``+1 70…``). A search takes the first
     that is in the directory."""
     number = read_number(value, location)
-    yield number.digits
-    if number.kind == "e164" and location is not None:
-        text = _without_trunk_zero(value.strip())
-        for e164 in _readings(text, _NOT_DIGITS.sub("", text), location):
-            if e164 != number.canonical:
-                yield key(e164)
+    if number.kind != "e164" or location is None:
+        return (number.digits,)
+    text = _without_trunk_zero(value.strip())
+    others = _readings(text, _NOT_DIGITS.sub("", text), location)
+    return (number.digits, *(key(e164) for e164 in others if e164 != number.canonical))
 
 
 def piece_forms(value: str, location: Location | None) -> tuple[str, ...]:
