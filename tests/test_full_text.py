@@ -115,14 +115,15 @@ def test_the_word_index_follows_the_directory(tree: DirectoryTree) -> None:
     assert found(tree, "(searchContact=alexander)") == set()
     assert found(tree, "(searchContact=bayern)") == set()
     assert found(tree, "(searchContact=isar)") == {3}
-    words = tree.index.words("searchContact", lambda entry: ())  # the one built before
+    words = tree.index.words("searchContact", frozenset(), words_of).held  # the one built
     assert "alexander" not in words.postings and "isar" in words.postings
 
 
 def test_words_of_a_field() -> None:
-    assert words_of(["Müller-Lüdenscheidt", "anna@acme.example", "O’Brien"]) >= {
+    values = ["Müller-Lüdenscheidt", "anna@acme.example", "O’Brien"]
+    assert {word for value in values for word in words_of(value)} == {
         "müller-lüdenscheidt", "müller", "lüdenscheidt", "anna@acme.example", "anna", "acme",
-        "example", "o’brien", "obrien", "brien",
+        "example", "o’brien", "obrien", "o", "brien",
     }  # fmt: skip
     assert query_words(parse_filter("(searchContact=A* Becke*)")) == ["a", "becke"]
     assert query_words(parse_filter("(searchContact=*  *)")) == []

@@ -250,8 +250,7 @@ class Index:
         # the attribute indexes built so far, by canonical attribute name
         self._attributes: dict[str, AttributeIndex] = {}
         self._deferred: set[str] = set()  # attributes met whose index waits for a search
-        # word indexes for full-text search, by name, with how an entry's words are found
-        self._words: dict[str, tuple[Callable[[Entry], Collection[str]], AttributeIndex]] = {}
+        self._words: dict[str, WordIndex] = {}  # for full-text search, by name
 
     def attribute(self, name: str) -> AttributeIndex | None:
         """The index of attribute type ``name`` (canonical), None if no entry holds it."""
@@ -267,21 +266,29 @@ class Index:
                     index.add(entry.id, entry.match_values(name))
         return index
 
-    def words(self, name: str, words_of: Callable[[Entry], Collection[str]]) -> AttributeIndex:
-        """The word index ``name``: the words ``words_of`` finds in each entry, folded, with
-        the ids holding them. Built on first use, maintained from then on."""
+    def words(
+        self, name: str, fields: frozenset[str], tokens: Callable[[str], Iterable[str]]
+    ) -> WordIndex:
+        """The word index ``name``: the words ``tokens`` finds in the values of ``fields``,
+        with the ids holding them. Built on first use from the attribute indexes (each
+        distinct value read once, not each entry), maintained from then on."""
         built = self._words.get(name)
         if built is None:
-            index = AttributeIndex(OCTET_STRING)  # words come folded: compared as they are
-            for entry in self.entries.values():
-                _add_words(index, entry, words_of)
-            built = self._words[name] = (words_of, index)
-        return built[1]
+            built = self._words[name] = WordIndex(fields, tokens, AttributeIndex(OCTET_STRING))
+            postings = built.held.postings
+            for field in fields:
+                held = self.attribute(field)
+                for value, ids in held.postings.items() if held is not None else ():
+                    for word in tokens(value):
+                        _merge(postings, word, ids)
+        return built
 
     def add(self, entry: Entry) -> None:
         self.entries[entry.id] = entry
-        for words_of, words in self._words.values():
-            _add_words(words, entry, words_of)
+        for words in self._words.values():
+            held = words.of(entry)
+            if held:
+                words.held.add(entry.id, held)
         numbers = entry.numbers
         built = self._attributes
         attributes = entry.attributes
@@ -306,8 +313,8 @@ class Index:
     def remove(self, entry_id: int) -> Entry | None:
         entry = self.entries.pop(entry_id, None)
         if entry is not None:
-            for words_of, words in self._words.values():
-                words.remove(entry_id, tuple(words_of(entry)))
+            for words in self._words.values():
+                words.held.remove(entry_id, words.of(entry))
             for name in entry.attributes:
                 index = self._attributes.get(name)
                 if index is not None:
@@ -315,9 +322,38 @@ class Index:
         return entry
 
 
-def _add_words(
-    index: AttributeIndex, entry: Entry, words_of: Callable[[Entry], Collection[str]]
-) -> None:
-    held = tuple(words_of(entry))
-    if held:
-        index.add(entry.id, held)
+@dataclass(slots=True, eq=False)
+class WordIndex:
+    """The words of some attributes (folded, as ``tokens`` finds them) with their ids."""
+
+    fields: frozenset[str]
+    tokens: Callable[[str], Iterable[str]]
+    held: AttributeIndex  # word -> ids; words are compared as they are
+
+    def of(self, entry: Entry) -> tuple[str, ...]:
+        """The words of ``entry``'s values of ``fields``."""
+        tokens, fields = self.tokens, self.fields
+        return tuple(
+            {
+                word
+                for name, values in entry.attributes.items()
+                if name in fields
+                for value in values
+                for word in tokens(value)
+            }
+        )
+
+
+def _merge(postings: dict[str, Postings], word: str, ids: Postings) -> None:
+    """Add ``ids`` (an attribute index's own, never changed) to the postings of ``word``."""
+    held = postings.get(word)
+    if held is None:
+        postings[word] = ids if isinstance(ids, int) else BitMap(ids)
+    elif isinstance(held, int):
+        merged = BitMap((held, ids)) if isinstance(ids, int) else BitMap(ids) | BitMap((held,))
+        if len(merged) > 1:
+            postings[word] = merged
+    elif isinstance(ids, int):
+        held.add(ids)
+    else:
+        held |= ids

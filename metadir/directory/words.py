@@ -4,20 +4,20 @@ fields searched — ``A* Becke*`` and ``becke alex`` find "Alexander Beckenbauer
 wildcards are ignored.
 
 The words of those fields are kept in a word index per virtual attribute (built on the
-first such search, then maintained like any index), so a search is a few prefix lookups
-in a sorted list and bitmap intersections, not a scan of the directory.
+first such search from the attribute indexes, then maintained like any index), so a search
+is a few prefix lookups in a sorted list and bitmap intersections, not a scan.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from functools import partial
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from metadir.directory import filters as f
 from metadir.directory.attributes import AttributeType, virtual_members
-from metadir.directory.index import EMPTY, AttributeIndex, Entry
+from metadir.directory.index import EMPTY, WordIndex
 from metadir.dn import fold
 
 if TYPE_CHECKING:
@@ -29,18 +29,20 @@ _RUNS = re.compile(r"\w+")
 _APOSTROPHES = re.compile(r"['’`´]")
 
 
-def words_of(values: Iterable[str]) -> set[str]:
-    """The words a query word may be the start of: each whitespace-separated token
-    (``müller-lüdenscheidt``, ``anna@acme.example``), the runs of letters and digits in
-    it (``lüdenscheidt``, ``acme``), and a token without its apostrophes (``obrien``)."""
-    found: set[str] = set()
-    for value in values:
-        for token in fold(value).split():
-            found.add(token)
-            found.update(_RUNS.findall(token))
+@lru_cache(maxsize=65536)  # first names, companies and towns repeat across contacts
+def words_of(value: str) -> tuple[str, ...]:
+    """The words of a field's value a query word may be the start of: each whitespace-
+    separated token (``müller-lüdenscheidt``, ``anna@acme.example``), the runs of letters
+    and digits in it (``lüdenscheidt``, ``acme``), and a token without its apostrophes
+    (``obrien``); folded as names are."""
+    found = []
+    for token in fold(value).split():
+        found.append(token)
+        if not token.isalnum():
+            found += _RUNS.findall(token)
             if _APOSTROPHES.search(token):
-                found.add(_APOSTROPHES.sub("", token))
-    return found
+                found.append(_APOSTROPHES.sub("", token))
+    return tuple(found)
 
 
 def query_words(filter: f.Equality | f.Substrings | f.Approx) -> list[str]:
@@ -57,8 +59,9 @@ def evaluate(
 ) -> Outcome:
     """Entries whose fields hold a word starting with each word of the assertion; and, for
     a value that looks like a number, those holding it in a number attribute."""
-    held = matcher.index.words(attr.name, partial(entry_words, fields=attr.virtual))
-    found = _matching(held, query_words(filter), scope)
+    index = matcher.index
+    words = index.words(attr.name, frozenset(attr.virtual), words_of)
+    found = _matching(words, query_words(filter), scope)
     numbers = tuple(m for m in virtual_members(attr, filter) if m.attribute not in attr.virtual)
     if not numbers:
         return found, EMPTY
@@ -67,19 +70,14 @@ def evaluate(
     return true, undefined - true if undefined else EMPTY
 
 
-def _matching(held: AttributeIndex, words: list[str], scope: Ids) -> Ids:
-    if not words:
+def _matching(words: WordIndex, wanted: list[str], scope: Ids) -> Ids:
+    if not wanted:
         return EMPTY
+    held = words.held
     found: Ids = scope
     # the rarest word first: the others then only narrow a small set
-    for word in sorted(set(words), key=held.count_with_prefix):
+    for word in sorted(set(wanted), key=held.count_with_prefix):
         found = found & held.ids_with_prefix(word)
         if not found:
             break
     return found
-
-
-def entry_words(entry: Entry, fields: Sequence[str]) -> set[str]:
-    """The words of ``fields`` in ``entry``."""
-    get = entry.attributes.get
-    return words_of(value for name in fields for value in get(name, ()))
