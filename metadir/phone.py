@@ -314,9 +314,9 @@ def _read(text: str, location: Location) -> Number:
 
 
 def _readings(text: str, digits: str, location: Location) -> Iterator[str]:
-    """The E.164 numbers ``text`` may stand for, most likely first: the ways it is written
-    before the ways an outside line or a missing prefix may have changed it; in each,
-    valid numbers before those that are only possible."""
+    """The E.164 numbers ``text`` may stand for, most likely first: as written, then with
+    one outside-line prefix less, then two…, then as a country code without ``+``; of
+    each, valid numbers before those that are only possible."""
     seen = set()
     for group in _candidates(text, digits, location):
         possible = []
@@ -332,31 +332,30 @@ def _readings(text: str, digits: str, location: Location) -> Iterator[str]:
         yield from possible
 
 
-def _candidates(text: str, digits: str, location: Location) -> tuple[list[str], list[str]]:
-    """The ways ``text`` may have been meant: as written, and then the less literal
-    readings (an outside-line prefix in front, a country code without ``+``)."""
+def _candidates(text: str, digits: str, location: Location) -> Iterator[list[str]]:
+    """The ways ``text`` may have been meant, in groups from the most literal."""
     if text.startswith("+"):
-        return [text], []
+        yield [text]
+        return
     national = location.national_prefix
     international = location.international_prefix
-    written = [text]
     if national and not digits.startswith((national, international)):
         # dialled without any prefix: a local number, the area code left out. Where the
         # trunk prefix is "0" (most of Europe) it cannot be a national number as well; in
         # North America ("1") ten digits without it are one.
         local = [f"{national}{location.area_code}{digits}"] if location.area_code else []
-        written = local if national == "0" else [*local, text]
-    other = []
+        yield local if national == "0" else [*local, text]
+    else:
+        yield [text]
     # an outside-line prefix in front of what follows ("0 089…", "0 0049…", "0 0170…")
     rest = digits
     while location.outside_line and rest.startswith(location.outside_line):
         rest = rest[len(location.outside_line) :]
         if rest:
-            other.append(rest)
+            yield [rest]
     # the country code without "+" or "00", as some SIP trunks present callers
     if not digits.startswith((national or "+", international)) and len(digits) > _MIN_E164:
-        other.append(f"+{digits}")
-    return written, other
+        yield [f"+{digits}"]
 
 
 def display(number: Number, raw: str, fmt: PhoneFormat, country: str | None = None) -> str:

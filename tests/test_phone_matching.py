@@ -509,6 +509,10 @@ CASES = [
     case("ch", eq("0041446681800"), "zuerich"),
     case("ch", eq("668 18 00"), "zuerich"),  # local
     case("ch", eq("0 044 668 18 00"), "zuerich"),  # outside line
+    # served as the source wrote them: prefixes and parts also match the digits served
+    case("ch", prefix("00"), "bern"),  # "0041 31 322 21 11"
+    case("ch", contains("089"), "muenchen"),  # "089 1234567"
+    case("ch", suffix("21 11"), "bern"),
     case("ch", eq("+41 44 668 18 01"), "nebenan"),  # stored as a local number
     case("ch", eq("031 322 21 11"), "bern"),
     case("ch", eq("+41 79 123 45 67"), "natel"),

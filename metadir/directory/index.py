@@ -101,9 +101,11 @@ class Entry:
     wire: dict[object, bytes] | None = None
 
     def match_values(self, name: str) -> Sequence[str]:
-        """The values filters on ``name`` compare: canonical numbers, or the values served."""
+        """The values filters on ``name`` compare: the values served, and canonical numbers
+        where they differ (``089 1234567`` served nationally is also ``+49891234567``: a
+        filter finds a number as a client reads it, as slapd would, and as a number)."""
         if self.numbers is not None and name in self.numbers:
-            return self.numbers[name]
+            return (*self.numbers[name], *self.attributes.get(name, ()))
         return self.attributes.get(name, ())
 
 
@@ -307,7 +309,7 @@ class Index:
                     continue
                 index = built[name] = AttributeIndex(attr.rule)
             if numbers is not None and name in numbers:
-                values = numbers[name]
+                values = entry.match_values(name)
             index.add(entry.id, values)
 
     def remove(self, entry_id: int) -> Entry | None:
