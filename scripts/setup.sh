@@ -72,6 +72,13 @@ ensure_packages() {
     have python3 || missing+=(python3)
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
     have ldapsearch && have ldapwhoami || missing+=(ldap-utils)
+    # python-ldap, of the test extra, is built from source against libldap and libsasl;
+    # ensure_venv installs that extra for the demo too
+    [ -f /usr/include/ldap.h ] || missing+=(libldap2-dev)
+    [ -f /usr/include/sasl/sasl.h ] || missing+=(libsasl2-dev)
+    have gcc || missing+=(gcc)
+    python3 -c 'import os, sysconfig; os.stat(sysconfig.get_paths()["include"] + "/Python.h")' \
+        >/dev/null 2>&1 || missing+=(python3-dev)
     local new_slapd=0
     if [ "${1:-}" = test ]; then
         if ! have slapd || ! have slapadd; then
