@@ -97,14 +97,14 @@ def test_add_and_modify_are_read_incrementally(
     first = sync(config)
     assert (first.outcome, first.mode, first.added, first.note) == ("ok", "full", 3, "")
     add_person(writer, ou, 3)
-    assert writer.modify(f"uid=p1,{ou}", {"mobile": [(ldap3.MODIFY_REPLACE, ["0172 1000"])]})
+    assert writer.modify(f"uid=p1,{ou}", {"mobile": [(ldap3.MODIFY_REPLACE, ["0172 5550100"])]})
     run = sync(config)
     assert (run.outcome, run.mode, run.added, run.updated, run.deleted) == (
         "ok", "incremental", 1, 1, 0,
     )  # fmt: skip
     entries = stored(config)
     assert len(entries) == 4
-    assert [a["mobile"] for a in entries.values() if "mobile" in a] == [["0172 1000"]]
+    assert [a["mobile"] for a in entries.values() if "mobile" in a] == [["+491725550100"]]
 
 
 def test_an_incremental_read_asks_only_for_entries_changed_since_the_watermark(
