@@ -10,7 +10,8 @@ import re
 import unicodedata
 
 RDN = tuple[tuple[str, str], ...]
-_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*")
+# RFC 4512 oid: a name (descr) or a numeric OID, as attribute types and object classes go
+OID = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*")
 _SPECIAL = ',+"\\<>;=#'
 _HEX = "0123456789abcdefABCDEF"
 
@@ -25,7 +26,7 @@ def parse_dn(text: str) -> tuple[RDN, ...]:
     while True:
         while i < n and text[i] == " ":
             i += 1
-        m = _TYPE.match(text, i)
+        m = OID.match(text, i)
         if not m:
             raise ValueError(f"expected an attribute type at position {i + 1} of {text!r}")
         attr_type = m.group(0)
@@ -93,11 +94,15 @@ def _parse_value(text: str, i: int) -> tuple[str, int]:
 
 
 def fold(value: str) -> str:
-    """Case-insensitive, Unicode-aware form of a string (RFC 4518 in spirit)."""
+    """Case-insensitive, Unicode-aware form of a string, as slapd's caseIgnoreMatch folds
+    (NFKC, lower case, insignificant spaces) except where full case folding finds more: ß is
+    ss and ς is σ (the divergences listed in tests/differential_corpus.py)."""
     if value.isascii():  # most values: NFKC changes nothing and casefold is lower
         folded = " ".join(value.lower().split())
     else:
-        folded = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+        # İ is i, as in slapd: casefold would make it i + U+0307, which no one types
+        nfkc = unicodedata.normalize("NFKC", value)
+        folded = " ".join(nfkc.replace("\u0130", "i").casefold().split())
     # the index keeps what this returns: share the string when nothing changed
     return value if folded == value else folded
 

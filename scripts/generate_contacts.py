@@ -13,21 +13,28 @@ addresses and phone numbers in the mixed formats real CRMs hold ("(089) 1234-567
 written, so each caller-ID lookup has exactly one answer. Some contacts are company-only (no
 person name), some have no phone at all, a few have notes with a line break or a ";".
 
+``--international`` draws the German customers of other origins, four times as many, from a
+wider pool (Greek names in Greek script, Turkish ones with İ ı ş ğ, O'Brien, D'Angelo, N'Diaye:
+what case folding and filter escaping meet); without it the same seed gives the same file as
+ever. ``--format ldif`` writes the contacts as an OpenLDAP export (inetOrgPerson entries, for
+metadir's ldif replicator with flavor openldap) in which every fifth contact with an e-mail
+address has a second one.
+
 The second form copies FILE (one written by the first form) and changes PERCENT % of its rows,
 chosen by SEED: a new job title, department, street or business phone number (new numbers
 stay unique). Rows are neither added nor removed, so a re-sync sees exactly that many updates.
 
-Output: the layout of demo/contacts.csv, so demo/metadir.yaml's mapping reads it: columns
-CustomerNo;FirstName;LastName;Company;Department;Title;Email;Phone;Mobile;Fax;HomePhone;
-Street;PostalCode;City;Country;Notes, ";"-delimited, UTF-8 with BOM, CRLF line ends (as
-Excel writes it). CustomerNo (K100000, K100001, …) is the unique key. ``--format`` names the
-output format; csv is the only one so far. The same arguments give the same file (with the
-same Python version); at most 1,000,000 contacts.
+Output (csv): the layout of demo/contacts.csv, so demo/metadir.yaml's mapping reads it:
+columns CustomerNo;FirstName;LastName;Company;Department;Title;Email;Phone;Mobile;Fax;
+HomePhone;Street;PostalCode;City;Country;Notes, ";"-delimited, UTF-8 with BOM, CRLF line ends
+(as Excel writes it). CustomerNo (K100000, K100001, …) is the unique key. The same arguments
+give the same file (with the same Python version); at most 1,000,000 contacts.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import random
 import re
@@ -168,6 +175,16 @@ GERMAN_DIVERSE = (
     _s(
         "Yılmaz|Öztürk|Kaya|Demir|Şahin|Çelik|Jovanović|Papadopoulos|Nguyễn|Kovačević|Nowak|"
         "Dąbrowski|Rossi|García|Al-Hassan|Sharma"
+    ),
+)
+# --international: Germany's customers of other origins, spelt as in their own script
+INTERNATIONAL_DIVERSE = (
+    GERMAN_DIVERSE[0] + _s("İsmail|Oğuz|Barış|Γιώργος|Κωνσταντίνος|Νίκος|Seán|Mamadou|Ιωάννης"),
+    GERMAN_DIVERSE[1] + _s("İpek|Işıl|Gülşen|Αικατερίνη|Σοφία|Δήμητρα|Siobhán|Aïssatou|Çağla"),
+    GERMAN_DIVERSE[2]
+    + _s(
+        "İnce|Işık|Doğan|Ağaoğlu|Yıldız|Güneş|Şimşek|Özdemir|Παπαδόπουλος|Νικολάου|Γεωργίου|"
+        "Οικονόμου|O'Brien|D'Angelo|N'Diaye|O'Neill|D'Souza|Dell'Orto"
     ),
 )
 GERMAN_STREETS = _s(
@@ -511,20 +528,22 @@ def make_company(rng: random.Random) -> Company:
     return Company(f"{name} {form}", domain, country, city, postal_code, area, street)
 
 
-def contacts(count: int, seed: int) -> Iterator[list[str]]:
-    """``count`` contacts as rows in ``COLUMNS`` order; the same for the same seed."""
+def contacts(count: int, seed: int, international: bool = False) -> Iterator[list[str]]:
+    """``count`` contacts as rows in ``COLUMNS`` order; the same for the same arguments."""
     if not 0 <= count <= MAX_COUNT:  # here, not in the generator: before a file is opened
         raise ValueError(f"count must be between 0 and {MAX_COUNT:,}")
     rng = random.Random(seed)
     offset = rng.randrange(MAX_COUNT)
     companies = [make_company(rng) for _ in range(max(1, count // 4))]
     return (
-        contact(index, rng.choice(companies), scrambled(index, offset), rng)
+        contact(index, rng.choice(companies), scrambled(index, offset), rng, international)
         for index in range(count)
     )
 
 
-def contact(index: int, company: Company, unique: int, rng: random.Random) -> list[str]:
+def contact(
+    index: int, company: Company, unique: int, rng: random.Random, international: bool = False
+) -> list[str]:
     """One contact at ``company``; ``unique`` makes its numbers unique in the file."""
     country = company.country
     first = last = title = ""
@@ -538,8 +557,9 @@ def contact(index: int, company: Company, unique: int, rng: random.Random) -> li
     else:
         male = rng.random() < 0.5
         names = (country.male, country.female, country.last)
-        if country.code == "DE" and rng.random() < 0.15:
-            names = GERMAN_DIVERSE
+        # the same draws with or without --international: other callers' files stay the same
+        if country.code == "DE" and rng.random() < (0.6 if international else 0.15):
+            names = INTERNATIONAL_DIVERSE if international else GERMAN_DIVERSE
         if roll > 0.05:  # a few are known by their last name only
             first = rng.choice(names[0] if male else names[1])
         last = rng.choice(names[2])
@@ -603,6 +623,48 @@ def write_csv(path: Path, rows: Iterator[list[str]] | list[list[str]]) -> int:
     return count
 
 
+# --format ldif: each column as the attribute an OpenLDAP export holds it in
+LDIF_ATTRIBUTES = {
+    "CustomerNo": "uid", "FirstName": "givenName", "LastName": "sn", "Company": "o",
+    "Department": "ou", "Title": "title", "Email": "mail", "Phone": "telephoneNumber",
+    "Mobile": "mobile", "Fax": "facsimileTelephoneNumber", "HomePhone": "homePhone",
+    "Street": "street", "PostalCode": "postalCode", "City": "l", "Country": "c",
+    "Notes": "description",
+}  # fmt: skip
+
+
+def write_ldif(path: Path, rows: Iterator[list[str]] | list[list[str]]) -> int:
+    """The rows as inetOrgPerson entries below ou=people,dc=example; the contacts whose
+    number ends in 0 or 5 and that have an e-mail address get a second one."""
+    count = 0
+    with path.open("w", encoding="utf-8", newline="\n") as file:
+        for row in rows:
+            values = dict(zip(COLUMNS, row, strict=True))
+            person = " ".join(v for v in (values["FirstName"], values["LastName"]) if v)
+            lines = [
+                f"dn: uid={values['CustomerNo']},ou=people,dc=example",
+                "objectClass: inetOrgPerson",
+                _ldif_line("cn", person or values["Company"]),
+            ]
+            lines += [_ldif_line(a, values[c]) for c, a in LDIF_ATTRIBUTES.items() if values[c]]
+            if values["Email"] and values["CustomerNo"][-1] in "05":
+                local, _, domain = values["Email"].partition("@")
+                lines.append(_ldif_line("mail", f"{local}@mail.{domain}"))
+            file.write("\n".join(lines) + "\n\n")
+            count += 1
+    return count
+
+
+def _ldif_line(attribute: str, value: str) -> str:
+    # RFC 2849: anything but plain printable ASCII without edge spaces goes base64
+    if value.isascii() and value.isprintable() and value == value.strip() and value[0] not in ":<":
+        return f"{attribute}: {value}"
+    return f"{attribute}:: {base64.b64encode(value.encode()).decode()}"
+
+
+WRITERS = {"csv": write_csv, "ldif": write_ldif}
+
+
 def read_csv(path: Path) -> list[list[str]]:
     with path.open(encoding="utf-8-sig", newline="") as file:
         reader = csv.reader(file, delimiter=";")
@@ -619,7 +681,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, help="how many contacts to generate")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="the CSV file to write")
-    parser.add_argument("--format", choices=["csv"], default="csv", help="output format")
+    parser.add_argument("--format", choices=list(WRITERS), default="csv", help="output format")
+    parser.add_argument(
+        "--international", action="store_true", help="more names of other origins and scripts"
+    )
     parser.add_argument("--from", dest="source", type=Path, help="a generated file to change")
     parser.add_argument("--change-percent", type=float, help="share of rows to change, in %%")
     args = parser.parse_args(argv)
@@ -633,9 +698,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.source is not None:
             rows = read_csv(args.source)
-            written = write_csv(args.out, changed(rows, args.change_percent, args.seed))
+            written = WRITERS[args.format](args.out, changed(rows, args.change_percent, args.seed))
         else:
-            written = write_csv(args.out, contacts(args.count, args.seed))
+            rows = contacts(args.count, args.seed, args.international)
+            written = WRITERS[args.format](args.out, rows)
     except (OSError, ValueError) as exc:
         print(f"generate_contacts: {exc}", file=sys.stderr)
         return 1

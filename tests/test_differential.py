@@ -1,24 +1,32 @@
-"""slapd as the oracle for search semantics: the same 500 contacts in metadir and in slapd,
-the same filters through the same client, the same entries must come back.
+"""slapd as the oracle for search semantics: the same 2,000 contacts in metadir and in slapd,
+the same filters through the same client (python-ldap, that is libldap, on one connection per
+server), the same entries must come back.
 
-metadir syncs generated contacts and serves them; its tree, dumped with ``ldapsearch``
-(``*`` plus entryUUID and the timestamps), is loaded into a fresh slapd with slapadd, so both
-hold the same entries with the same entryUUIDs. Results are compared by entryUUID: slapd
-cannot name entries by entryUUID (an operational attribute), so there they are ``uid=<uuid>``.
+metadir syncs generated contacts (``generate_contacts.py --international --format ldif``:
+umlauts, accents, Greek, Turkish, apostrophes, empty fields, two e-mail addresses for some)
+and serves them; its tree, dumped with ``ldapsearch`` (``*`` plus entryUUID and the
+timestamps), is loaded into a fresh slapd with slapadd, so both hold the same entries with the
+same entryUUIDs. Results are compared by entryUUID: slapd cannot name entries by entryUUID (an
+operational attribute), so there they are ``uid=<uuid>``. The filters are in
+tests/differential_corpus.py, with the divergences metadir keeps on purpose.
 """
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ldap3
+import ldap
 import pytest
-from ldap3.utils.conv import escape_filter_chars as esc
+from ldap.controls import SimplePagedResultsControl
+from ldap.controls.sss import SSSRequestControl
+from ldap.controls.vlv import VLVRequestControl
 
+from tests.differential_corpus import DIVERGENCES, corpus, mail_divergences
 from tests.servers import (
     SLAPADD,
     SLAPD,
@@ -43,25 +51,36 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTACTS = "ou=contacts,dc=meta"
-COUNT, SEED = 500, 7
-MAPPING = {
-    "custom0": "CustomerNo",
-    "givenName": "FirstName",
-    "sn": "LastName",
-    "company": "Company",
-    "department": "Department",
-    "title": "Title",
-    "mail": "Email",
-    "telephoneNumber": "Phone",
-    "mobile": "Mobile",
-    "facsimileTelephoneNumber": "Fax",
-    "homePhone": "HomePhone",
-    "street": "Street",
-    "postalCode": "PostalCode",
-    "l": "City",
-    "c": "Country",
-    "info": "Notes",
-}
+COUNT, SEED = 2000, 7
+SUB, ONE, CHILDREN = ldap.SCOPE_SUBTREE, ldap.SCOPE_ONELEVEL, ldap.SCOPE_SUBORDINATE
+
+
+class Client:
+    """One python-ldap connection, searched again and again; results keyed as ``key()``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn = ldap.initialize(url)
+        self.conn.protocol_version = 3
+        self.conn.set_option(ldap.OPT_REFERRALS, 0)
+        self.conn.timeout = 60
+        self.conn.simple_bind_s("", "")
+
+    def search(
+        self, base: str, scope: int, filter: str, attrs: list[str] | None = None, controls=None
+    ) -> tuple[int, dict[str, dict[str, list[str]]], list]:
+        """(result code, {key: attributes}, response controls)."""
+        try:
+            msgid = self.conn.search_ext(base, scope, filter, attrs or ["entryUUID", "cn"],
+                                         serverctrls=controls)  # fmt: skip
+            _, data, _, response = self.conn.result3(msgid)
+        except ldap.LDAPError as exc:
+            return exc.args[0]["result"], {}, []
+        found = {}
+        for dn, raw in data:
+            attrs = {k: [v.decode("utf-8", "replace") for v in vs] for k, vs in raw.items()}
+            found[key(dn, attrs)] = attrs
+        return 0, found, response
 
 
 @dataclass
@@ -70,6 +89,11 @@ class Pair:
     slapd: SlapdServer
     contacts: list[dict[str, list[str]]] = field(repr=False)  # as metadir serves them
     dump: str = field(repr=False)  # metadir's tree as LDIF
+    ours: Client = field(init=False, repr=False)
+    theirs: Client = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ours, self.theirs = Client(self.metadir.url), Client(self.slapd.url)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +101,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     workdir = tmp_path_factory.mktemp("differential")
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "generate_contacts.py"), "--count", str(COUNT),
-         "--seed", str(SEED), "--out", str(workdir / "contacts.csv")],
+         "--seed", str(SEED), "--international", "--format", "ldif",
+         "--out", str(workdir / "contacts.ldif")],
         check=True, capture_output=True,
     )  # fmt: skip
     config = {
@@ -87,8 +112,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             {
                 "name": "contacts",
                 "replicators": [
-                    {"name": "crm", "type": "csv", "path": "contacts.csv",
-                     "key": "CustomerNo", "mapping": MAPPING}
+                    {"name": "crm", "type": "ldif", "path": "contacts.ldif", "flavor": "openldap",
+                     "key": "uid", "mapping": {"custom0": "uid", "c": "c", "info": "description"}}
                 ],
             }
         ],
@@ -117,208 +142,229 @@ def is_contact(dn: str) -> bool:
 
 
 def key(dn: str, attrs: dict) -> str:
-    """Contacts by entryUUID; the root and the containers by DN (slapd made their UUIDs)."""
+    """Contacts by entryUUID; the root and the containers by DN."""
     if is_contact(dn):
-        (uid,) = attrs["entryUUID"]
-        return uid.lower()
+        return dn.split("=", 1)[1].split(",", 1)[0].lower()
     return dn.lower()
 
 
-def search(url: str, base: str, scope: str, filter: str) -> tuple[int, dict[str, str]]:
-    """(result code, {key: cn or dn}) of one search, with ldap3 as the one client for both."""
-    conn = connect(url)
-    try:
-        conn.search(base, filter, scope, attributes=["entryUUID", "cn"])
-        found = {}
-        for r in conn.response or ():
-            if r["type"] != "searchResEntry":
-                continue
-            attrs = {k: [v.decode() for v in vs] for k, vs in r["raw_attributes"].items()}
-            found[key(r["dn"], attrs)] = (attrs.get("cn") or [r["dn"]])[0]
-        return conn.result["result"], found
-    finally:
-        conn.unbind()
+def describe(found: dict[str, dict[str, list[str]]], keys: set[str]) -> str:
+    named = sorted(f"{(found[k].get('cn') or ['-'])[0]} ({k})" for k in keys)
+    more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+    return ", ".join(named[:5]) + more or "-"
 
 
-# --- the filter corpus ---------------------------------------------------------------------
-
-FIXED = [
-    # names: case, umlauts, accents
-    "(sn=MÜLLER)",
-    "(sn=müller)",
-    "(SN=mÜlLeR)",
-    "(sn=Muller)",
-    "(sn=OBERMÜLLER)",
-    "(sn=weiß)",
-    "(sn=WEIß)",
-    "(sn=yılmaz)",
-    "(sn=ÇELIK)",
-    "(givenName=JÜRGEN)",
-    "(givenName=zoë)",
-    "(givenName=ÉLODIE)",
-    "(GIVENNAME=björn)",
-    "(l=MÜNCHEN)",
-    "(l=münchen)",
-    "(company=*GMBH)",
-    # substrings: initial, any, final, several anys
-    "(sn=Mü*)",
-    "(sn=schm*)",
-    "(sn=*mann)",
-    "(sn=*ÜLLER)",
-    "(sn=*ö*)",
-    "(cn=*ü*)",
-    "(cn=j*ü*n*)",
-    "(cn=a*n*a*)",
-    "(cn=s*e*r)",
-    "(cn=a*y*xyz)",
-    "(cn=*ann*mann)",
-    "(department=*einkauf*)",
-    "(title=*leiter*)",
-    "(mail=*@*.de)",
-    "(mail=J*)",
-    # presence
-    "(mobile=*)",
-    "(homePhone=*)",
-    "(info=*)",
-    "(givenName=*)",
-    "(facsimileTelephoneNumber=*)",
-    # and / or / not, nested
-    "(&(l=München)(sn=M*))",
-    "(|(sn=Müller)(sn=Meier)(sn=Maier)(sn=Meyer))",
-    "(&(c=DE)(!(mobile=*)))",
-    "(!(c=DE))",
-    "(&(|(l=Wien)(l=Zürich))(!(department=Vertrieb)))",
-    "(|(&(c=AT)(sn=H*))(&(c=CH)(sn=*er)))",
-    "(!(|(c=DE)(c=AT)(c=CH)))",
-    "(&(objectClass=person)(|(title=*manager*)(department=IT)))",
-    # object classes
-    "(objectClass=person)",
-    "(objectClass=*)",
-    "(objectclass=INETORGPERSON)",
-    "(objectClass=organizationalUnit)",
-    "(objectClass=top)",
-    # ordering, where the slapd schema defines an ORDERING rule
-    "(company>=M)",
-    "(company<=D)",
-    "(&(department>=E)(department<=L))",
-    "(custom0>=K100450)",
-    "(custom0<=k100010)",
-    # ordering after a selective part, which leaves only a few candidates to test
-    "(&(c=AT)(company>=M))",
-    "(&(l=Wien)(custom0>=K100250))",
-    "(&(c=CH)(department<=F))",
-    # approximate, where it can only mean "the same letters in other case"
-    "(sn~=ZIMMERMANN)",
-    "(givenName~=ZOË)",
-    # unknown attribute types are Undefined, and so are their negations
-    "(fooBar=x)",
-    "(!(fooBar=x))",
-    "(|(fooBar=x)(sn=Müller))",
-    "(&(fooBar=*)(sn=Müller))",
-    "(!(&(fooBar=x)(sn=Müller)))",
-    "(!(|(fooBar=x)(sn=Müller)))",
-    # aliases
-    "(surname=müller)",
-    "(gn=Anna)",
-    "(commonName=*müller*)",
-    "(localityName=Berlin)",
-    "(homeTelephoneNumber=*)",
-    "(mobileTelephoneNumber=*)",
-    "(rfc822Mailbox=*@*.ch)",
-    "(streetAddress=*gasse*)",
-    "(countryName=at)",
-]
+def difference(filter: str, where: str, theirs: tuple, ours: tuple) -> str:
+    (their_code, oracle), (code, found) = theirs, ours
+    return (
+        f"{filter} ({where}): result slapd {their_code}, metadir {code}\n"
+        f"  only in slapd:   {describe(oracle, set(oracle) - set(found))}\n"
+        f"  only in metadir: {describe(found, set(found) - set(oracle))}"
+    )
 
 
-def digits(number: str) -> str:
-    return number.replace(" ", "").replace("-", "")
+# --- filters -------------------------------------------------------------------------------
 
 
-def number_filters(contacts: list[dict[str, list[str]]]) -> list[str]:
-    """Equality and substring filters on phone numbers exactly as served, with spaces and
-    hyphens moved about (telephoneNumberMatch ignores both)."""
-    served = [c[a][0] for c in contacts for a in ("telephoneNumber", "mobile") if a in c]
-    spaced = [n for n in served if " " in n][:4]
-    hyphened = [n for n in served if "-" in n][:3]
-    filters = []
-    for n in spaced + hyphened:
-        plain = digits(n)
-        grouped = "-".join(plain[i : i + 3] for i in range(0, len(plain), 3))
-        final = f"{plain[-7:-3]} {plain[-3:]}"
-        filters += [
-            f"(telephoneNumber={esc(plain)})",
-            f"(TelePhoneNumber={esc(grouped)})",
-            f"(telephoneNumber=*{esc(final)})",
-            f"(telephoneNumber=*{esc(plain[-6:-2])}*)",
-            f"(Mobile={esc(n)})",
-            f"(|(telephoneNumber={esc(n)})(mobile={esc(n)})(homePhone={esc(n)}))",
-        ]
-    return filters
-
-
-def data_filters(contacts: list[dict[str, list[str]]]) -> list[str]:
-    uid = contacts[17]["entryUUID"][0]
-    domain = next(c["mail"][0].split("@")[1] for c in contacts if "mail" in c)
-    names = [c["cn"][0] for c in contacts if len(c["cn"][0]) > 8][:3]
-    return [
-        f"(entryUUID={uid})",
-        f"(entryUUID={uid.upper()})",
-        f"(mail=*@{esc(domain.upper())})",
-        *(f"(cn={esc(n[0])}*{esc(n[len(n) // 2])}*{esc(n[-3:])})" for n in names),
-        *(f"(cn={esc(n.swapcase())})" for n in names),
-    ]
-
-
-def folded_pairs(contacts: list[dict[str, list[str]]]) -> list[tuple[str, str]]:
-    """Assertions spelt with "ß" and with "ss": metadir folds case as RFC 4518 asks (Unicode
-    case folding, where "ß" is "ss"), slapd only lower-cases, so there they differ."""
-    pairs = [("(street=*straße*)", "(street=*STRASSE*)")]
-    names = sorted({c["sn"][0] for c in contacts if "ß" in c.get("sn", [""])[0]})
-    for name in names[:3]:
-        stem = name[: name.index("ß") + 1]
-        pairs += [
-            (f"(sn={esc(name.lower())})", f"(sn={esc(name.replace('ß', 'ss').upper())})"),
-            (f"(sn={esc(stem.lower())}*)", f"(sn={esc(stem.replace('ß', 'ss').upper())}*)"),
-        ]
-    return pairs
-
-
-def corpus(pair: Pair) -> list[str]:
-    return FIXED + number_filters(pair.contacts) + data_filters(pair.contacts)
-
-
-def describe(found: dict[str, str], keys: set[str]) -> str:
-    return ", ".join(sorted(f"{found[k]} ({k})" for k in keys)) or "-"
-
-
-@pytest.mark.parametrize(("base", "scope"), [("dc=meta", "sub"), (CONTACTS, "one")])
-def test_same_entries_as_slapd(pair: Pair, base: str, scope: str) -> None:
-    ldap3_scope = {"sub": ldap3.SUBTREE, "one": ldap3.LEVEL}[scope]
-    filters = corpus(pair)
-    assert len(filters) >= 40
+@pytest.mark.parametrize(
+    ("base", "scope"),
+    [("dc=meta", SUB), (CONTACTS, ONE), ("dc=meta", CHILDREN)],
+    ids=["sub", "one", "children"],
+)
+def test_same_entries_as_slapd(pair: Pair, base: str, scope: int) -> None:
+    filters = corpus(pair.contacts)
+    assert len(filters) >= 200 and len(set(filters)) == len(filters)
     mismatches = []
     hits = 0
     for filter in filters:
-        oracle_code, oracle = search(pair.slapd.url, base, ldap3_scope, filter)
-        code, found = search(pair.metadir.url, base, ldap3_scope, filter)
+        their_code, oracle, _ = pair.theirs.search(base, scope, filter)
+        code, found, _ = pair.ours.search(base, scope, filter)
         hits += bool(oracle)
-        if (code, set(found)) != (oracle_code, set(oracle)):
-            mismatches.append(
-                f"{filter} (scope {scope} at {base}): result slapd {oracle_code}, "
-                f"metadir {code}\n"
-                f"  only in slapd:   {describe(oracle, set(oracle) - set(found))}\n"
-                f"  only in metadir: {describe(found, set(found) - set(oracle))}"
-            )
+        if (code, set(found)) != (their_code, set(oracle)):
+            where = f"scope {scope} at {base}"
+            mismatches.append(difference(filter, where, (their_code, oracle), (code, found)))
     assert not mismatches, (
         f"{len(mismatches)} of {len(filters)} filters differ from slapd:\n" + "\n".join(mismatches)
     )
     # agreeing on nothing proves nothing: most filters must find something
-    assert hits >= 0.75 * len(filters), f"only {hits} of {len(filters)} filters match in slapd"
+    assert hits >= 0.6 * len(filters), f"only {hits} of {len(filters)} filters match in slapd"
+
+
+def test_divergences_stay_as_documented(pair: Pair) -> None:
+    """Each divergence kept on purpose still diverges, and exactly as documented: metadir
+    finds what slapd finds for the filters it stands for, which is not what slapd finds."""
+    problems = []
+    for case in DIVERGENCES + mail_divergences(pair.contacts):
+        expected: dict[str, dict[str, list[str]]] = {}
+        for filter in case.as_slapd:
+            code, found, _ = pair.theirs.search("dc=meta", SUB, filter)
+            assert code == 0, f"{filter}: slapd answers {code}"
+            expected |= found
+        assert expected, f"{case.as_slapd}: slapd finds nothing for any of them"
+        _, oracle, _ = pair.theirs.search("dc=meta", SUB, case.filter)
+        code, found, _ = pair.ours.search("dc=meta", SUB, case.filter)
+        if (code, set(found)) != (0, set(expected)):
+            problems.append(difference(case.filter, case.reason, (0, expected), (code, found)))
+        if set(oracle) == set(found):
+            problems.append(f"{case.filter}: no longer diverges ({case.reason})")
+    assert not problems, "\n".join(problems)
+
+
+# --- attribute lists (points 7, 8, 14) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [["2.5.4.4"], ["2.5.4.4", "2.5.4.42", "0.9.2342.19200300.100.1.3"], ["SN", "MAIL"],
+     ["cn;lang-de"], ["cn;binary"], ["sn;x-foo", "givenName"], ["@inetOrgPerson"], ["@person"],
+     ["@organizationalPerson", "mail"], ["@fooBar"], ["1.1"], ["2.5.4.0"]],
+    ids=lambda attributes: ",".join(attributes),
+)  # fmt: skip
+def test_requested_attributes_as_slapd(pair: Pair, attributes: list[str]) -> None:
+    """The same attribute names come back for the same attribute list (uid, slapd's name for
+    the entry, aside)."""
+    contact = next(c for c in pair.contacts if "mail" in c and "givenName" in c)
+    filter = f"(entryUUID={contact['entryUUID'][0]})"
+    names = []
+    for client in (pair.theirs, pair.ours):
+        code, found, _ = client.search(CONTACTS, ONE, filter, attributes)
+        assert code == 0 and len(found) == 1, (client.url, code)
+        (attrs,) = found.values()
+        names.append(sorted(name.lower() for name in attrs if name.lower() != "uid"))
+    theirs, ours = names
+    assert ours == theirs
+
+
+# --- malformed substring filters (point 13), sent as raw BER --------------------------------
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(octets))) + octets + content
+
+
+def substrings(attribute: str, *parts: tuple[int, bytes]) -> bytes:
+    """A substrings filter with ``parts`` as (0 initial / 1 any / 2 final, value), any order."""
+    pieces = b"".join(tlv(0x80 | kind, value) for kind, value in parts)
+    return tlv(0xA4, tlv(0x04, attribute.encode()) + tlv(0x30, pieces))
+
+
+def raw_search(sock: socket.socket, message_id: int, filter: bytes) -> tuple[int | str, int]:
+    """(result code, entries) of a search with a hand-made filter; "closed" if the server
+    closed the connection instead."""
+    request = tlv(0x04, b"dc=meta") + b"\x0a\x01\x02\x0a\x01\x00\x02\x01\x00\x02\x01\x00"
+    request += b"\x01\x01\x00" + filter + tlv(0x30, tlv(0x04, b"1.1"))
+    sock.sendall(tlv(0x30, tlv(0x02, bytes((message_id,))) + tlv(0x63, request)))
+    entries = 0
+    buffer = b""
+    while True:
+        while len(buffer) < 2 or len(buffer) < message_length(buffer):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return "closed", entries
+            buffer += chunk
+        message, buffer = buffer[: message_length(buffer)], buffer[message_length(buffer) :]
+        body = message[2 + (message[1] & 0x7F if message[1] & 0x80 else 0) :]
+        operation = body[2 + body[1]]  # after the message id
+        if operation == 0x64:
+            entries += 1
+        elif operation == 0x65:
+            done = body[2 + body[1] :]
+            header = 2 + (done[1] & 0x7F if done[1] & 0x80 else 0)
+            return done[header + 2], entries  # the resultCode ENUMERATED
+        else:  # a notice of disconnection
+            return "closed", entries
+
+
+def message_length(buffer: bytes) -> int:
+    if len(buffer) < 2:
+        return 2
+    if buffer[1] < 0x80:
+        return 2 + buffer[1]
+    count = buffer[1] & 0x7F
+    return 2 + count + int.from_bytes(buffer[2 : 2 + count], "big")
+
+
+MALFORMED = {
+    "two initial parts": substrings("sn", (0, b"M"), (0, "ü".encode())),
+    "final before any": substrings("sn", (2, b"r"), (1, b"ll")),
+    "two final parts": substrings("sn", (2, b"er"), (2, b"r")),
+    "an empty initial": substrings("sn", (0, b""), (2, b"er")),
+    "an empty any": substrings("sn", (0, b"M"), (1, b"")),
+    "no parts": substrings("sn"),
+    "not UTF-8, negated": tlv(0xA2, substrings("sn", (0, b"M\xff"))),
+}
+
+
+# where slapd hangs up and metadir answers, on purpose: slapd's decoder loses its place after
+# an empty part that is not the last and closes the connection; metadir answers that filter
+# Undefined (no entries, connection kept), as slapd does when the empty part comes last
+HANGS_UP_IN_SLAPD_ONLY = {"an empty initial"}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_substrings_as_slapd(pair: Pair, case: str) -> None:
+    """The same result code, and whether the connection stays usable after it."""
+    answers = []
+    for url in (pair.slapd.url, pair.metadir.url):
+        host, port = url.removeprefix("ldap://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            first = raw_search(sock, 1, MALFORMED[case])
+            usable = first[0] != "closed"
+            after = raw_search(sock, 2, substrings("sn", (0, b"M"))) if usable else None
+        answers.append((first, after))
+    theirs, ours = answers
+    if case in HANGS_UP_IN_SLAPD_ONLY:
+        assert theirs[0][0] == "closed", f"{case}: slapd answers now: {theirs}"
+        first, after = ours
+        assert first == (0, 0), f"{case}: metadir answers {first}, not Undefined"
+        assert after is not None and after[0] == 0 and after[1] > 0, "connection not usable"
+        return
+    assert ours == theirs
+
+
+# --- paged results and virtual list view (point 15) ----------------------------------------
+
+
+def test_paged_size_is_zero_or_the_total(pair: Pair) -> None:
+    sizes = []
+    for client in (pair.theirs, pair.ours):
+        control = SimplePagedResultsControl(True, size=10, cookie="")
+        code, found, response = client.search("dc=meta", SUB, "(sn=m*)", None, [control])
+        assert code == 0 and len(found) == 10
+        (paged,) = [c for c in response if c.controlType == control.controlType]
+        _, total, _ = client.search("dc=meta", SUB, "(sn=m*)")
+        sizes.append((paged.size, len(total)))
+    for size, total in sizes:
+        assert size in (0, total), sizes
+
+
+@pytest.mark.parametrize(
+    "view",
+    [{"offset": COUNT + 50, "content_count": 0}, {"offset": 1, "content_count": 0},
+     {"greater_than_or_equal": b"M"}, {"greater_than_or_equal": b"\xff"}],
+    ids=["past the end", "first", "by value", "value not UTF-8"],
+)  # fmt: skip
+def test_virtual_list_view_result_codes_as_slapd(pair: Pair, view: dict) -> None:
+    codes = []
+    for client in (pair.theirs, pair.ours):
+        # company: slapd's schema gives sn no ordering rule to sort by
+        controls = [SSSRequestControl(ordering_rules=["company"]),
+                    VLVRequestControl(True, before_count=0, after_count=3, **view)]  # fmt: skip
+        code, _, _ = client.search(CONTACTS, ONE, "(company=*)", None, controls)
+        codes.append(code)
+    assert codes[1] == codes[0]
+
+
+# --- the entries themselves -----------------------------------------------------------------
 
 
 def test_both_hold_the_same_entries(pair: Pair) -> None:
-    _, oracle = search(pair.slapd.url, "dc=meta", ldap3.SUBTREE, "(objectClass=*)")
-    _, found = search(pair.metadir.url, "dc=meta", ldap3.SUBTREE, "(objectClass=*)")
+    _, oracle, _ = pair.theirs.search("dc=meta", SUB, "(objectClass=*)")
+    _, found, _ = pair.ours.search("dc=meta", SUB, "(objectClass=*)")
     assert set(found) == set(oracle) and len(found) == COUNT + 2
 
 
@@ -347,29 +393,6 @@ def test_entries_satisfy_the_schema(pair: Pair, make_slapd: Callable[[], SlapdSe
         checked.load(for_slapd(pair.dump))
     except ServerError as exc:
         pytest.fail(f"slapd rejects an entry metadir serves: {exc}")
-
-
-def test_sharp_s_is_ss(pair: Pair) -> None:
-    """For either spelling metadir finds what slapd finds for the two together."""
-    pairs = folded_pairs(pair.contacts)
-    assert len(pairs) >= 5, f"the data should hold names with ß: {pairs}"
-    mismatches = []
-    for spellings in pairs:
-        oracle: dict[str, str] = {}
-        for filter in spellings:
-            code, found = search(pair.slapd.url, "dc=meta", ldap3.SUBTREE, filter)
-            assert code == 0
-            oracle |= found
-        assert oracle, f"{spellings}: slapd finds nothing for either spelling"
-        for filter in spellings:
-            code, found = search(pair.metadir.url, "dc=meta", ldap3.SUBTREE, filter)
-            if (code, set(found)) != (0, set(oracle)):
-                mismatches.append(
-                    f"{filter}: result {code}\n"
-                    f"  only in slapd:   {describe(oracle, set(oracle) - set(found))}\n"
-                    f"  only in metadir: {describe(found, set(found) - set(oracle))}"
-                )
-    assert not mismatches, "\n".join(mismatches)
 
 
 # -- paged and sorted results ---------------------------------------------------------------
@@ -404,7 +427,7 @@ def sorted_values(url: str, sort: str, filter: str, attribute: str) -> list[str]
          filter, attribute]
     )  # fmt: skip
     assert code == 0, err
-    return [attrs[attribute][0].casefold() for _, attrs in parse_ldif(out)]
+    return [attrs[attribute][0] for _, attrs in parse_ldif(out)]
 
 
 @pytest.mark.parametrize(
@@ -420,6 +443,9 @@ def test_sorted_results_as_slapd(pair: Pair, sort: str) -> None:
         ours = sorted_values(pair.metadir.url, sort, filter, attribute)
         theirs = sorted_values(pair.slapd.url, sort, filter, attribute)
         if attribute == first:
+            # ß sorts as ss in metadir (SHARP_S in tests/differential_corpus.py), after z in
+            # slapd: the other values must come in the same order
+            ours, theirs = ([v for v in values if "ß" not in v] for values in (ours, theirs))
             assert ours == theirs, f"{sort}: {attribute} in another order"
         else:
             assert sorted(ours) == sorted(theirs)

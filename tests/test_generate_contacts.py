@@ -13,6 +13,7 @@ import pytest
 
 from replicators.base import Problem, Record
 from replicators.csv import CsvConfig
+from replicators.ldif import LdifConfig
 
 SCRIPT = Path(__file__).parent.parent / "scripts" / "generate_contacts.py"
 _spec = importlib.util.spec_from_file_location("generate_contacts", SCRIPT)
@@ -126,6 +127,40 @@ def test_every_country_has_room_for_a_million_unique_numbers() -> None:
         assert len(country.mobile_ranges) * 10 ** (country.mobile_digits - 1) >= gen.MAX_COUNT
 
 
+def test_international_names(generated: Path, tmp_path: Path) -> None:
+    out = tmp_path / "international.csv"
+    assert (
+        run("--count", "2000", "--seed", "7", "--international", "--out", str(out)).returncode == 0
+    )
+    names = [(v["FirstName"], v["LastName"]) for v in read(out).values()]
+    for name in ("İnce", "Işık", "Παπαδόπουλος", "Σοφία", "O'Brien", "D'Angelo", "N'Diaye"):
+        assert any(name in pair for pair in names), name
+    assert "Παπαδόπουλος" not in generated.read_text(encoding="utf-8-sig")
+
+
+def test_ldif_format(tmp_path: Path) -> None:
+    """The same contacts as the CSV, as the ldif replicator reads them, some with two
+    e-mail addresses."""
+    csv_file, ldif_file = tmp_path / "c.csv", tmp_path / "c.ldif"
+    args = ("--count", "500", "--seed", "3", "--international")
+    assert run(*args, "--out", str(csv_file)).returncode == 0
+    assert run(*args, "--format", "ldif", "--out", str(ldif_file)).returncode == 0
+    rows = read(csv_file)
+    settings = {"name": "gen", "type": "ldif", "path": ldif_file.name, "flavor": "openldap"}
+    settings["key"] = "uid"
+    replicator = LdifConfig.model_validate(settings).build(tmp_path)
+    records = [r for r in replicator.read() if isinstance(r, Record)]
+    assert len(records) == 500
+    by_uid = {r.key[0]: r.values for r in records}
+    for number, row in rows.items():
+        entry = by_uid[number]
+        assert entry.get("sn", "") == row["LastName"] and entry.get("o") == row["Company"]
+        assert entry.get("telephoneNumber", "") == row["Phone"]
+        mail = entry.get("mail", [])
+        assert ([mail] if isinstance(mail, str) else mail)[:1] == [row["Email"]][: bool(mail)]
+    assert sum(1 for e in by_uid.values() if not isinstance(e.get("mail", ""), str)) > 50
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -134,7 +169,7 @@ def test_every_country_has_room_for_a_million_unique_numbers() -> None:
          "give either --count or --from"),
         (["--from", "a.csv", "--out", "x.csv"], "--from and --change-percent go together"),
         (["--count", "1000001", "--out", "x.csv"], "count must be between 0 and 1,000,000"),
-        (["--count", "5", "--format", "ldif", "--out", "x.csv"], "invalid choice: 'ldif'"),
+        (["--count", "5", "--format", "xml", "--out", "x.csv"], "invalid choice: 'xml'"),
     ],
 )  # fmt: skip
 def test_bad_arguments(tmp_path: Path, args: list[str], message: str) -> None:

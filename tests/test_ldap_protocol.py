@@ -301,19 +301,15 @@ def search_pdu(filter_element: bytes) -> bytes:
     return ber.message(5, op)
 
 
+# filters slapd cannot use but reads (an empty or misplaced substring part, an unknown
+# filter choice) are Undefined: tests/test_ldap_standards.py; these are no Filter at all, and
+# slapd hangs up on them too
 @pytest.mark.parametrize(
     ("element", "why"),
     [
-        (
-            ber.tlv(
-                0xA4,
-                ber.octets("cn") + ber.tlv(0x30, ber.octets("x", 0x82) + ber.octets("y", 0x80)),
-            ),
-            "must come last",
-        ),
-        (ber.tlv(0xA4, ber.octets("cn") + ber.tlv(0x30, b"")), "without parts"),
-        (ber.octets("x", 0x8F), "unknown filter element"),
         (ber.tlv(0xA3, ber.octets("cn")), "malformed attribute value assertion"),
+        (ber.tlv(0xA2, ber.tlv(0x87, b"cn") + ber.tlv(0x87, b"sn")), "'not' holds one filter"),
+        (ber.tlv(0xA9, ber.octets("sn", 0x82)), "extensible match without a value"),
     ],
 )
 def test_malformed_search_filters_close_the_connection(element: bytes, why: str) -> None:

@@ -1,15 +1,26 @@
 """Attribute types the directory knows: the canonical contact fields plus the structural
-and operational attributes of the tree, each with its matching rule.
+and operational attributes of the tree, each with its matching rule, by name, alias or
+numeric OID (RFC 4512 §2.5), and with language tag options (RFC 3866).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
+from typing import Any
+from uuid import UUID
 
 from metadir import fields
 from metadir.directory import filters as f
-from metadir.directory.matching import CASE_IGNORE, GENERALIZED_TIME, OCTET_STRING, PHONE, Rule
+from metadir.directory.matching import (
+    CASE_IGNORE,
+    DISTINGUISHED_NAME,
+    GENERALIZED_TIME,
+    OBJECT_IDENTIFIER,
+    OCTET_STRING,
+    PHONE,
+    Rule,
+)
 from metadir.phone import looks_like_number
 
 
@@ -34,16 +45,16 @@ _PERSON_NAMES = ("givenName", "sn", "cn", "displayName")
 
 # attributes of the tree itself that are not contact fields: (name, rule, operational, aliases)
 _TREE_ATTRIBUTES: tuple[tuple[str, Rule, bool, tuple[str, ...]], ...] = (
-    ("objectClass", CASE_IGNORE, False, ()),
+    ("objectClass", OBJECT_IDENTIFIER, False, ()),
     ("ou", CASE_IGNORE, False, ("organizationalUnitName",)),
     ("dc", CASE_IGNORE, False, ("domainComponent",)),
     ("entryUUID", CASE_IGNORE, True, ()),
     ("createTimestamp", GENERALIZED_TIME, True, ()),
     ("modifyTimestamp", GENERALIZED_TIME, True, ()),
-    ("entryDN", CASE_IGNORE, True, ()),
+    ("entryDN", DISTINGUISHED_NAME, True, ()),
     ("structuralObjectClass", CASE_IGNORE, True, ()),
     ("hasSubordinates", CASE_IGNORE, True, ()),
-    ("subschemaSubentry", CASE_IGNORE, True, ()),
+    ("subschemaSubentry", DISTINGUISHED_NAME, True, ()),
 )
 
 
@@ -67,7 +78,48 @@ def _table() -> dict[str, AttributeType]:
         ("searchIndividual", _PERSON_NAMES),
     ):
         table[name.lower()] = AttributeType(name, CASE_IGNORE, virtual=members)
+    schema = _schema()
+    for name, oid in schema["fields"].items():
+        table[schema_oid(oid)] = table[name.lower()]
+    for row in schema["attributes"]:
+        known = table.get(row["names"][0].lower())
+        if known is not None:  # the subschema and root DSE attributes are not searched
+            table[schema_oid(row["oid"])] = known
     return table
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    return fields.load_schema_file("subschema.yaml")
+
+
+def arc() -> str:
+    """metadir's own OID arc: 2.25.<UUID as a decimal number> (ITU-T X.667)."""
+    return f"2.25.{UUID(_schema()['uuid']).int}"
+
+
+def schema_oid(written: str) -> str:
+    """An OID as ``schema/subschema.yaml`` writes it, spelled out (``metadir:N`` is N
+    below metadir's own arc)."""
+    if written.startswith("metadir:"):
+        return f"{arc()}.{written.removeprefix('metadir:')}"
+    return written
+
+
+@cache
+def _class_names() -> dict[str, str]:
+    """Each object class by its OID and by its name in lower case."""
+    rows = _schema()["object_classes"]
+    return {
+        key: row["name"] for row in rows for key in (schema_oid(row["oid"]), row["name"].lower())
+    }
+
+
+def object_class_name(value: str) -> str | None:
+    """An objectClass assertion value as the name of the class it names, by name (any case)
+    or OID (``2.5.6.6`` is ``person``), as objectIdentifierMatch compares them; None for a
+    class the schema does not know, or a value with spaces around it (slapd: Undefined)."""
+    return _class_names().get(value if value[:1].isdigit() else value.lower())
 
 
 def virtual_members(attr: AttributeType, filter: f.Filter) -> tuple[f.Filter, ...]:
@@ -89,8 +141,26 @@ def _on(filter: f.Filter, name: str) -> f.Filter:
 
 
 def attribute_type(name: str) -> AttributeType | None:
-    """The attribute type called ``name`` (any case, or an alias), or None if unknown."""
-    return _table().get(name.lower())
+    """The attribute type called ``name`` (any case, an alias or its OID), or None if
+    unknown. A description with language tags (``cn;lang-de``) names a subtype of its own,
+    which no entry here holds; any other option (``cn;binary``) makes it unknown, as in
+    slapd."""
+    found = _table().get(name.lower())
+    if found is None and ";" in name:
+        return _tagged(name.lower())
+    return found
+
+
+@lru_cache(maxsize=256)
+def _tagged(description: str) -> AttributeType | None:
+    base, *options = description.split(";")
+    found = _table().get(base)
+    if found is None or not all(option.startswith("lang-") for option in options):
+        return None
+    # indexed: its index, built as entries arrive, stays empty, so no search walks the
+    # entries to build one
+    name = ";".join((found.name, *options))
+    return AttributeType(name, found.rule, found.operational, indexed=True)
 
 
 def operational_names() -> tuple[str, ...]:

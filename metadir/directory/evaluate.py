@@ -18,18 +18,34 @@ from dataclasses import dataclass
 
 from pyroaring import BitMap, FrozenBitMap
 
+from metadir import fields
 from metadir.directory import filters as f
 from metadir.directory import numbers, words
-from metadir.directory.attributes import AttributeType, attribute_type, virtual_members
+from metadir.directory.attributes import (
+    AttributeType,
+    attribute_type,
+    object_class_name,
+    virtual_members,
+)
 from metadir.directory.index import EMPTY, AttributeIndex, Index, union
-from metadir.directory.matching import PHONE, approx_form, substrings_match
+from metadir.directory.matching import (
+    CASE_IGNORE,
+    MATCHING_RULES,
+    PHONE,
+    MatchingRule,
+    approx_form,
+    substrings_match,
+)
+from metadir.dn import parse_dn
 from metadir.phone import Location
 
 Ids = BitMap | FrozenBitMap  # entry ids, in tree order
 Outcome = tuple[Ids, Ids]  # (true, undefined)
 
-
-_CASE_IGNORE_RULES = {"caseignorematch", "2.5.13.2"}
+# what an extensible match without an attribute type looks at: the attributes entries store
+# (slapd leaves out entryDN, hasSubordinates, subschemaSubentry); dc (IA5 String) and
+# entryUUID (UUID) take none of the rules metadir knows
+_STORED_TREE_ATTRIBUTES = ("objectClass", "ou", "createTimestamp", "modifyTimestamp")
 _FULL_TEXT_FILTERS = f.Equality | f.Substrings | f.Approx
 
 
@@ -51,6 +67,8 @@ class Matcher:
             return (scope - true - undefined if undefined else scope - true), undefined
         if isinstance(filter, f.Extensible):
             return self._extensible(filter, scope)
+        if isinstance(filter, f.Undefined):
+            return EMPTY, scope
         attr = attribute_type(filter.attribute)
         if attr is None:
             return EMPTY, scope
@@ -109,11 +127,16 @@ class Matcher:
         held = self.index.attribute(attr.name)
         rule = attr.rule
         if isinstance(filter, f.Equality):
-            norm = rule.normalize(filter.value)
+            value: str | None = filter.value
+            if attr.name == "objectClass":  # (objectClass=2.5.6.6) is (objectClass=person)
+                value = object_class_name(filter.value)
+            norm = None if value is None else rule.normalize(value)
             if norm is None:
                 return EMPTY, scope
             return (EMPTY if held is None else held.ids(norm) & scope), EMPTY
         if isinstance(filter, f.Substrings):
+            if not rule.substrings:  # objectClass=per*
+                return EMPTY, scope
             initial = rule.normalize_piece(filter.initial) if filter.initial else None
             final = rule.normalize_piece(filter.final) if filter.final else None
             any_ = tuple(p for p in (rule.normalize_piece(x) for x in filter.any) if p)
@@ -187,12 +210,93 @@ class Matcher:
         return union((single, *shared)) & scope
 
     def _extensible(self, filter: f.Extensible, scope: Ids) -> Outcome:
-        if filter.attribute is None:
+        """``(attr:dn:rule:=value)`` as slapd answers it: Undefined for an unknown rule, one
+        that does not apply to the attribute, or a value it cannot read; else TRUE where a
+        value of the attribute (of each attribute the rule applies to, when none is named;
+        with ``:dn:``, of the DN too) matches."""
+        attr = attribute_type(filter.attribute) if filter.attribute else None
+        if filter.attribute and (attr is None or attr.virtual):
+            if attr is not None and filter.rule is None:  # searchContact:=…
+                return self.evaluate(f.Equality(attr.name, filter.value), scope)
             return EMPTY, scope
-        rule = (filter.rule or "").lower()
-        if rule and rule not in _CASE_IGNORE_RULES:
+        if filter.rule is None:
+            if attr is None:
+                return EMPTY, scope
+            rule: MatchingRule | None = MatchingRule.equality(attr.rule)
+        else:
+            rule = MATCHING_RULES.get(filter.rule.lower())
+        wanted = None if rule is None else rule.key(filter.value)
+        if rule is None or wanted is None or (attr and attr.rule not in rule.syntaxes):
             return EMPTY, scope
-        return self.evaluate(f.Equality(filter.attribute, filter.value), scope)
+        names = (
+            (attr.name,)
+            if attr
+            else tuple(
+                name
+                for name in (
+                    *(field.name for field in fields.all_fields()),
+                    *_STORED_TREE_ATTRIBUTES,
+                )
+                if attribute_type(name).rule in rule.syntaxes  # type: ignore[union-attr]
+            )
+        )
+        true = union(self._matching(rule, name, filter.value, wanted, scope) for name in names)
+        if filter.dn_attributes:
+            true |= self._in_dn(rule, attr, wanted, scope)
+        return true, EMPTY
+
+    def _matching(self, rule: MatchingRule, name: str, value: str, wanted: str, scope: Ids) -> Ids:
+        """Ids in scope with a value of attribute ``name`` that ``rule`` matches."""
+        held = self.index.attribute(name)
+        if held is None:
+            return EMPTY
+        if rule.indexed is held.rule:  # the keys the index holds: as (name=value)
+            equal, _ = self.evaluate(f.Equality(name, value), scope)
+            if not rule.ordering:
+                return equal
+            below, _ = self.evaluate(f.LessOrEqual(name, value), scope)
+            return below - equal
+        candidates = held.present() & scope
+        if held.rule is CASE_IGNORE and not rule.ordering:
+            # values equal by a text rule are equal ignoring case: the index narrows first
+            candidates, _ = self.evaluate(f.Equality(name, value), candidates)
+        test = wanted.__gt__ if rule.ordering else wanted.__eq__
+        entries = self.index.entries
+        return BitMap(
+            entry_id
+            for entry_id in candidates
+            if any(
+                key is not None and test(key)
+                for key in map(rule.key, entries[entry_id].attributes.get(name, ()))
+            )
+        )
+
+    def _in_dn(
+        self, rule: MatchingRule, attr: AttributeType | None, wanted: str, scope: Ids
+    ) -> Ids:
+        """Ids in scope whose DN holds a matching value (``:dn:``). An entry's own RDN is
+        one of its values, so only the parents' RDNs are read: once per parent."""
+        test = wanted.__gt__ if rule.ordering else wanted.__eq__
+        parents: dict[str, bool] = {}
+        found = BitMap()
+        entries = self.index.entries
+        for entry_id in scope:
+            dn = entries[entry_id].dn
+            parent = dn.partition(",")[2]  # names the parent, escaped commas or not
+            matched = parents.get(parent)
+            if matched is None:
+                matched = parents[parent] = any(
+                    (held := attribute_type(name)) is not None
+                    and (attr is None or held.name == attr.name)
+                    and held.rule in rule.syntaxes
+                    and (key := rule.key(value)) is not None
+                    and test(key)
+                    for rdn in parse_dn(dn)[1:]
+                    for name, value in rdn
+                )
+            if matched:
+                found.add(entry_id)
+        return found
 
 
 def asserts_number(filter: f.Filter) -> bool:
@@ -201,7 +305,7 @@ def asserts_number(filter: f.Filter) -> bool:
         return any(asserts_number(part) for part in filter.parts)
     if isinstance(filter, f.Not):
         return asserts_number(filter.part)
-    if isinstance(filter, f.Present | f.Extensible | f.Substrings):
+    if isinstance(filter, f.Present | f.Extensible | f.Substrings | f.Undefined):
         return False  # the fallback widens full-number comparisons only
     attr = attribute_type(filter.attribute)
     if attr is None:

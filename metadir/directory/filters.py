@@ -65,6 +65,13 @@ class Extensible:
     dn_attributes: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Undefined:
+    """A filter that is Undefined for every entry, even under ``!``: what slapd makes of an
+    assertion it cannot read (a value that is not UTF-8, a substring assertion with an
+    empty or misplaced part, an unknown filter choice) instead of refusing the search."""
+
+
 Filter = (
     And
     | Or
@@ -76,6 +83,7 @@ Filter = (
     | LessOrEqual
     | Approx
     | Extensible
+    | Undefined
 )
 
 
@@ -88,6 +96,8 @@ def to_text(filter: Filter) -> str:
         return f"(!{to_text(filter.part)})"
     if isinstance(filter, Present):
         return f"({filter.attribute}=*)"
+    if isinstance(filter, Undefined):
+        return "(?=undefined)"  # as slapd logs it
     if isinstance(filter, Substrings):
         pieces = [filter.initial or "", *filter.any, filter.final or ""]
         pieces = [_escape(piece) for piece in pieces]

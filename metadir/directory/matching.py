@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from metadir import phone
-from metadir.dn import fold
+from metadir.dn import OID, fold, normalize_dn
 
 
 def _keep_edge_spaces(piece: str, norm: str) -> str:
-    # a substring piece such as "Hans " must keep its edge space: "hans " is not "hans"
-    lead = " " if piece[:1].isspace() and norm else ""
-    trail = " " if piece[-1:].isspace() and norm else ""
+    # a substring piece such as "Hans " must keep its edge space: "hans " is not "hans";
+    # one of spaces only is one space, as in slapd: (cn=* *) finds the names with a space
+    if not norm:
+        return " " if piece[:1].isspace() else ""
+    lead = " " if piece[:1].isspace() else ""
+    trail = " " if piece[-1:].isspace() else ""
     return lead + norm + trail
 
 
@@ -65,21 +69,47 @@ def approx_form(value: str) -> str:
     return "".join(ch for ch in decomposed if ch.isalnum())
 
 
+def exact(value: str) -> str | None:
+    """caseExactMatch's form of a value: NFKC and insignificant spaces, case kept (slapd);
+    None for an empty one."""
+    if not value:
+        return None
+    return " ".join((value if value.isascii() else unicodedata.normalize("NFKC", value)).split())
+
+
+def object_identifier(value: str) -> str | None:
+    """An object class name or numeric OID, any case; None for anything else (slapd: a
+    space around it, an empty value or a wildcard make the assertion Undefined)."""
+    return value.lower() if OID.fullmatch(value) else None
+
+
+def distinguished_name(value: str) -> str | None:
+    try:
+        return normalize_dn(value)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A matching rule. ``normalize`` returns None for a value the rule cannot read."""
 
     name: str
     ordering: bool
+    substrings: bool = True  # without: a substring assertion is Undefined (slapd)
 
     def normalize(self, value: str) -> str | None:
+        if self.name == "caseIgnore":  # an empty Directory String is no value (slapd)
+            return fold(value) if value else None
         if self.name == "phoneNumber":
             return phone.key(value)
         if self.name == "generalizedTime":
             return generalized_time(value)
-        if self.name == "octetString":
-            return value
-        return fold(value)
+        if self.name == "objectIdentifier":
+            return object_identifier(value)
+        if self.name == "distinguishedName":
+            return distinguished_name(value)
+        return value  # octetString
 
     def normalize_piece(self, piece: str) -> str:
         """Normalise one part of a substring assertion."""
@@ -96,6 +126,63 @@ PHONE = Rule("phoneNumber", ordering=False)
 GENERALIZED_TIME = Rule("generalizedTime", ordering=True)
 # photos: their base64 text as stored, compared exactly (clients only ask whether one is there)
 OCTET_STRING = Rule("octetString", ordering=False)
+# object classes: by name or OID, no substrings or ordering (slapd's objectIdentifierMatch)
+OBJECT_IDENTIFIER = Rule("objectIdentifier", ordering=False, substrings=False)
+DISTINGUISHED_NAME = Rule("distinguishedName", ordering=False, substrings=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingRule:
+    """A rule an extensible match names (RFC 4511 §4.5.1.7.7), as slapd applies it."""
+
+    name: str
+    oid: str
+    # the attribute rules (slapd: the syntaxes) whose values it can compare
+    syntaxes: tuple[Rule, ...]
+    # the form values and assertion are compared in; None: a value the rule cannot read
+    key: Callable[[str], str | None]
+    # TRUE where a value sorts before the assertion, rather than where they are equal
+    ordering: bool = False
+    # the attribute rule whose index keys are this rule's keys: answered from the index
+    indexed: Rule | None = None
+
+    @classmethod
+    def equality(cls, rule: Rule) -> MatchingRule:
+        """The equality rule of attributes matched by ``rule``, as ``(attr:=value)`` uses."""
+        return cls("", "", (rule,), rule.normalize, indexed=rule)
+
+
+# slapd's caseIgnore and caseExact rules also take Telephone Number values (as text);
+# numericStringMatch, octetStringMatch apply to no attribute metadir serves: Undefined on
+# any attribute, FALSE when none is named. Rules slapd cannot use in an extensible match
+# (objectIdentifierMatch, the substrings rules) are missing, as unknown rules: Undefined.
+_TEXT = (CASE_IGNORE, PHONE)
+_fold = CASE_IGNORE.normalize
+MATCHING_RULES = {
+    key: rule
+    for rule in (
+        MatchingRule("caseIgnoreMatch", "2.5.13.2", _TEXT, _fold, indexed=CASE_IGNORE),
+        MatchingRule("caseIgnoreOrderingMatch", "2.5.13.3", _TEXT, _fold, True, CASE_IGNORE),
+        MatchingRule("caseExactMatch", "2.5.13.5", _TEXT, exact),
+        MatchingRule("caseExactOrderingMatch", "2.5.13.6", _TEXT, exact, ordering=True),
+        MatchingRule("telephoneNumberMatch", "2.5.13.20", (PHONE,), phone.key, indexed=PHONE),
+        MatchingRule(
+            "generalizedTimeMatch", "2.5.13.27", (GENERALIZED_TIME,), generalized_time,
+            indexed=GENERALIZED_TIME,
+        ),
+        MatchingRule(
+            "generalizedTimeOrderingMatch", "2.5.13.28", (GENERALIZED_TIME,), generalized_time,
+            ordering=True, indexed=GENERALIZED_TIME,
+        ),
+        MatchingRule(
+            "distinguishedNameMatch", "2.5.13.1", (DISTINGUISHED_NAME,), distinguished_name,
+            indexed=DISTINGUISHED_NAME,
+        ),
+        MatchingRule("numericStringMatch", "2.5.13.8", (), str),
+        MatchingRule("octetStringMatch", "2.5.13.17", (), str),
+    )
+    for key in (rule.name.lower(), rule.oid)
+}  # fmt: skip
 
 
 def substrings_match(

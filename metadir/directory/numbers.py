@@ -41,6 +41,8 @@ def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids
         return EMPTY, EMPTY
     location = matcher.location
     if isinstance(filter, f.Equality | f.Approx):
+        if not filter.value.strip():
+            return EMPTY, scope  # no value at all: Undefined (slapd)
         found = EMPTY
         for key in phone.query_keys(filter.value, location):
             found = held.ids(key) & scope

@@ -12,8 +12,9 @@ import logging
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import IntEnum
+from uuid import NAMESPACE_X500, uuid5
 
 from pyroaring import BitMap
 
@@ -35,12 +36,17 @@ log = logging.getLogger(__name__)
 ROOT_ID = 0
 _CONTACTS = 1 << 16  # the first contact id: room for 65,535 directories
 SUBSCHEMA_DN = "cn=Subschema"
+# the root and the containers are made by the configuration, not by a sync run, and change
+# only with it: their timestamps are the same on every start, so that a reader comparing
+# timestamps (a sync client reading changes since its last run) never sees them change
+_CONFIGURED = (format_generalized_time(datetime(1970, 1, 1, tzinfo=UTC)),)
 
 
 class Scope(IntEnum):
     BASE = 0
     ONE = 1
     SUB = 2
+    CHILDREN = 3  # the subtree without its base (draft-sermersheim-ldap-subordinate-scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,9 @@ class DirectoryTree:
         self._values = SharedValues()
 
     def _with_operational(self, attrs: dict[str, tuple[str, ...]], dn: str) -> dict:
+        # the same UUID on every start, from the DN (RFC 4122 name-based, X.500 namespace)
+        attrs["entryUUID"] = (str(uuid5(NAMESPACE_X500, normalize_dn(dn))),)
+        attrs["createTimestamp"] = attrs["modifyTimestamp"] = _CONFIGURED
         attrs["entryDN"] = (dn,)
         attrs["structuralObjectClass"] = (attrs["objectClass"][-1],)
         attrs["subschemaSubentry"] = (SUBSCHEMA_DN,)
@@ -222,6 +231,8 @@ class DirectoryTree:
         """The ids a search may return; the tree's own sets are returned, never to be changed."""
         if scope == Scope.BASE:
             return BitMap((base.id,))
+        if scope == Scope.CHILDREN:
+            return self.scope_ids(base, Scope.SUB, visible) - BitMap((base.id,))
         if base is self.root:
             containers = [c for c in self.containers.values() if _visible(c, visible)]
             if scope == Scope.ONE:

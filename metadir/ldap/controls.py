@@ -118,7 +118,7 @@ class ViewRequest:
     after: int
     offset: int | None  # by offset (1-based), with the client's content count
     content_count: int
-    assertion: str | None  # or by the first entry whose sort key is >= this
+    assertion: bytes | None  # or by the first entry whose sort key is >= this
     context: bytes
 
 
@@ -135,7 +135,7 @@ def parse_vlv(value: bytes | None) -> ViewRequest:
             raise BadControl("virtual list view: byOffset needs offset and contentCount")
         return ViewRequest(before, after, _int(*inner[0]), _int(*inner[1]), None, context)
     if tag == 0x81:  # greaterThanOrEqual [1] AssertionValue
-        return ViewRequest(before, after, None, 0, target.decode("utf-8", "replace"), context)
+        return ViewRequest(before, after, None, 0, target, context)
     raise BadControl("virtual list view: unknown target")
 
 
@@ -244,26 +244,48 @@ class View:
 
 
 def view(entries: list[Entry], request: ViewRequest, key: SortKey) -> View:
-    """The window of a sorted list a virtual list view asks for."""
+    """The window of a sorted list a virtual list view asks for, where slapd's sssvlv
+    overlay puts it: an offset equal to the client's content count is the last entry, one
+    past the end (of the client's count, or of the list when the client gives none) is an
+    offsetRangeError, as is a value the sort key's rule cannot read."""
     count = len(entries)
     if request.offset is not None:
-        if request.offset < 0 or request.content_count < 0:
+        offset, known = request.offset, request.content_count
+        if offset < 0 or known < 0:
             return View([], 0, count, OFFSET_RANGE_ERROR)
-        offset = request.offset
-        if request.content_count and request.content_count != count:
-            # the client's idea of the size differs: keep the same relative position
-            offset = round(offset * count / request.content_count) if offset else 0
-        target = min(max(offset, 1), count + 1)
+        if not count:
+            target = 0
+        elif offset == known:
+            target = count
+        elif offset == 1:
+            target = 1
+        elif offset > (known or count):
+            return View([], 0, count, OFFSET_RANGE_ERROR)
+        else:  # the client's idea of the size differs: keep the same relative position
+            target = count * offset // known if known else offset
     else:
-        attr = attribute_type(key.attribute)
-        assert attr is not None
-        wanted = attr.rule.normalize(request.assertion or "") or ""
-        target = count + 1
-        for position, entry in enumerate(entries, start=1):
-            forms = [n for n in map(attr.rule.normalize, entry.match_values(attr.name)) if n]
-            if forms and ((max(forms) <= wanted) if key.reverse else (min(forms) >= wanted)):
-                target = position
-                break
+        target = _position(entries, request.assertion or b"", key)
+        if target is None:
+            return View([], 0, count, INAPPROPRIATE_MATCHING)
     first = max(target - request.before, 1)
-    last = min(target + request.after, count)
+    last = min(max(target, 1) + request.after, count)
     return View(entries[first - 1 : last], target, count, 0)
+
+
+def _position(entries: list[Entry], assertion: bytes, key: SortKey) -> int | None:
+    """The 1-based position of the first entry whose sort key is at or past
+    ``assertion`` (entries without one sort last: they are past any value); None if the
+    key's rule cannot read the assertion."""
+    attr = attribute_type(key.attribute)
+    assert attr is not None
+    try:
+        wanted = attr.rule.normalize(assertion.decode())
+    except UnicodeDecodeError:
+        return None
+    if wanted is None:
+        return None
+    for position, entry in enumerate(entries, start=1):
+        forms = [n for n in map(attr.rule.normalize, entry.match_values(attr.name)) if n]
+        if not forms or ((max(forms) <= wanted) if key.reverse else (min(forms) >= wanted)):
+            return position
+    return len(entries) + 1

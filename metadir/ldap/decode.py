@@ -142,7 +142,10 @@ _COMPARISONS = {0xA3: f.Equality, 0xA5: f.GreaterOrEqual, 0xA6: f.LessOrEqual, 0
 
 
 def decode_filter(tag: int, content: bytes, depth: int = 0) -> f.Filter:
-    """A Filter (RFC 4511 §4.5.1) from its BER element."""
+    """A Filter (RFC 4511 §4.5.1) from its BER element. What slapd reads as an Undefined
+    filter (text that is not UTF-8, a substring assertion it cannot use, an unknown filter
+    choice) is ``f.Undefined``; a structure that is not a Filter at all raises
+    ``MalformedRequest``, and slapd hangs up on it too."""
     if depth > _MAX_FILTER_DEPTH:
         raise MalformedRequest("filter nested too deeply")
     if tag in (0xA0, 0xA1):
@@ -153,43 +156,48 @@ def decode_filter(tag: int, content: bytes, depth: int = 0) -> f.Filter:
         if len(inner) != 1:
             raise MalformedRequest("'not' holds one filter")
         return f.Not(decode_filter(*inner[0], depth + 1))
-    if tag == 0x87:
-        return f.Present(text(content))
-    if tag in _COMPARISONS:
-        pair = ber.elements(content)
-        if len(pair) != 2 or pair[0][0] != ber.OCTET_STRING or pair[1][0] != ber.OCTET_STRING:
-            raise MalformedRequest("malformed attribute value assertion")
-        return _COMPARISONS[tag](text(pair[0][1]), text(pair[1][1]))
-    if tag == 0xA4:
-        return _substrings(content)
-    if tag == 0xA9:
-        return _extensible(content)
-    raise MalformedRequest(f"unknown filter element 0x{tag:02x}")
+    try:
+        if tag == 0x87:
+            return f.Present(content.decode())
+        if tag in _COMPARISONS:
+            pair = ber.elements(content)
+            if len(pair) != 2 or pair[0][0] != ber.OCTET_STRING or pair[1][0] != ber.OCTET_STRING:
+                raise MalformedRequest("malformed attribute value assertion")
+            return _COMPARISONS[tag](pair[0][1].decode(), pair[1][1].decode())
+        if tag == 0xA4:
+            return _substrings(content)
+        if tag == 0xA9:
+            return _extensible(content)
+    except UnicodeDecodeError:
+        return f.Undefined()
+    return f.Undefined()  # an unknown filter choice
 
 
-def _substrings(content: bytes) -> f.Substrings:
+def _substrings(content: bytes) -> f.Substrings | f.Undefined:
     parts = ber.elements(content)
     if len(parts) != 2 or parts[0][0] != ber.OCTET_STRING or parts[1][0] != ber.SEQUENCE:
         raise MalformedRequest("malformed substring filter")
     pieces = ber.elements(parts[1][1])
-    if not pieces:
-        raise MalformedRequest("substring filter without parts")
     initial = final = None
     any_: list[str] = []
-    for pos, (tag, value) in enumerate(pieces):
+    for tag, value in pieces:
+        # RFC 4511: at most one initial, first, and at most one final, last; every part a
+        # value. slapd makes the filter Undefined when that is not so
+        if not value or final is not None:
+            return f.Undefined()
         if tag == 0x80:
-            if pos != 0:
-                raise MalformedRequest("substring 'initial' must come first")
-            initial = text(value)
-        elif tag == 0x82:
-            if pos != len(pieces) - 1:
-                raise MalformedRequest("substring 'final' must come last")
-            final = text(value)
+            if initial is not None or any_:
+                return f.Undefined()
+            initial = value.decode()
         elif tag == 0x81:
-            any_.append(text(value))
+            any_.append(value.decode())
+        elif tag == 0x82:
+            final = value.decode()
         else:
-            raise MalformedRequest("unknown substring part")
-    return f.Substrings(text(parts[0][1]), initial, tuple(any_), final)
+            return f.Undefined()
+    if not pieces:
+        return f.Undefined()
+    return f.Substrings(parts[0][1].decode(), initial, tuple(any_), final)
 
 
 def _extensible(content: bytes) -> f.Extensible:
@@ -197,9 +205,9 @@ def _extensible(content: bytes) -> f.Extensible:
     if 0x83 not in found:
         raise MalformedRequest("extensible match without a value")
     return f.Extensible(
-        attribute=text(found[0x82]) if 0x82 in found else None,
-        rule=text(found[0x81]) if 0x81 in found else None,
-        value=text(found[0x83]),
+        attribute=found[0x82].decode() if 0x82 in found else None,
+        rule=found[0x81].decode() if 0x81 in found else None,
+        value=found[0x83].decode(),
         dn_attributes=found.get(0x84, b"\x00") not in (b"", b"\x00"),
     )
 

@@ -11,12 +11,13 @@ import binascii
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from metadir.directory.attributes import attribute_type
 from metadir.directory.index import Entry
 from metadir.fields import binary_names
 from metadir.ldap import ber
+from metadir.ldap.subschema import ObjectClassDescription, object_classes
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +37,50 @@ class Selection:
     @lru_cache(maxsize=256)  # clients send the same few attribute lists again and again
     def parse(cls, requested: tuple[str, ...], types_only: bool = False) -> Selection:
         requested = tuple(name.strip() for name in requested)
+        # no attributes asked for means all user attributes; "1.1" or "+" alone mean none
+        all_user = "*" in requested or not requested
+        all_operational = "+" in requested
         names = set()
         for name in requested:
             if name in ("*", "+", "1.1") or not name:
                 continue
-            attr = attribute_type(name.split(";", 1)[0])
+            if name.startswith("@"):  # RFC 4529: the attributes of an object class
+                if name[1:].lower() == "extensibleobject":  # it allows any: slapd sends all
+                    all_user = all_operational = True
+                names.update(class_attributes(name[1:]))
+                continue
+            # a description with options names another attribute: cn;lang-de is not cn
+            attr = attribute_type(name)
             names.add((attr.name if attr else name).lower())
-        # no attributes asked for means all user attributes; "1.1" or "+" alone mean none
-        all_user = "*" in requested or not requested
-        return cls(all_user, "+" in requested, frozenset(names), bool(types_only))
+        return cls(all_user, all_operational, frozenset(names), bool(types_only))
 
     def wants(self, name: str, operational: bool) -> bool:
         if operational:
             return self.all_operational or name.lower() in self.names
         return self.all_user or name.lower() in self.names
+
+
+@cache
+def _classes() -> dict[str, ObjectClassDescription]:
+    by_name = {}
+    for described in object_classes():
+        by_name[described.name.lower()] = by_name[described.oid] = described
+    return by_name
+
+
+@lru_cache(maxsize=64)
+def class_attributes(name: str) -> frozenset[str]:
+    """The lower-case names of the attributes object class ``name`` (or OID) and its
+    superclasses require or allow; none for an unknown class."""
+    classes = _classes()
+    found: set[str] = set()
+    described = classes.get(name.lower())
+    while described is not None:
+        for attribute in (*described.must, *described.may):
+            attr = attribute_type(attribute)
+            found.add((attr.name if attr else attribute).lower())
+        described = classes.get((described.sup or "").lower())
+    return frozenset(found)
 
 
 def encode_entry(entry: Entry, selection: Selection, operational: frozenset[str]) -> bytes:

@@ -4,8 +4,8 @@ A paged search is evaluated once, on its first page: its result is kept as a lis
 ids behind a cookie, and each later page is a slice of it — a sync client pages through a
 million entries without the server searching again per page. Entries that left the
 directory meanwhile are skipped, changed ones are sent as they are now. The state belongs
-to the connection and dies with it; a page size of 0, the last page, or too many open
-searches free it.
+to the connection and dies with it; a page size of 0, the last page, an Abandon of the
+request that got the latest page, or too many open searches free it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class PagedSearch:
     ids: list[int]
     position: int = 0
     sent: int = 0  # entries sent so far, for the client's size limit
+    mid: int = 0  # the message id of the request that got the latest page
 
 
 @dataclass
@@ -31,9 +32,11 @@ class Pages:
     open: OrderedDict[bytes, PagedSearch] = field(default_factory=OrderedDict)
     _counter: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def keep(self, search: PagedSearch) -> bytes:
-        """A new cookie for the rest of ``search``: every cookie is good for one page."""
+    def keep(self, search: PagedSearch, mid: int) -> bytes:
+        """A new cookie for the rest of ``search``, whose latest page request ``mid`` got:
+        every cookie is good for one page."""
         cookie = next(self._counter).to_bytes(8, "big")
+        search.mid = mid
         self.open[cookie] = search
         while len(self.open) > MAX_OPEN:
             self.open.popitem(last=False)
@@ -46,3 +49,10 @@ class Pages:
         if search is None or search.fingerprint != fingerprint:
             return None
         return search
+
+    def abandon(self, mid: int) -> None:
+        """Free the search whose latest page request ``mid`` got: the client wants no more."""
+        for cookie, search in self.open.items():
+            if search.mid == mid:
+                del self.open[cookie]
+                return

@@ -10,8 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ldaptor.protocols import pureldap
 from twisted.internet import protocol, reactor, threads
@@ -25,19 +24,33 @@ from metadir.config import ROOT_DN, Account, Limits
 from metadir.directory.attributes import operational_names
 from metadir.directory.filters import Equality, Present, to_text
 from metadir.directory.index import Entry
-from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject, Scope
+from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject
 from metadir.dn import normalize_dn
 from metadir.ldap import ber, controls, writes
 from metadir.ldap.access import BindBrake, DirectoryAccess, parse_address
-from metadir.ldap.decode import (
-    Control,
-    MalformedRequest,
-    SearchRequest,
-    decode_request,
-    text,
+from metadir.ldap.decode import Control, MalformedRequest, SearchRequest, decode_request, text
+from metadir.ldap.pages import Pages
+from metadir.ldap.results import (
+    AUTH_METHOD_NOT_SUPPORTED,
+    BUSY,
+    COMPARE_FALSE,
+    COMPARE_TRUE,
+    CONFIDENTIALITY_REQUIRED,
+    INSUFFICIENT_ACCESS_RIGHTS,
+    INVALID_CREDENTIALS,
+    NO_SUCH_ATTRIBUTE,
+    NO_SUCH_OBJECT,
+    OPERATIONS_ERROR,
+    PROTOCOL_ERROR,
+    READ_ONLY,
+    SUCCESS,
+    TLS_FIRST,
+    UNAVAILABLE,
+    UNAVAILABLE_CRITICAL_EXTENSION,
+    UNDEFINED_ATTRIBUTE_TYPE,
+    UNWILLING_TO_PERFORM,
 )
-from metadir.ldap.entries import Selection, encode_entry
-from metadir.ldap.pages import PagedSearch, Pages
+from metadir.ldap.search import Searches
 from metadir.ldap.subschema import subschema_entry
 from metadir.ldap.tls import ServerTls, connection_summary, is_active
 from metadir.passwords import hash_password, verify
@@ -45,36 +58,14 @@ from metadir.passwords import hash_password, verify
 log = logging.getLogger("metadir.ldap")
 access_log = logging.getLogger("metadir.access")
 
-# RFC 4511 result codes used here
-SUCCESS = 0
-OPERATIONS_ERROR = 1
-PROTOCOL_ERROR = 2
-TIME_LIMIT_EXCEEDED = 3
-SIZE_LIMIT_EXCEEDED = 4
-COMPARE_FALSE = 5
-COMPARE_TRUE = 6
-AUTH_METHOD_NOT_SUPPORTED = 7
-UNAVAILABLE_CRITICAL_EXTENSION = 12
-CONFIDENTIALITY_REQUIRED = 13
-NO_SUCH_ATTRIBUTE = 16
-UNDEFINED_ATTRIBUTE_TYPE = 17
-NO_SUCH_OBJECT = 32
-INVALID_CREDENTIALS = 49
-INSUFFICIENT_ACCESS_RIGHTS = 50
-BUSY = 51
-UNAVAILABLE = 52
-UNWILLING_TO_PERFORM = 53
-
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
 START_TLS = "1.3.6.1.4.1.1466.20037"
 MANAGE_DSA_IT = "2.16.840.1.113730.3.4.2"  # no referrals here, so honoured by doing nothing
 ALL_OPERATIONAL_ATTRIBUTES = "1.3.6.1.4.1.4203.1.5.1"  # RFC 3673 "+"
+CLASS_ATTRIBUTES = "1.3.6.1.4.1.4203.1.5.2"  # RFC 4529 "@inetOrgPerson"
 SEARCH_CONTROLS = (MANAGE_DSA_IT, controls.PAGED, controls.SORT, controls.VLV)
 SUPPORTED_CONTROLS = SEARCH_CONTROLS
 SUPPORTED_EXTENSIONS = (WHO_AM_I,)
-
-READ_ONLY = "metadir is read-only: its contacts come from the replicators"
-TLS_FIRST = "this server requires TLS: use StartTLS or ldaps:// first"
 
 # response protocolOp tag for each request type
 _RESPONSE_TAG = {
@@ -174,7 +165,7 @@ class Operation:
 
 
 @implementer(IHandshakeListener)
-class LDAPConnection(protocol.Protocol, TimeoutMixin):
+class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
     def __init__(self, factory: LDAPServerFactory, connection_id: int) -> None:
         self.server = factory
         self.id = connection_id
@@ -256,7 +247,9 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         if isinstance(request, _NO_RESPONSE):
             if isinstance(request, pureldap.LDAPUnbindRequest):
                 self.transport.loseConnection()
-            return  # abandon: searches finish synchronously, nothing is left to cancel
+            else:  # searches finish synchronously: what is left to abandon is a paged one
+                self.pages.abandon(request.value)
+            return
         tag = _RESPONSE_TAG.get(type(request))
         if tag is None:
             return self._disconnect(f"unsupported operation {type(request).__name__}")
@@ -345,143 +338,6 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         """Whether this request must be refused until the connection runs TLS."""
         return self.server.require_tls and not is_active(self.transport)
 
-    def _search(self, mid: int, request: SearchRequest, requested: list[Control]) -> None:
-        response_controls: list[bytes] = []
-
-        def done(code: int, matched: str = "", why: str = "") -> None:
-            op = ber.result(ber.SEARCH_RESULT_DONE, code, matched, why)
-            self._send(mid, op, controls.controls(*response_controls))
-
-        base = request.base
-        if request.scope not in (0, 1, 2):
-            return done(PROTOCOL_ERROR, "", f"unknown scope {request.scope}")
-        scope = Scope(request.scope)
-        filter = request.filter
-        selection = Selection.parse(request.attributes, request.types_only)
-        deadline = time.monotonic() + request.time_limit if request.time_limit > 0 else None
-        if self._tls_required() and not (scope == Scope.BASE and not base.strip()):
-            return done(CONFIDENTIALITY_REQUIRED, "", TLS_FIRST)  # all but the root DSE
-        special = self._special_entry(base, scope)
-        if special is not None:
-            # the root DSE and the subschema entry answer the usual reads: (objectClass=*),
-            # and (objectClass=subschema) as RFC 4512 §4.4 asks
-            if _reads(filter, special):
-                # their attributes are operational, yet clients expect them without "+" too
-                shown = replace(selection, all_user=selection.all_user or selection.all_operational)
-                self._send_entries(mid, [special], shown, frozenset(), None)
-            return done(SUCCESS)
-        visible = self._visible()
-        if visible is not None and not visible:
-            return done(INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled")
-        try:
-            wanted = controls.SearchControls.parse(requested)
-        except controls.BadControl as exc:
-            return done(PROTOCOL_ERROR, "", str(exc))
-        tree = self.server.tree
-        fingerprint = (base, scope, filter, selection, wanted.sort, self.identity)
-        paged = wanted.paged
-
-        def page(search: PagedSearch) -> None:
-            assert paged is not None
-            self._page(mid, search, paged.size, request.size_limit, selection, deadline,
-                       response_controls, done)  # fmt: skip
-
-        if paged is not None and paged.cookie:
-            search = self.pages.resume(paged.cookie, fingerprint)
-            if search is None:
-                return done(UNWILLING_TO_PERFORM, "", "unknown paged results cookie")
-            return page(search)
-        target = tree.resolve(base, visible)
-        if isinstance(target, NoSuchObject):
-            return done(NO_SUCH_OBJECT, target.matched_dn, f"no entry {base!r}")
-        limits = [n for n in (request.size_limit, self.server.size_limit) if n > 0]
-        limit = min(limits) if limits and paged is None else None
-        # without sort, view or paging only the first limit + 1 entries matter
-        plain = wanted.sort is None and wanted.view is None and paged is None
-        first = limit + 1 if plain and limit is not None else None
-        entries = tree.search(target, scope, filter, visible, first=first)
-        if wanted.sort is not None:
-            sorted_ = controls.sort_entries(entries, wanted.sort)
-            response_controls.append(controls.sort_response(sorted_.code, sorted_.attribute))
-            if sorted_.code and wanted.sort_critical:
-                return done(UNAVAILABLE_CRITICAL_EXTENSION, "", "cannot sort as asked")
-            entries = sorted_.entries
-        if wanted.view is not None:
-            if wanted.sort is None:
-                response_controls.append(controls.vlv_response(0, 0, controls.SORT_CONTROL_MISSING))
-                return done(
-                    controls.SORT_CONTROL_MISSING, "", "a virtual list view needs a sort control"
-                )
-            if paged is not None:
-                return done(UNWILLING_TO_PERFORM, "", "paged results and a list view together")
-            window = controls.view(entries, wanted.view, wanted.sort[0])
-            response_controls.append(
-                controls.vlv_response(
-                    window.position, window.count, window.code, wanted.view.context
-                )
-            )
-            if window.code:
-                return done(window.code, "", "the list view offset is out of range")
-            entries = window.entries
-        if paged is not None:
-            return page(PagedSearch(fingerprint, [e.id for e in entries]))
-        if not self._send_entries(
-            mid, entries[:limit], selection, self.server.operational, deadline
-        ):
-            return done(TIME_LIMIT_EXCEEDED, "", "time limit exceeded")
-        if limit is not None and len(entries) > limit:
-            return done(SIZE_LIMIT_EXCEEDED, "", f"more than {limit} entries match")
-        return done(SUCCESS)
-
-    def _page(
-        self,
-        mid: int,
-        search: PagedSearch,
-        size: int,
-        size_limit: int,
-        selection: Selection,
-        deadline: float | None,
-        response_controls: list[bytes],
-        done: Callable[..., None],
-    ) -> None:
-        """Send the next page of a paged search (the server's size limit does not apply:
-        paging is how sync clients read whole directories); a page size of 0 ends it."""
-        if size == 0:
-            response_controls.append(controls.paged_response(b""))
-            return done(SUCCESS)
-        if size_limit > 0:
-            size = min(size, size_limit - search.sent)
-        entries = self.server.tree.index.entries
-        page = [
-            entries[i] for i in search.ids[search.position : search.position + size] if i in entries
-        ]
-        search.position += size
-        search.sent += len(page)
-        if not self._send_entries(mid, page, selection, self.server.operational, deadline):
-            response_controls.append(controls.paged_response(b""))
-            return done(TIME_LIMIT_EXCEEDED, "", "time limit exceeded")
-        more = search.position < len(search.ids)
-        if more and size_limit > 0 and search.sent >= size_limit:
-            response_controls.append(controls.paged_response(b""))
-            return done(SIZE_LIMIT_EXCEEDED, "", f"more than {size_limit} entries match")
-        cookie = self.pages.keep(search) if more else b""
-        response_controls.append(
-            controls.paged_response(cookie, estimate=max(len(search.ids) - search.position, 0))
-        )
-        return done(SUCCESS)
-
-    def _special_entry(self, base: str, scope: Scope) -> Entry | None:
-        if scope != Scope.BASE:
-            return None
-        if not base.strip():
-            return self.server.root_dse
-        try:
-            if normalize_dn(base) == normalize_dn(SUBSCHEMA_DN):
-                return self.server.subschema()
-        except ValueError:
-            pass
-        return None
-
     def _visible(self) -> set[str] | None:
         """The directories this connection may read; None: all of them."""
         dirs = self.identity.directories
@@ -495,28 +351,6 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
         if dirs is not None:
             allowed &= dirs
         return None if len(allowed) == len(access) else allowed
-
-    def _send_entries(
-        self,
-        mid: int,
-        entries: list[Entry],
-        selection: Selection,
-        operational: frozenset[str],
-        deadline: float | None,
-    ) -> bool:
-        """Send ``entries``; False when the client's time limit ran out first."""
-        operation = self.operations.get(mid)
-        if operation is not None:
-            operation.entries += len(entries)
-        outgoing = self.outgoing
-        for entry in entries:
-            outgoing.append(ber.message(mid, encode_entry(entry, selection, operational)))
-            if len(outgoing) >= 512:  # big results go out as they are encoded
-                writes.send(self.transport, outgoing)
-                outgoing.clear()
-                if deadline is not None and time.monotonic() > deadline:
-                    return False
-        return True
 
     def _compare(self, mid: int, request: pureldap.LDAPCompareRequest) -> None:
         def answer(code: int, matched: str = "", why: str = "") -> None:
@@ -580,7 +414,7 @@ def _root_dse(start_tls: bool) -> Entry:
         "supportedLDAPVersion": ("3",),
         "supportedControl": SUPPORTED_CONTROLS,
         "supportedExtension": SUPPORTED_EXTENSIONS + ((START_TLS,) if start_tls else ()),
-        "supportedFeatures": (ALL_OPERATIONAL_ATTRIBUTES,),
+        "supportedFeatures": (ALL_OPERATIONAL_ATTRIBUTES, CLASS_ATTRIBUTES),
         "subschemaSubentry": (SUBSCHEMA_DN,),
         "vendorName": ("metadir",),
         "vendorVersion": (f"metadir {__version__}",),
@@ -588,25 +422,17 @@ def _root_dse(start_tls: bool) -> Entry:
     return Entry(0, "", None, attrs)
 
 
-def _reads(filter: object, entry: Entry) -> bool:
-    """Whether ``filter`` is (objectClass=*) or (objectClass=<a class of ``entry``>)."""
-    if not isinstance(filter, Present | Equality) or filter.attribute.lower() != "objectclass":
-        return False
-    classes = {name.lower() for name in entry.attributes["objectClass"]}
-    return isinstance(filter, Present) or filter.value.lower() in classes
-
-
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-_SCOPES = ("base", "one", "sub")
+_SCOPES = ("base", "one", "sub", "children")
 
 
 def _describe(request: object) -> tuple[str, str]:
     """An operation's name and what it asked, for the access log."""
     if isinstance(request, SearchRequest):
-        scope = _SCOPES[request.scope] if request.scope in (0, 1, 2) else str(request.scope)
+        scope = _SCOPES[request.scope] if 0 <= request.scope < len(_SCOPES) else str(request.scope)
         attrs = ",".join(request.attributes) or "*"
         return "SEARCH", (
             f"base={_quoted(request.base)} scope={scope} "

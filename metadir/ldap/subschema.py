@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
-from uuid import UUID
 
 from metadir import fields
+from metadir.directory.attributes import arc as arc  # re-exported: the subschema's arc
+from metadir.directory.attributes import schema_oid
 from metadir.directory.index import Entry
 from metadir.directory.matching import format_generalized_time
 from metadir.directory.tree import SUBSCHEMA_DN
@@ -102,17 +103,6 @@ def _data() -> dict[str, Any]:
     return load_schema_file("subschema.yaml")
 
 
-def arc() -> str:
-    """metadir's own OID arc: 2.25.<UUID as a decimal number> (ITU-T X.667)."""
-    return f"2.25.{UUID(_data()['uuid']).int}"
-
-
-def _oid(written: str) -> str:
-    if written.startswith("metadir:"):
-        return f"{arc()}.{written.removeprefix('metadir:')}"
-    return written
-
-
 @cache
 def attribute_types() -> tuple[AttributeTypeDescription, ...]:
     """Every contact field (its aliases as further NAMEs), then the other attribute types."""
@@ -124,7 +114,7 @@ def attribute_types() -> tuple[AttributeTypeDescription, ...]:
             raise ValueError(f"{SOURCE}: fields: no OID for the contact field {field.name}")
         described.append(
             AttributeTypeDescription(
-                oid=_oid(data["fields"][field.name]),
+                oid=schema_oid(data["fields"][field.name]),
                 names=(field.name, *field.aliases),
                 desc=field.label,
                 single=not field.multi,
@@ -134,7 +124,7 @@ def attribute_types() -> tuple[AttributeTypeDescription, ...]:
     for row in data["attributes"]:
         row = dict(row)
         rules = kinds[row.pop("kind")] if "kind" in row else {}
-        oid, names = _oid(row.pop("oid")), tuple(row.pop("names"))
+        oid, names = schema_oid(row.pop("oid")), tuple(row.pop("names"))
         described.append(AttributeTypeDescription(oid=oid, names=names, **rules, **row))
     return tuple(described)
 
@@ -150,7 +140,7 @@ def object_classes() -> tuple[ObjectClassDescription, ...]:
     by_name: dict[str, ObjectClassDescription] = {}
     for row in _data()["object_classes"]:
         row = dict(row)
-        oid, name, may = _oid(row.pop("oid")), row.pop("name"), tuple(row.pop("may", ()))
+        oid, name, may = schema_oid(row.pop("oid")), row.pop("name"), tuple(row.pop("may", ()))
         if row.pop("may_fields", False):
             allowed = _allowed(row.get("sup"), by_name)
             may += tuple(f.name for f in fields.all_fields() if f.name not in allowed)
