@@ -385,18 +385,23 @@ def looks_like_number(value: str) -> bool:
 # --- reading search assertions -------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)  # a virtual attribute asks the same for each number attribute
-def query_keys(value: str, location: Location | None) -> tuple[str, ...]:
+def query_keys(value: str, location: Location | None) -> Iterator[str]:
     """The index keys a full number in a filter may stand for, most likely first: its
     reading as an import would read it, then the other readings (``0 0170…`` behind an
     outside line is a German mobile as well as ``+1 70…``). A search takes the first
-    that is in the directory."""
+    that is in the directory, so a known caller costs one reading."""
     number = read_number(value, location)
-    if number.kind != "e164" or location is None:
-        return (number.digits,)
+    yield number.digits
+    if number.kind == "e164" and location is not None:
+        yield from _other_keys(value, location)
+
+
+@lru_cache(maxsize=65536)  # a virtual attribute asks the same for each number attribute
+def _other_keys(value: str, location: Location) -> tuple[str, ...]:
+    first = read_number(value, location).canonical
     text = _without_trunk_zero(value.strip())
-    others = _readings(text, _NOT_DIGITS.sub("", text), location)
-    return (number.digits, *(key(e164) for e164 in others if e164 != number.canonical))
+    readings = _readings(text, _NOT_DIGITS.sub("", text), location)
+    return tuple(key(e164) for e164 in readings if e164 != first)
 
 
 def piece_forms(value: str, location: Location | None) -> tuple[str, ...]:

@@ -93,6 +93,27 @@ def for_slapd(ldif: str) -> str:
     )
 
 
+def dump_tree(url: str) -> str:
+    """Every entry a server holds below dc=meta as ``ldapsearch -LLL`` LDIF, with the
+    operational attributes another server needs to hold the very same entries."""
+    code, dump, err = run_ldapsearch(
+        ["-x", "-LLL", "-o", "ldif-wrap=no", "-H", url, "-b", "dc=meta", "(objectClass=*)",
+         "*", "entryUUID", "createTimestamp", "modifyTimestamp"]
+    )  # fmt: skip
+    if code != 0:
+        raise ServerError(f"dumping {url} failed: {err}")
+    return dump
+
+
+def slapd_holding(workdir: Path, dump: str) -> SlapdServer:
+    """A started slapd holding the entries of ``dump`` (from ``dump_tree``), slapadd's schema
+    checks off: the oracle of search semantics for the same data."""
+    slapd = SlapdServer(workdir)
+    slapd.load(for_slapd(dump), check_schema=False)
+    slapd.start()
+    return slapd
+
+
 def parse_ldif(text: str) -> list[tuple[str, dict[str, list[str]]]]:
     """The entries of ``ldapsearch -LLL`` output: (dn, {attribute as sent: values})."""
     entries: list[tuple[str, dict[str, list[str]]]] = []

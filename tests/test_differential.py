@@ -34,9 +34,11 @@ from tests.servers import (
     ServerError,
     SlapdServer,
     connect,
+    dump_tree,
     for_slapd,
     parse_ldif,
     run_ldapsearch,
+    slapd_holding,
     start_metadir,
     stop_metadir,
 )
@@ -119,21 +121,17 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         ],
     }  # fmt: skip
     metadir = start_metadir(workdir, config)
-    slapd = SlapdServer(tmp_path_factory.mktemp("slapd"))
+    slapd = None
     try:
-        code, dump, err = run_ldapsearch(
-            ["-x", "-LLL", "-o", "ldif-wrap=no", "-H", metadir.url, "-b", "dc=meta",
-             "(objectClass=*)", "*", "entryUUID", "createTimestamp", "modifyTimestamp"]
-        )  # fmt: skip
-        assert code == 0, f"dumping metadir failed: {err}"
+        dump = dump_tree(metadir.url)
         contacts = [attrs for dn, attrs in parse_ldif(dump) if is_contact(dn)]
         assert len(contacts) == COUNT, f"metadir serves {len(contacts)} contacts, not {COUNT}"
         # schema conformance has its own test below; here only search semantics are compared
-        slapd.load(for_slapd(dump), check_schema=False)
-        slapd.start()
+        slapd = slapd_holding(tmp_path_factory.mktemp("slapd"), dump)
         yield Pair(metadir, slapd, contacts, dump)
     finally:
-        slapd.stop()
+        if slapd is not None:
+            slapd.stop()
         stop_metadir(metadir)
 
 

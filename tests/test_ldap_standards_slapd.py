@@ -20,9 +20,10 @@ from tests.servers import (
     SLAPD,
     MetadirServer,
     SlapdServer,
-    for_slapd,
+    dump_tree,
     parse_ldif,
     run_ldapsearch,
+    slapd_holding,
     start_metadir,
     stop_metadir,
 )
@@ -64,18 +65,13 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         ],
     }  # fmt: skip
     metadir = start_metadir(tmp_path_factory.mktemp("standards"), config, {"crm.csv": CSV})
-    slapd = SlapdServer(tmp_path_factory.mktemp("slapd"))
+    slapd = None
     try:
-        code, dump, err = run_ldapsearch(
-            ["-x", "-LLL", "-o", "ldif-wrap=no", "-H", metadir.url, "-b", "dc=meta",
-             "(objectClass=*)", "*", "entryUUID", "createTimestamp", "modifyTimestamp"]
-        )  # fmt: skip
-        assert code == 0, err
-        slapd.load(for_slapd(dump), check_schema=False)
-        slapd.start()
+        slapd = slapd_holding(tmp_path_factory.mktemp("slapd"), dump_tree(metadir.url))
         yield Pair(metadir, slapd)
     finally:
-        slapd.stop()
+        if slapd is not None:
+            slapd.stop()
         stop_metadir(metadir)
 
 
