@@ -117,7 +117,6 @@ def _base_digits(location: Location) -> str | None:
     return parsed[0][1:] if parsed else None
 
 
-@lru_cache(maxsize=65536)  # search readings try the same candidates again and again
 def _parse(text: str, country: str) -> tuple[str, bool] | None:
     """E.164 for ``text`` read in ``country``, and whether it is a valid number; None
     when it is not even a possible one (a length the country's plan has no number of).
@@ -332,30 +331,29 @@ def _readings(text: str, digits: str, location: Location) -> Iterator[str]:
         yield from possible
 
 
-def _candidates(text: str, digits: str, location: Location) -> Iterator[list[str]]:
+def _candidates(text: str, digits: str, location: Location) -> list[list[str]]:
     """The ways ``text`` may have been meant, in groups from the most literal."""
     if text.startswith("+"):
-        yield [text]
-        return
+        return [[text]]
     national = location.national_prefix
     international = location.international_prefix
+    groups = [[text]]
     if national and not digits.startswith((national, international)):
         # dialled without any prefix: a local number, the area code left out. Where the
         # trunk prefix is "0" (most of Europe) it cannot be a national number as well; in
         # North America ("1") ten digits without it are one.
         local = [f"{national}{location.area_code}{digits}"] if location.area_code else []
-        yield local if national == "0" else [*local, text]
-    else:
-        yield [text]
+        groups = [local if national == "0" else [*local, text]]
     # an outside-line prefix in front of what follows ("0 089…", "0 0049…", "0 0170…")
     rest = digits
     while location.outside_line and rest.startswith(location.outside_line):
         rest = rest[len(location.outside_line) :]
         if rest:
-            yield [rest]
+            groups.append([rest])
     # the country code without "+" or "00", as some SIP trunks present callers
     if not digits.startswith((national or "+", international)) and len(digits) > _MIN_E164:
-        yield [f"+{digits}"]
+        groups.append([f"+{digits}"])
+    return groups
 
 
 def display(number: Number, raw: str, fmt: PhoneFormat, country: str | None = None) -> str:
@@ -385,25 +383,26 @@ def looks_like_number(value: str) -> bool:
 # --- reading search assertions -------------------------------------------------------------
 
 
-def query_keys(value: str, location: Location | None) -> Iterator[str]:
-    """The index keys a full number in a filter may stand for, most likely first: its
-    reading as an import would read it, then the other readings (``0 0170…`` behind an
-    outside line is a German mobile as well as ``+1 70…``). A search takes the first
-    that is in the directory, so a known caller costs one reading."""
-    number = read_number(value, location)
-    yield number.digits
-    if number.kind == "e164" and location is not None:
-        yield from _other_keys(value, location)
-
-
 @lru_cache(maxsize=65536)  # a virtual attribute asks the same for each number attribute
-def _other_keys(value: str, location: Location) -> tuple[str, ...]:
-    first = read_number(value, location).canonical
+def query_key(value: str, location: Location | None) -> str:
+    """The index key a full number in a filter is looked up by: as an import reads it."""
+    return read_number(value, location).digits
+
+
+@lru_cache(maxsize=65536)
+def other_query_keys(value: str, location: Location | None) -> tuple[str, ...]:
+    """The other index keys a full number in a filter may stand for, most likely first
+    (``0 0170…`` behind an outside line is a German mobile as well as ``+1 70…``): asked
+    for only when the search finds nothing for ``query_key``."""
+    first = read_number(value, location)
+    if first.kind != "e164" or location is None:
+        return ()
     text = _without_trunk_zero(value.strip())
     readings = _readings(text, _NOT_DIGITS.sub("", text), location)
-    return tuple(key(e164) for e164 in readings if e164 != first)
+    return tuple(key(e164) for e164 in readings if e164 != first.canonical)
 
 
+@lru_cache(maxsize=4096)  # phones send the same suffix for each number attribute
 def piece_forms(value: str, location: Location | None) -> tuple[str, ...]:
     """The digits a number must contain or end with for ``*value*`` or ``*value``: as
     typed (``*0864211`` ends ``+49 177 20864211``, as slapd's telephoneNumberSubstringsMatch
@@ -418,16 +417,17 @@ def piece_forms(value: str, location: Location | None) -> tuple[str, ...]:
     return (digits,)
 
 
-def prefix_keys(value: str, location: Location | None) -> set[str]:
+@lru_cache(maxsize=4096)
+def prefix_keys(value: str, location: Location | None) -> frozenset[str]:
     """Index-key prefixes a number prefix in a filter may stand for (``0891234*``). A
     prefix is read as a national or international one only with digits after it: ``0*``
     and ``00*`` are not every number of the country or of the world."""
     value = _without_trunk_zero(value.strip())
     digits = _NOT_DIGITS.sub("", value)
     if not digits:
-        return set()
+        return frozenset()
     if value.startswith("+") or location is None:
-        return {digits}
+        return frozenset((digits,))
     keys = {digits}  # extensions and numbers kept as written
     national = location.national_prefix
     international = location.international_prefix
@@ -445,7 +445,7 @@ def prefix_keys(value: str, location: Location | None) -> set[str]:
         if not (location.outside_line and rest.startswith(location.outside_line)):
             break
         rest = rest[len(location.outside_line) :]
-    return {k for k in keys if k}
+    return frozenset(k for k in keys if k)
 
 
 def digits_of(value: str) -> str:

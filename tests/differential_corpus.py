@@ -196,5 +196,29 @@ def data_filters(contacts: Contacts) -> list[str]:
     ]
 
 
+def phone_filters(contacts: Contacts) -> list[tuple[str, bool]]:
+    """Filters on numbers, each with whether metadir must find exactly what slapd finds (a
+    number as served) or at least that: slapd compares the digits as text, metadir the number
+    (a suffix as typed and as a number, several readings of a full number)."""
+    loose = [
+        "(telephoneNumber=*0049*)", "(telephoneNumber=*089*)", "(telephoneNumber=00*)",
+        "(telephoneNumber=0*)", "(telephoneNumber=+49*)", "(mobile=+4917*)",
+        "(telephoneNumber=*1234*)", "(homePhone=*00*)", "(facsimileTelephoneNumber=+41*)",
+    ]  # fmt: skip
+    out = [(filter, False) for filter in loose]
+    for c in contacts[::97]:
+        for attr in ("telephoneNumber", "mobile"):
+            if attr in c:
+                n = c[attr][0]
+                out += [
+                    (f"({attr}={esc(n)})", True),
+                    (f"(|(telephoneNumber={esc(n)})(mobile={esc(n)}))", True),
+                    (f"({attr}=*{esc(n[-7:])})", False),
+                    (f"({attr}=*{esc(n[-9:-3])}*)", False),
+                    (f"({attr}={esc(n[:7])}*)", False),
+                ]
+    return out
+
+
 def corpus(contacts: Contacts) -> list[str]:
     return NAMES + STRUCTURE + STANDARDS + number_filters(contacts) + data_filters(contacts)

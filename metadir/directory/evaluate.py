@@ -54,7 +54,8 @@ class Matcher:
     index: Index
     # how phone numbers in assertions are read
     location: Location | None = None
-    # whether a number assertion also matches on its significant digits (suffix fallback)
+    # the second pass over numbers: the other readings of a number, else its significant
+    # digits (suffix fallback)
     fallback: bool = False
 
     def evaluate(self, filter: f.Filter, scope: Ids) -> Outcome:

@@ -2,8 +2,9 @@
 
 Stored values are canonical (E.164, extension digits, or text as written) and indexed by
 their digits; text without digits (``n/a``) is indexed as folded text. An assertion is read
-with the location of the directory searched: a full number becomes the keys it may stand
-for, the first one the directory holds wins (``089 1234-567`` -> ``49891234567``); a prefix
+with the location of the directory searched: a full number becomes the key an import would
+read it as (``089 1234-567`` -> ``49891234567``), and when the search finds nothing that way,
+the other keys it may stand for, the first the directory holds winning; a prefix
 becomes the key prefixes it may stand for; a suffix or a contained part its digits as
 typed and as a number. An assertion without any digit is no number at all: it matches
 only values stored as that same text, never every number. The suffix fallback, asked for
@@ -43,19 +44,19 @@ def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids
     if isinstance(filter, f.Equality | f.Approx):
         if not filter.value.strip():
             return EMPTY, scope  # no value at all: Undefined (slapd)
-        found = EMPTY
-        for key in phone.query_keys(filter.value, location):
-            found = held.ids(key) & scope
-            if found:
-                break
+        found = held.ids(phone.query_key(filter.value, location)) & scope
         if matcher.fallback:
-            found = found | _fallback(matcher, held, attr.name, filter.value, scope)
+            # nothing in the search matched the number as an import would read it: the
+            # first other reading the directory holds, else the suffix fallback
+            others = phone.other_query_keys(filter.value, location)
+            other = next((ids for ids in (held.ids(key) & scope for key in others) if ids), None)
+            found = found | (other or _fallback(matcher, held, attr.name, filter.value, scope))
         return found, EMPTY
     assert isinstance(filter, f.Substrings)
     pieces = (filter.initial, *filter.any, filter.final)
     if not any(phone.digits_of(piece) for piece in pieces if piece):
         return _text(matcher, held, attr.name, filter, scope), EMPTY
-    prefixes = phone.prefix_keys(filter.initial, location) if filter.initial else set()
+    prefixes = phone.prefix_keys(filter.initial, location) if filter.initial else frozenset()
     finals = phone.piece_forms(filter.final, location) if filter.final else (None,)
     # a part without digits ("+49*-*") is a separator, not something a number holds
     anys = [phone.piece_forms(x, location) for x in filter.any if phone.digits_of(x)]

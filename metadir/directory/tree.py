@@ -256,8 +256,10 @@ class DirectoryTree:
         """The entries below ``base`` in ``scope`` that match ``filter``, in tree order;
         only the ``first`` ones when given (a size limit need not order them all).
 
-        Numbers match exactly first; only a search that finds nothing that way is repeated
-        with the suffix fallback, so an exact match always excludes fallback matches."""
+        Numbers match as an import reads them first; only a search that finds nothing that
+        way is repeated with the other readings of each number (behind an outside line, a
+        country code without +) and, where none is in the directory, the suffix fallback:
+        a known caller costs one reading, and an exact match excludes the others."""
         ids = self.scope_ids(base, scope, visible)
         true = self._matching(filter, ids, fallback=False)
         if not true and asserts_number(filter):
