@@ -286,11 +286,12 @@ def test_filters_read_by_the_lean_decoder_round_trip(text: str) -> None:
     assert parse_filter(to_text(parsed)) == parsed
 
 
-def search_pdu(filter_element: bytes) -> bytes:
+def search_pdu(filter_element: bytes, base: str = "dc=meta", scope: int = 2) -> bytes:
+    """A SearchRequest message (id 5) with ``filter_element`` as its filter, in raw BER."""
     op = ber.tlv(
         0x63,
-        ber.octets("dc=meta")
-        + ber.integer(2, ber.ENUMERATED)
+        ber.octets(base)
+        + ber.integer(scope, ber.ENUMERATED)
         + ber.integer(0, ber.ENUMERATED)
         + ber.integer(0)
         + ber.integer(0)

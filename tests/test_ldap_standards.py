@@ -20,7 +20,7 @@ from metadir.directory import filters as f
 from metadir.directory.tree import DirectoryTree, Scope
 from metadir.ldap import ber, controls
 from metadir.ldap.decode import MalformedRequest, decode_filter
-from tests.test_ldap_protocol import Client, make_factory, search
+from tests.test_ldap_protocol import Client, make_factory, search, search_pdu
 
 CONTACTS = "ou=contacts,dc=meta"
 ALL = {"dc=meta", CONTACTS, *(f"entryUUID=u{i},{CONTACTS}" for i in range(1, 6))}
@@ -31,7 +31,7 @@ def dns(client: Client, flt: str | bytes, base: str = "dc=meta", scope: int = 2)
     search must succeed and leave the connection open."""
     element = flt if isinstance(flt, bytes) else ber_filter(flt)
     client.transport.clear()
-    client.protocol.dataReceived(_search_pdu(element, base, scope))
+    client.protocol.dataReceived(search_pdu(element, base, scope))
     *entries, done = client.responses()
     assert done.value.resultCode == 0, done
     assert not client.transport.disconnecting
@@ -48,21 +48,6 @@ def ber_filter(text: str) -> bytes:
 def attributes(client: Client, *requested: str) -> dict[str, list[bytes]]:
     entry, _ = client.send(search(f"entryUUID=u1,{CONTACTS}", scope=0, attributes=requested))
     return {name.decode(): values for name, values in entry.value.attributes}
-
-
-def _search_pdu(filter_element: bytes, base: str, scope: int) -> bytes:
-    op = ber.tlv(
-        0x63,
-        ber.octets(base)
-        + ber.integer(scope, ber.ENUMERATED)
-        + ber.integer(0, ber.ENUMERATED)
-        + ber.integer(0)
-        + ber.integer(0)
-        + b"\x01\x01\x00"
-        + filter_element
-        + ber.tlv(ber.SEQUENCE, b""),
-    )
-    return ber.message(5, op)
 
 
 def substrings(*parts: tuple[int, bytes], attribute: bytes = b"cn") -> bytes:
