@@ -1,17 +1,20 @@
-"""``metadir check``: the config is valid (load_config did that) and every source opens."""
+"""``metadir check``: the config is valid (load_config did that), every source opens and
+the store opens with a schema this metadir can use."""
 
 from __future__ import annotations
 
 import sys
 
 from metadir.config import Config
-from metadir.errors import SourceError
+from metadir.errors import SourceError, StoreError
+from metadir.store.engine import inspect
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
 
 
 def check_command(config: Config) -> int:
-    """Open each replicator's source and fit its mapping; 0 when all are fine, else 1."""
+    """Open each replicator's source and fit its mapping, then look at the store without
+    changing it; 0 when all are fine, else 1."""
     failed = 0
     count = 0
     for d, directory in enumerate(config.directories):
@@ -31,10 +34,15 @@ def check_command(config: Config) -> int:
                     file=sys.stderr,
                 )
                 failed += 1
+    try:
+        store = inspect(config.store_url())
+    except StoreError as exc:
+        print(f"{config.path}: store.url: {exc}", file=sys.stderr)
+        failed += 1
     if failed:
         return 1
     print(
         f"{config.path}: ok: {len(config.directories)} directories, {count} replicators, "
-        f"{len(config.server.listen)} listeners"
+        f"{len(config.server.listen)} listeners; {store}"
     )
     return 0

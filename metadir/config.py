@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any, Union
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     IPvAnyNetwork,
@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from metadir import fields
+from metadir.config_yaml import read_yaml
 from metadir.dn import normalize_dn, normalize_rdns, parse_dn
 from metadir.errors import ConfigError
 from metadir.phone import Location, PhoneFormat
@@ -36,6 +37,11 @@ from replicators.base import ReplicatorConfig
 
 ROOT_DN: str = fields.load_schema_file("ldap.yaml")["root"]["dn"]
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# directory and replicator names go into DNs, log lines and the store (200 characters
+# there): a longer one is a mistake or an attack, and would be echoed in every message
+MAX_NAME = 64
+MAX_DN = 256
+Name = Annotated[str, Field(max_length=MAX_NAME)]
 
 
 class Strict(BaseModel):
@@ -91,11 +97,11 @@ class StoreConfig(Strict):
 
 
 class Account(SecretFiles):
-    dn: str
+    dn: str = Field(max_length=MAX_DN)
     # a password hash from `metadir hash-password` (argon2 or {SSHA}), never the password
     password: SecretStr
     # the directories this account may read; all when omitted
-    directories: list[str] | None = None
+    directories: list[Name] | None = None
 
     @field_validator("dn")
     @classmethod
@@ -202,6 +208,15 @@ class ServerConfig(Strict):
         return [v if isinstance(v, Listener) else parse_listener(str(v)) for v in value]
 
 
+def _replicator_name(data: Any) -> Any:
+    """Refuse a replicator name over ``MAX_NAME`` before the source kind's model reads it
+    (those models live with the replicators and know no such limit)."""
+    name = data.get("name") if isinstance(data, dict) else None
+    if isinstance(name, str) and len(name) > MAX_NAME:
+        raise ValueError(f"name: at most {MAX_NAME} characters (this one has {len(name)})")
+    return data
+
+
 _SETTINGS = tuple(REGISTRY.values())
 # one settings model per source kind, told apart by ``type``
 ReplicatorSettings = (
@@ -209,12 +224,13 @@ ReplicatorSettings = (
     if len(_SETTINGS) > 1
     else _SETTINGS[0]
 )
+Replicator = Annotated[ReplicatorSettings, BeforeValidator(_replicator_name)]  # type: ignore[valid-type]
 
 
 class DirectoryConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=MAX_NAME)
     # where the directory is served; ou=<name>,dc=meta unless given
-    base_dn: str | None = None
+    base_dn: str | None = Field(default=None, max_length=MAX_DN)
     # how search input is read, and the default for the directory's replicators
     location: Location | None = None
     # how numbers are served: e164, readable, national or as the source wrote them
@@ -223,7 +239,7 @@ class DirectoryConfig(Strict):
     anonymous: bool | None = None
     # the client addresses (networks) that may read it; any when not given
     allow_from: list[IPvAnyNetwork] | None = None
-    replicators: list[ReplicatorSettings] = []  # type: ignore[valid-type]
+    replicators: list[Replicator] = []  # type: ignore[valid-type]
 
     @field_validator("allow_from", mode="before")
     @classmethod
@@ -298,17 +314,7 @@ def _check_dn(value: str) -> tuple:
 def load_config(path: str | Path) -> Config:
     """Read and validate the config file at ``path``. Raises ``ConfigError``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}: {where}not valid YAML: {problem}"]) from None
+    raw = read_yaml(path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -11,14 +11,11 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import sqlite3
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -28,20 +25,17 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
-    create_engine,
-    event,
     func,
     insert,
     null,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from metadir.errors import StoreError
+from metadir.store.engine import begin_write, cause, create_store_engine, migrate
 from metadir.store.models import (
     change_counter,
     directories,
@@ -53,19 +47,13 @@ from metadir.store.models import (
 from replicators.base import Problem
 
 if TYPE_CHECKING:
-    from alembic.config import Config as AlembicConfig
+    pass
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-# any fixed number: the PostgreSQL advisory lock that lets one process migrate at a time
-MIGRATION_LOCK = 0x6D657461646972
 # problems stored per run (all are counted); and how many runs per replicator keep theirs
 PROBLEMS_KEPT = 1000
 RUNS_WITH_PROBLEMS = 10
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-# execution option of connections that begin a writing transaction
-_WRITES = "metadir_writes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +136,11 @@ class Store:
     @classmethod
     def open(cls, url: str) -> Store:
         """Connect to the store at ``url`` and migrate it to the current schema."""
-        engine = _create_engine(url)
+        engine = create_store_engine(url)
         store = cls(engine)
         try:
             with store._errors("cannot open"):
-                _migrate(engine)
+                migrate(engine)
         except BaseException:
             engine.dispose()
             raise
@@ -442,8 +430,7 @@ class Store:
         try:
             yield
         except SQLAlchemyError as exc:
-            cause = getattr(exc, "orig", None) or exc
-            raise StoreError(f"store {self._shown_url}: {doing}: {cause}") from exc
+            raise StoreError(f"store {self._shown_url}: {doing}: {cause(exc)}") from exc
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -457,7 +444,7 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with self._errors("cannot write"), _begin_write(self.engine) as conn:
+        with self._errors("cannot write"), begin_write(self.engine) as conn:
             yield conn
 
     def _replicator_id(self, conn: Connection, name: str) -> int:
@@ -592,119 +579,3 @@ def _insert_run(conn: Connection, replicator_id: int, run: RunRecord, seq: int |
             )
         )
     )
-
-
-@contextmanager
-def _begin_write(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write (SQLite begins it with the write lock)."""
-    with engine.connect() as conn:
-        conn.execution_options(**{_WRITES: True})
-        with conn.begin():
-            yield conn
-
-
-def _create_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"bad store URL {url!r}: {exc}") from None
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return _create_sqlite_engine(parsed)
-    if backend == "postgresql":
-        return create_engine(parsed, pool_pre_ping=True)
-    raise StoreError(f"store URL {url!r}: expected sqlite:///PATH or postgresql+psycopg://...")
-
-
-def _create_sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
-        try:
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the directory for the store {url.database}: {exc.strerror}"
-            ) from None
-    engine = create_engine(url)
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-        # pysqlite would start transactions only at the first write, so that two reads
-        # could see two states; metadir begins them itself (see _begin)
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
-        _use_wal(dbapi_conn)
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        # a writer takes the write lock up front, waiting up to the busy timeout for it: a
-        # transaction that read first could not upgrade once another writer had committed
-        writes = conn.get_execution_options().get(_WRITES, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
-
-    return engine
-
-
-def _use_wal(dbapi_conn: sqlite3.Connection) -> None:
-    """Put the database into WAL mode: the LDAP server keeps reading while a sync writes.
-
-    The mode is kept in the file. Switching to it takes an exclusive lock without waiting
-    for it (no busy timeout), so processes creating a new store together retry here.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            if dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                dbapi_conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def _migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision, in one transaction."""
-    config = migration_config()
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(config)
-    known = {rev.revision for rev in script.walk_revisions()}
-    head = script.get_current_head()
-    with _begin_write(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            # two processes starting at once: the second waits, then finds nothing to do
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        current = MigrationContext.configure(conn).get_current_heads()
-        unknown = [rev for rev in current if rev not in known]
-        if unknown:
-            raise StoreError(
-                f"store {engine.url.render_as_string(hide_password=True)} has schema revision "
-                f"{', '.join(unknown)}, which this metadir does not know (newest known: {head}); "
-                "it was written by a newer metadir: upgrade metadir"
-            )
-        if current != (head,):
-            log.info("migrating the store from %s to %s", current[0] if current else "empty", head)
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
-
-
-def migration_config() -> AlembicConfig:
-    """Alembic's settings for the store's migrations; put the connection to migrate into
-    ``.attributes["connection"]``."""
-    alembic_log = logging.getLogger("alembic")
-    if alembic_log.level == logging.NOTSET:
-        # alembic tells at INFO what it loads and which database it sees, on every start;
-        # set before alembic is imported, as it logs while importing
-        alembic_log.setLevel(logging.WARNING)
-    from alembic.config import Config as AlembicConfig
-
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
