@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from metadir.errors import SourceError
 from metadir.phone import Location
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -33,10 +34,16 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """A source row that was skipped, and why."""
+    """A source row that was skipped, and why.
+
+    ``key`` is the row's key when it could still be read for sure: the engine keeps the
+    entry with that key as it was (a misread key would let the row's own entry go).
+    Without one, a full read cannot tell which entry the row held, so the engine deletes
+    nothing (see ``metadir.sync.engine.hold_back``)."""
 
     message: str
     line: int | None = None
+    key: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,11 @@ class Checkpoint:
     note: str = ""
 
 
+class SourceChanged(SourceError):
+    """The source changed while it was read: the read is no consistent picture of it. The
+    engine reads it once more after a short wait."""
+
+
 class Replicator(Protocol):
     def check(self) -> list[str]:
         """Open the source and return the names of its fields. Raises ``SourceError``."""
@@ -71,7 +83,7 @@ class Replicator(Protocol):
         run's ``Checkpoint`` saved; None on a first or ``--full`` run) only what changed
         since, then a ``Checkpoint``. Records are complete rows, also in incremental reads.
         A read without a ``Checkpoint`` is a full one. Raises ``SourceError`` if the source
-        fails."""
+        fails, ``SourceChanged`` if it changed while it was read."""
         ...
 
 

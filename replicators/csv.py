@@ -11,15 +11,24 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
+import os
+import re
 from collections.abc import Iterator
 from itertools import chain
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, NamedTuple, TextIO
 
 from pydantic import field_validator, model_validator
 
 from metadir.errors import SourceError
-from replicators.base import Problem, Record, Replicator, ReplicatorConfig, one_or_more
+from replicators.base import (
+    Problem,
+    Record,
+    Replicator,
+    ReplicatorConfig,
+    SourceChanged,
+    one_or_more,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,11 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _CHUNK = 1 << 20
+# bytes the decoder could not read, as surrogateescape hands them on; and any non-ASCII
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+# what makes a row's text unusable: a NUL byte, or a byte that was no text
+_FLAWED = re.compile("[\x00\udc80-\udcff]")
 
 
 class CsvConfig(ReplicatorConfig):
@@ -91,41 +105,70 @@ class CsvReplicator:
         self.path = base_dir / config.path
 
     def check(self) -> list[str]:
-        encoding = self._encoding()
+        encoding, errors = self._encoding()
         # read() meets a bad byte only when it gets there; check() looks at the whole file
-        if not self._decodes(encoding):
+        if errors == "strict" and not self._decodes(encoding):
             raise self._decode_error(encoding)
-        with self._open(encoding) as stream:
+        with self._open(encoding, errors) as stream:
             columns, _ = self._start(stream)
         return columns
 
     def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:
         """Every row of the file: a file says nothing of what changed, so ``state`` is unused
-        and every read is full (no ``Checkpoint``)."""
-        encoding = self._encoding()
-        with self._open(encoding) as stream:
+        and every read is full (no ``Checkpoint``). A broken row's ``Problem`` carries its
+        key when the fields before the break hold it. Raises ``SourceChanged`` after the
+        last row if the file was written to or replaced while it was read."""
+        encoding, errors = self._encoding()
+        with self._open(encoding, errors) as stream:
             try:
+                start = _identity(os.fstat(stream.fileno()))
                 columns, rows = self._start(stream)
                 key_at = [columns.index(k) for k in self.config.key]
                 for row in rows:
-                    if isinstance(row, Problem):
-                        yield row
+                    if row.problem is not None:
+                        yield Problem(row.problem, row.line, _key(row.fields, key_at))
                         continue
-                    line, values = row
                     yield Record(
-                        tuple(values[i] for i in key_at),
-                        dict(zip(columns, values, strict=True)),
-                        line,
+                        tuple(row.fields[i] for i in key_at),
+                        dict(zip(columns, row.fields, strict=True)),
+                        row.line,
                     )
+                self._unchanged(stream, start)
             except UnicodeDecodeError:
                 raise self._decode_error(encoding) from None
             except OSError as exc:
                 raise self._unreadable(exc) from None
 
-    def _encoding(self) -> str:
-        """The configured encoding, or for ``auto`` the one the file's BOM or bytes show."""
+    def _unchanged(self, stream: TextIO, start: tuple[int, int, int, int]) -> None:
+        """Raise ``SourceChanged`` unless the file read to its end is the one, with the same
+        size and modification time, that was opened, and the path still names it: a program
+        that rewrites it in place truncates it (rows lost), one that replaces it makes this
+        read stale."""
+        read = stream.buffer.tell()
+        now = _identity(os.fstat(stream.fileno()))
+        try:
+            named = _identity(self.path.stat())
+        except OSError:
+            named = None
+        size, mtime, _, _ = start
+        seen = [
+            f"{read} of its {size} bytes read" if read < size else "",
+            f"size {size} -> {now[0]} bytes" if now[0] != size else "",
+            "modified" if now[1] != mtime else "",
+        ]
+        if any(seen):
+            what = ", ".join(filter(None, seen))
+            raise SourceChanged(f"{self.path}: the file changed while it was read ({what})")
+        if named != start:
+            raise SourceChanged(f"{self.path}: the file was replaced or removed while it was read")
+
+    def _encoding(self) -> tuple[str, str]:
+        """The configured encoding, or for ``auto`` the one the file's BOM or bytes show; and
+        how to take bytes it cannot decode: ``strict`` (the read fails naming their line) or,
+        for a UTF-8 file with a few stray bytes, ``surrogateescape`` (their rows are
+        problems, see ``_Feed``)."""
         if self.config.encoding != "auto":
-            return self.config.encoding
+            return self.config.encoding, "strict"
         try:
             with self.path.open("rb") as file:
                 start = file.read(4)
@@ -133,13 +176,38 @@ class CsvReplicator:
             raise self._unreadable(exc) from None
         for bom, encoding in _BOMS:
             if start.startswith(bom):
-                return encoding
-        if self._decodes("utf-8"):
-            return "utf-8"
+                return encoding, "strict"
+        text, stray = self._utf8_evidence()
+        if not stray:
+            return "utf-8", "strict"
+        # cp1252 text hardly ever holds a valid UTF-8 sequence (ü is b"\xfc", in UTF-8 a lead
+        # byte that the next letter does not follow): more UTF-8 characters than stray bytes
+        # is a UTF-8 file with a few bad bytes, not a Windows file
+        if text > stray:
+            log.warning("%s: UTF-8 but for %d byte(s); their rows are skipped", self.path, stray)
+            return "utf-8", "surrogateescape"
         log.info(
             "%s: not UTF-8, reading it as cp1252 (Windows); set encoding: to override", self.path
         )
-        return "cp1252"
+        return "cp1252", "strict"
+
+    def _utf8_evidence(self) -> tuple[int, int]:
+        """How many characters beyond ASCII the file holds as valid UTF-8, and how many of its
+        bytes are no UTF-8."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        text = stray = 0
+        try:
+            with self.path.open("rb") as file:
+                while chunk := file.read(_CHUNK):
+                    decoded = decoder.decode(chunk)
+                    if not decoded.isascii():
+                        bad = len(_ESCAPED.findall(decoded))
+                        stray += bad
+                        text += len(_NON_ASCII.findall(decoded)) - bad
+                stray += len(decoder.decode(b"", final=True))
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        return text, stray
 
     def _decodes(self, encoding: str) -> bool:
         decoder = codecs.getincrementaldecoder(encoding)()
@@ -173,18 +241,18 @@ class CsvReplicator:
                 f"{self.path}: line {line}, byte {offset}: cannot decode {byte!r} as {tried}; "
                 "set encoding: to the file's encoding (e.g. cp1252, latin-1, utf-16)"
             )
-        return SourceError(f"{self.path}: the file changed while it was read as {encoding}")
+        return SourceChanged(f"{self.path}: the file changed while it was read as {encoding}")
 
-    def _open(self, encoding: str) -> TextIO:
+    def _open(self, encoding: str, errors: str) -> TextIO:
         try:
-            return self.path.open(encoding=encoding, newline="")
+            return self.path.open(encoding=encoding, errors=errors, newline="")
         except OSError as exc:
             raise self._unreadable(exc) from None
 
     def _unreadable(self, exc: OSError) -> SourceError:
         return SourceError(f"{self.path}: cannot read: {exc.strerror or exc}")
 
-    def _start(self, stream: TextIO) -> tuple[list[str], Iterator[tuple[int, list[str]] | Problem]]:
+    def _start(self, stream: TextIO) -> tuple[list[str], Iterator[Row]]:
         """Sniff the delimiter and read the header; return the column names and the rows."""
         lines = iter(stream)
         head: list[str] = []  # the physical lines up to and including the first non-blank one
@@ -211,11 +279,11 @@ class CsvReplicator:
         first = next(rows, None)
         if first is None:
             raise SourceError(f"{self.path}: the file is empty")
-        if isinstance(first, Problem):
+        if first.problem is not None:
             raise SourceError(
-                f"{self.path}: cannot read the header: line {first.line}: {first.message}"
+                f"{self.path}: cannot read the header: line {first.line}: {first.problem}"
             )
-        columns = first[1]
+        columns = first.fields
         if problem := _layout_problem(columns, self.config.key, "header"):
             raise SourceError(f"{self.path}: {problem}")
         return columns, rows
@@ -235,17 +303,48 @@ def sniff_delimiter(line: str) -> str:
     return winners[0] if best and len(winners) == 1 else ","
 
 
+def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells one state of a file from another: size, modification time, inode, device."""
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+
+
+def _key(fields: list[str], key_at: list[int]) -> tuple[str, ...] | None:
+    """The key of a broken row, if the fields it could read hold it intact."""
+    if any(i >= len(fields) for i in key_at):
+        return None
+    key = tuple(fields[i] for i in key_at)
+    return key if any(key) and not any(_FLAWED.search(part) for part in key) else None
+
+
+class Row(NamedTuple):
+    """A non-blank row: its first line and fields, or for a broken one why, and the fields
+    before the break (those a stray quote or a wrong field count leaves in place)."""
+
+    line: int
+    fields: list[str]
+    problem: str | None = None
+
+
+def _before_quote(line: str, delimiter: str) -> list[str]:
+    """The fields of ``line`` that end before its first quote: the quote's own field may
+    run on, but the ones before it were read whole."""
+    head, quote, _ = line.partition('"')
+    fields = head.rstrip("\r\n").split(delimiter)
+    return [field.strip() for field in (fields[:-1] if quote else fields)]
+
+
 class _Feed:
     """Physical lines for ``csv.reader``, keeping those of the row being read so that a broken
-    row can be read again from its second line. Also notes NUL bytes, which csv lets through."""
+    row can be read again from its second line. Also notes what csv lets through: NUL bytes,
+    and bytes that were no text (escaped by ``surrogateescape``)."""
 
-    __slots__ = ("exhausted", "lines", "nul", "replay", "taken")
+    __slots__ = ("exhausted", "flaw", "lines", "replay", "taken")
 
     def __init__(self, lines: Iterator[str]) -> None:
         self.lines = lines
         self.replay: list[str] = []  # lines to hand out again, last first
         self.taken: list[str] = []  # lines of the row being read
-        self.nul = False
+        self.flaw: str | None = None  # why the row being read cannot be used
         self.exhausted = False  # the reader asked for a line past the end
 
     def __iter__(self) -> _Feed:
@@ -260,8 +359,13 @@ class _Feed:
             except StopIteration:
                 self.exhausted = True
                 raise
-        if "\x00" in line:
-            self.nul = True
+        if self.flaw is None and (found := _FLAWED.search(line)):
+            char = found.group()
+            self.flaw = (
+                "contains a NUL byte"
+                if char == "\x00"
+                else f"holds byte 0x{ord(char) - 0xDC00:02x}, which is no UTF-8"
+            )
         self.taken.append(line)
         return line
 
@@ -269,14 +373,15 @@ class _Feed:
         """Hand out the current row's lines again, from its second one."""
         self.replay.extend(reversed(self.taken[1:]))
         self.taken.clear()
-        self.nul = self.exhausted = False
+        self.flaw = None
+        self.exhausted = False
 
 
 def parse_rows(
     lines: Iterator[str], delimiter: str, width: int | None, layout: str
-) -> Iterator[tuple[int, list[str]] | Problem]:
-    """``(first line, stripped fields)`` per non-blank row of ``lines``; a ``Problem`` per
-    broken one. Every row must have ``width`` fields; ``None`` takes the first row's count
+) -> Iterator[Row]:
+    """A ``Row`` of stripped fields per non-blank row of ``lines``, with its problem if it is
+    broken. Every row must have ``width`` fields; ``None`` takes the first row's count
     (the header, named ``layout`` in messages).
 
     A row that spans several lines is a legitimate quoted newline when its field count is
@@ -298,21 +403,21 @@ def parse_rows(
                     break
                 line += taken
                 feed.taken.clear()
-                if feed.nul:
-                    feed.nul = False
-                    yield Problem("contains a NUL byte", start)
-                    continue
                 values = [field.strip() for field in fields]
+                if feed.flaw is not None:
+                    yield Row(start, values, feed.flaw)
+                    feed.flaw = None
+                    continue
                 if not any(values):
                     continue
                 if width is None:
                     width = len(values)
                 elif len(values) != width:
                     count = "1 field" if len(values) == 1 else f"{len(values)} fields"
-                    message = f"{count}, {layout} has {width}"
-                    yield Problem(message, start)
+                    # a stray or missing delimiter may have shifted every field but the first
+                    yield Row(start, values[:1], f"{count}, {layout} has {width}")
                     continue
-                yield start, values
+                yield Row(start, values)
             else:
                 return
         except csv.Error as exc:
@@ -321,7 +426,7 @@ def parse_rows(
                 problem = "unclosed quote"
             else:
                 problem = f"cannot parse: {exc}"
-        yield Problem(problem, start)
+        yield Row(start, _before_quote(feed.taken[0] if feed.taken else "", delimiter), problem)
         line += 1
         feed.restart()
 

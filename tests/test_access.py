@@ -110,6 +110,9 @@ def test_failed_binds_from_one_address_are_slowed() -> None:
     assert brake.failed("10.2.2.2") == 0  # another address is not affected
     brake.succeeded("10.1.1.1")
     assert brake.failed("10.1.1.1") == 0
+    # an address that never stops failing stays at the ceiling (2 ** 1100 is no float)
+    assert {brake.failed("10.3.3.3") for _ in range(1100)} == {0, 0.25, 0.5, 1, 2}
+    assert brake.failed("10.3.3.3") == 2
 
 
 def test_failed_binds_are_slowed_over_the_wire(make_metadir: Callable[..., MetadirServer]) -> None:

@@ -89,6 +89,48 @@ def test_auto_reads_a_utf8_file_with_umlauts_only_at_its_end_as_utf8(tmp_path: P
     assert rows[-2].values["Name"].endswith("xä")
 
 
+UTF8_NAMES = "".join(f"{i};Günther & Pfeiffer GmbH {i};Kovačević\n" for i in range(3, 40))
+
+
+@pytest.mark.parametrize(
+    ("data", "problems"),
+    [
+        # a UTF-8 file but for a stray byte is UTF-8: the byte's row is skipped, keeping its key
+        (b"1;Stra\xdfe;Ulm\n", [Problem("holds byte 0xdf, which is no UTF-8", 39, ("1",))]),
+        # the key itself cannot be trusted then
+        (b"1\xe9;Caf\xe9;Ulm\n", [Problem("holds byte 0xe9, which is no UTF-8", 39)]),
+        # a multi-byte character cut short at the end of the file
+        (b"1;ok;Ulm\n2;Ulm;G\xc3", [Problem("holds byte 0xc3, which is no UTF-8", 40, ("2",))]),
+    ],
+)
+def test_auto_reads_utf8_with_a_few_stray_bytes_as_utf8(
+    tmp_path: Path, data: bytes, problems: list[Problem], caplog
+) -> None:
+    replicator = csv_replicator(tmp_path, b"Nr;Name;Ort\n" + UTF8_NAMES.encode() + data, key="Nr")
+    assert replicator.check() == ["Nr", "Name", "Ort"]
+    with caplog.at_level(logging.WARNING, logger="replicators.csv"):
+        rows, found = split(replicator)
+    assert found == problems
+    assert {r.values["Name"] for r in rows} >= {"Günther & Pfeiffer GmbH 3"}
+    assert {r.values["Ort"] for r in rows} >= {"Kovačević"}
+    assert re.search(
+        r"contacts\.csv: UTF-8 but for \d byte\(s\); their rows are skipped", caplog.text
+    )
+
+
+def test_auto_stray_byte_in_the_header_names_its_line(tmp_path: Path) -> None:
+    replicator = csv_replicator(tmp_path, b"Nr;Na\xefme\n" + UTF8_NAMES.encode())
+    with pytest.raises(SourceError, match="cannot read the header: line 1: holds byte 0xef"):
+        replicator.check()
+
+
+def test_auto_reads_a_file_with_more_stray_bytes_than_utf8_as_cp1252(tmp_path: Path) -> None:
+    # one valid UTF-8 pair ("Ã¼" written as cp1252 is b"\xc3\xbc") among cp1252 umlauts
+    data = "Nr;Name\n1;MÃ¼ller\n2;Groß\n3;Jürgen\n".encode("cp1252")
+    rows = records(csv_replicator(tmp_path, data))
+    assert [r.values["Name"] for r in rows] == ["MÃ¼ller", "Groß", "Jürgen"]
+
+
 def test_explicit_utf8_ignores_a_byte_order_mark(tmp_path: Path) -> None:
     data = codecs.BOM_UTF8 + GERMAN.encode("utf-8")
     replicator = csv_replicator(tmp_path, data, encoding="utf-8")
@@ -216,7 +258,7 @@ def test_no_header_uses_columns(tmp_path: Path) -> None:
 
 def test_no_header_wrong_field_count(tmp_path: Path) -> None:
     replicator = csv_replicator(tmp_path, "1;Erika\n", header=False, columns=["Nr", "A", "B"])
-    assert split(replicator) == ([], [Problem("2 fields, columns has 3", 1)])
+    assert split(replicator) == ([], [Problem("2 fields, columns has 3", 1, ("1",))])
 
 
 def test_blank_lines_are_skipped_silently(tmp_path: Path) -> None:
@@ -239,9 +281,9 @@ def test_wrong_field_counts(tmp_path: Path) -> None:
     rows, problems = split(csv_replicator(tmp_path, data))
     assert [r.key for r in rows] == [("1",), ("4",)]
     assert problems == [
-        Problem("5 fields, header has 3", 3),
-        Problem("2 fields, header has 3", 4),
-        Problem("1 field, header has 3", 6),
+        Problem("5 fields, header has 3", 3, ("2",)),
+        Problem("2 fields, header has 3", 4, ("3",)),
+        Problem("1 field, header has 3", 6, ("5",)),
     ]
 
 
@@ -259,7 +301,7 @@ def test_unclosed_quote_before_a_quoted_field(tmp_path: Path) -> None:
     data = 'Nr;Name;Ort\n1;"Erika;Köln\n2;Hans;Bonn\n3;"Anna";"Ulm"\n4;Jörg;Ulm\n'
     rows, problems = split(csv_replicator(tmp_path, data))
     assert [(r.key, r.line) for r in rows] == [(("2",), 3), (("3",), 4), (("4",), 5)]
-    assert problems == [Problem("unclosed quote", 2)]
+    assert problems == [Problem("unclosed quote", 2, ("1",))]
 
 
 def test_unclosed_quote_closed_by_a_later_trailing_quote(tmp_path: Path) -> None:
@@ -272,6 +314,7 @@ def test_unclosed_quote_closed_by_a_later_trailing_quote(tmp_path: Path) -> None
         Problem(
             "unclosed quote (read on, the row would end at line 5 with 2 fields, header has 3)",
             3,
+            ("2",),
         )
     ]
 
@@ -279,7 +322,7 @@ def test_unclosed_quote_closed_by_a_later_trailing_quote(tmp_path: Path) -> None
 def test_unclosed_quote_on_the_last_line(tmp_path: Path) -> None:
     rows, problems = split(csv_replicator(tmp_path, 'Nr;Name\n1;Erika\n2;"Hans\n'))
     assert [r.key for r in rows] == [("1",)]
-    assert problems == [Problem("unclosed quote", 3)]
+    assert problems == [Problem("unclosed quote", 3, ("2",))]
 
 
 def test_stray_quote_in_one_line(tmp_path: Path) -> None:
@@ -308,7 +351,7 @@ def test_line_numbers_after_broken_and_multiline_rows(tmp_path: Path) -> None:
 def test_nul_byte_is_a_problem_for_its_line(tmp_path: Path) -> None:
     rows, problems = split(csv_replicator(tmp_path, "Nr;Name\n1;Er\x00ika\n2;Hans\n"))
     assert [r.key for r in rows] == [("2",)]
-    assert problems == [Problem("contains a NUL byte", 2)]
+    assert problems == [Problem("contains a NUL byte", 2, ("1",))]
 
 
 def test_many_broken_rows_never_swallow_good_ones(tmp_path: Path) -> None:
@@ -318,6 +361,30 @@ def test_many_broken_rows_never_swallow_good_ones(tmp_path: Path) -> None:
     rows, problems = split(csv_replicator(tmp_path, "\n".join(lines) + "\n"))
     assert [int(r.key[0]) for r in rows] == [i for i in range(300) if i % 3]
     assert [p.line for p in problems] == [i + 2 for i in range(300) if i % 3 == 0]
+
+
+@pytest.mark.parametrize(
+    ("key", "row", "expected"),
+    [
+        # the engine keeps the entry of a broken row's key: it is given only when sure
+        ("Nr", "1;Erika", ("1",)),  # too few fields: the first is in place
+        ("Nr", "1;Erika;Köln;x", ("1",)),  # too many
+        ("Ort", "1;Erika;Köln;x", None),  # a stray ';' may have shifted the rest
+        ("Nr", "1;Er\x00ika;Köln", ("1",)),  # a NUL byte elsewhere
+        ("Ort", "1;Er\x00ika;Köln", ("Köln",)),  # ... with every field in place
+        ("Nr", "1\x00;Erika;Köln", None),  # a NUL byte in the key
+        ("Nr", '1;"Erika;Köln', ("1",)),  # the fields before an open quote were read whole
+        ("Ort", '1;"Erika;Köln', None),
+        ("Nr", '"1;Erika;Köln', None),  # the key's own quote never closes
+        ("Nr", '1;"Eri"ka;Köln', ("1",)),  # a stray quote
+        ("Nr", ";Erika", None),  # no key to keep
+    ],
+)
+def test_a_broken_row_carries_its_key_when_it_can_be_read(
+    tmp_path: Path, key: str, row: str, expected: tuple[str, ...] | None
+) -> None:
+    rows, problems = split(csv_replicator(tmp_path, f"Nr;Name;Ort\n{row}\n", key=key))
+    assert (rows, [(p.line, p.key) for p in problems]) == ([], [(2, expected)])
 
 
 # --- bad files ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from metadir.config import Account, DirectoryConfig
 from metadir.directory.filters import Not, Present, to_text
 from metadir.directory.tree import DirectoryTree
 from metadir.ldap import ber
-from metadir.ldap.decode import DECODER, MalformedRequest, decode_search, parse_filter
+from metadir.ldap.decode import MalformedRequest, decode_request, parse_filter
 from metadir.ldap.protocol import LDAPConnection, LDAPServerFactory
 from metadir.passwords import hash_password
 from metadir.store import StoredEntry
@@ -69,12 +69,26 @@ class Client:
         return self.responses()
 
     def responses(self) -> list:
-        data, out = self.transport.value(), []
-        while data:
-            message, used = pureber.berDecodeObject(DECODER, data)
-            data = data[used:]
-            out.append(message)
-        return out
+        return read_messages(self.transport.value())
+
+
+# ldaptor's decoder for whole LDAPMessages: what a client makes of the server's answers
+DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
+    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+        fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+        inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+    )
+)
+
+
+def read_messages(data: bytes) -> list:
+    """The LDAPMessages in ``data`` (what the server wrote), decoded by ldaptor."""
+    out = []
+    while data:
+        message, used = pureber.berDecodeObject(DECODER, data)
+        data = data[used:]
+        out.append(message)
+    return out
 
 
 def search(base: str = "dc=meta", flt: str = "(objectClass=*)", **kw: object) -> object:
@@ -326,9 +340,9 @@ def test_deeply_nested_filters_are_refused() -> None:
     for _ in range(100):
         element = ber.tlv(0xA2, element)
     with pytest.raises(MalformedRequest, match="nested too deeply"):
-        decode_search(search_pdu(element))
+        decode_request(search_pdu(element))
     shallow = ber.tlv(0xA2, ber.tlv(0xA2, ber.tlv(0x87, b"cn")))
-    assert decode_search(search_pdu(shallow))[1].filter == Not(Not(Present("cn")))
+    assert decode_request(search_pdu(shallow))[1].filter == Not(Not(Present("cn")))
 
 
 def test_encoded_entries_are_reused_until_the_entry_changes() -> None:

@@ -20,7 +20,6 @@ from twisted.internet.testing import StringTransport
 from metadir.config import DirectoryConfig
 from metadir.directory.tree import DirectoryTree
 from metadir.ldap import ber, controls
-from metadir.ldap.decode import DECODER
 from metadir.ldap.pages import MAX_OPEN
 from metadir.ldap.protocol import LDAPServerFactory
 from metadir.store import StoredEntry
@@ -32,6 +31,7 @@ from tests.servers import (
     start_metadir,
     stop_metadir,
 )
+from tests.test_ldap_protocol import read_messages
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -254,12 +254,7 @@ def client() -> Client:
         op = pureldap.LDAPSearchRequest(baseObject=CONTACTS, scope=1, timeLimit=time_limit,
                                         filter=parseFilter("(objectClass=*)"))  # fmt: skip
         connection.dataReceived(pureldap.LDAPMessage(op, id=2, controls=ctrls).toWire())
-        data, out = transport.value(), []
-        while data:
-            message, used = pureber.berDecodeObject(DECODER, data)
-            data = data[used:]
-            out.append(message)
-        return out
+        return read_messages(transport.value())
 
     return Client(tree, send)
 

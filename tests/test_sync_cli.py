@@ -254,3 +254,38 @@ def test_sync_and_status_on_postgres(tmp_path: Path, postgres_url: str) -> None:
     assert done.returncode == 0, done.stderr
     assert "4 added" in done.stdout
     assert "directory contacts (ou=contacts,dc=meta): 5 entries" in metadir(config, "status").stdout
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        # Anna's row cannot be read, but its key can: her contact stays as it was
+        ('1001;"Anna;Meier;ACME;+49 89 1234-567', "  kept as it was: line 2"),
+        # nor can its key: the run deletes nothing
+        (
+            '"1001;Anna;Meier;ACME;+49 89 1234-567',
+            "  1 deletion held back: 1 skipped row (line 2) without a readable key, so the run "
+            "cannot tell which entries the source really lacks; fix them or run with --force",
+        ),
+    ],
+)
+def test_rows_that_cannot_be_read_delete_no_contact(
+    tmp_path: Path, broken: str, message: str
+) -> None:
+    config = write_config(tmp_path)
+    assert metadir(config, "sync", "crm").returncode == 0
+    lines = CRM_CSV.splitlines()
+    lines[1] = broken
+    (tmp_path / "crm.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = metadir(config, "sync", "crm")
+    assert done.returncode == 0, done.stderr
+    out = seconds(done.stdout).splitlines()
+    assert out[:2] == [
+        "crm (csv -> contacts): ok in N s: 0 added, 0 updated, 0 deleted, 3 unchanged, "
+        "2 skipped, 1 number kept as written",
+        message,
+    ]
+    assert out[2].startswith("  line 2: unclosed quote")
+    with Store.open(f"sqlite:///{tmp_path / 'var' / 'metadir.db'}") as store:
+        names = {e.attributes.get("givenName", [""])[0] for e in store.snapshot()[1]}
+    assert "Anna" in names

@@ -54,6 +54,9 @@ def parse_address(host: str) -> Address | None:
         return None
 
 
+_MAX_DOUBLINGS = 64  # far past any max_delay: _FIRST_DELAY * 2**63 is centuries
+
+
 class BindBrake:
     """Slows down answers to failed binds from an address that keeps failing: the first
     failure answers at once, then each one waits twice as long, up to ``max_delay``."""
@@ -68,7 +71,9 @@ class BindBrake:
         count, last = self._failures.get(address, (0, now))
         if now - last > _FORGET_AFTER:
             count = 0
-        self._failures[address] = (count + 1, now)
+        # the count stops where the delay has reached its ceiling: 2 ** count must stay a
+        # number a float can hold however long an address keeps failing
+        self._failures[address] = (min(count + 1, _MAX_DOUBLINGS), now)
         if len(self._failures) > 10_000:  # many addresses: forget the quiet ones
             self._failures = {a: v for a, v in self._failures.items() if now - v[1] < 60}
         return 0.0 if count == 0 else min(_FIRST_DELAY * 2 ** (count - 1), self.max_delay)

@@ -1,10 +1,10 @@
-"""Lean BER for the hot path (RFC 4511 §4): encoding every response, and reading the
-elements of search requests and control values.
+"""Lean BER (RFC 4511 §4): encoding every response, and reading the elements of requests
+and control values.
 
 Search results are encoded here because an entry's attributes are encoded once and reused
 for every search that returns it, and only the message envelope is built per response.
-Search requests are read here (see ``decode.py``) because ldaptor's decoder took more than
-half of a caller lookup's time; other requests are rare and go through ldaptor.
+Requests are read with these elements (see ``decode.py``): ldaptor's decoder took more than
+half of a caller lookup's time, and took wrong BER types without a word.
 """
 
 from __future__ import annotations

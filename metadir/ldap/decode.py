@@ -1,58 +1,47 @@
-"""Requests off the wire: searches read by metadir's lean BER reader into its own request
-data, every other operation decoded by ldaptor into its message types."""
+"""Requests off the wire, read by metadir's lean BER reader into metadir's own request
+data. This is the one place that checks each field's type and range (RFC 4511 §4):
+an LDAPMessage that cannot be read raises ``MalformedRequest`` (notice of disconnection);
+one that reads but holds a value out of its range raises ``InvalidRequest`` (protocolError
+to that request, the connection stays)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-
-from ldaptor.protocols import pureber, pureldap
+from typing import ClassVar
 
 from metadir.directory import filters as f
 from metadir.ldap import ber
 
-# ldaptor's decoder for a whole LDAPMessage
-DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
-    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
-        fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-        inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-    )
-)
+MAX_INT = 2**31 - 1  # RFC 4511 maxInt: message ids, limits
+_MAX_FILTER_DEPTH = 64  # deeper nesting is an attack, not a phone's filter
 
 
 class MalformedRequest(ValueError):
-    """The request decoded, but breaks the protocol's rules (answered with protocolError)."""
+    """Not a valid LDAPMessage (RFC 4511 §4.1.1): answered with a notice of disconnection."""
 
 
-def text(value: bytes | str) -> str:
+class InvalidRequest(ValueError):
+    """A readable request with a field out of its range: answered with protocolError."""
+
+    def __init__(self, message_id: int, response_tag: int, why: str) -> None:
+        super().__init__(why)
+        self.message_id = message_id
+        self.response_tag = response_tag
+
+
+def text(value: bytes) -> str:
     # LDAP strings are UTF-8; a client sending something else gets its bytes kept visible
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return value.decode("utf-8", "replace")
 
-
-def decode_message(pdu: bytes) -> pureldap.LDAPMessage:
-    """One complete LDAPMessage. Raises ``MalformedRequest`` when it cannot be decoded."""
-    try:
-        # ldaptor print()s unknown tags to stdout and skips them; the checks below catch them
-        with contextlib.redirect_stdout(io.StringIO()):
-            message, used = pureber.berDecodeObject(DECODER, pdu)
-    except Exception as exc:  # ldaptor signals bad BER with asserts, IndexError, KeyError...
-        raise MalformedRequest(f"undecodable message: {type(exc).__name__}") from None
-    if not isinstance(message, pureldap.LDAPMessage) or used != len(pdu):
-        raise MalformedRequest("not an LDAPMessage")
-    return message
-
-
-# requests are decoded by ldaptor, but for searches: see ``decode_search``
-SEARCH_REQUEST = 0x63
-_MAX_FILTER_DEPTH = 64  # deeper nesting is an attack, not a phone's filter
 
 Control = tuple[str, bool, bytes | None]  # controlType, criticality, controlValue
 
 
 @dataclass(frozen=True, slots=True)
 class SearchRequest:
+    response_tag: ClassVar[int] = ber.SEARCH_RESULT_DONE
     base: str
     scope: int
     size_limit: int
@@ -62,59 +51,184 @@ class SearchRequest:
     attributes: tuple[str, ...]
 
 
-def decode_request(pdu: bytes) -> tuple[int, object, list[Control]]:
-    """A complete LDAPMessage: (message id, request, controls). Searches, the hot path, are
-    read by the lean decoder into a ``SearchRequest``; the rest by ldaptor into its message
-    types. Raises ``MalformedRequest`` when it cannot be read."""
-    if not pdu or pdu[0] != ber.SEQUENCE:
-        raise MalformedRequest("not an LDAPMessage")
-    search = decode_search(pdu)
-    if search is not None:
-        return search
-    message = decode_message(pdu)
-    controls = [
-        (text(oid), bool(critical), value) for oid, critical, value in message.controls or ()
-    ]
-    return message.id, message.value, controls
+@dataclass(frozen=True, slots=True)
+class BindRequest:
+    response_tag: ClassVar[int] = ber.BIND_RESPONSE
+    name: str
+    password: str  # simple bind; "" for SASL
+    sasl: str | None  # the SASL mechanism asked for
 
 
-def decode_search(pdu: bytes) -> tuple[int, SearchRequest, list[Control]] | None:
-    """A complete LDAPMessage holding a SearchRequest, read with the lean BER reader:
-    (message id, request, controls); None when it holds another operation. Raises
-    ``MalformedRequest`` when it is not what RFC 4511 says."""
+@dataclass(frozen=True, slots=True)
+class CompareRequest:
+    response_tag: ClassVar[int] = ber.COMPARE_RESPONSE
+    entry: str
+    attribute: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedRequest:
+    response_tag: ClassVar[int] = ber.EXTENDED_RESPONSE
+    name: str
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """Modify, add, delete, modify DN: refused whole (read-only), so not read further."""
+
+    name: str
+    response_tag: int
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonRequest:
+    response_tag: ClassVar[None] = None
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnbindRequest:
+    response_tag: ClassVar[None] = None
+
+
+Request = (
+    SearchRequest | BindRequest | CompareRequest | ExtendedRequest | WriteRequest
+    | AbandonRequest | UnbindRequest
+)  # fmt: skip
+
+
+def decode_request(pdu: bytes) -> tuple[int, Request, list[Control]]:
+    """A complete LDAPMessage: (message id, request, controls). Raises ``MalformedRequest``
+    when it is not a valid LDAPMessage, ``InvalidRequest`` when a field is out of range."""
     try:
         tag, content, end = ber.read(pdu)
         parts = ber.elements(content)
         if tag != ber.SEQUENCE or end != len(pdu) or len(parts) not in (2, 3):
             raise MalformedRequest("not an LDAPMessage")
-        if parts[1][0] != SEARCH_REQUEST:
-            return None
-        if parts[0][0] != ber.INTEGER:
-            raise MalformedRequest("bad messageID")
-        mid = ber.to_int(parts[0][1])
+        (id_tag, id_content), (op_tag, op) = parts[0], parts[1]
+        mid = _integer(id_tag, id_content, 0, MAX_INT, "messageID")
+        reader = _READERS.get(op_tag)
+        if reader is None:
+            raise MalformedRequest(f"unknown operation (tag 0x{op_tag:02x})")
         controls = _controls(parts[2]) if len(parts) == 3 else []
-        return mid, _search_request(parts[1][1]), controls
+        return mid, reader(mid, op), controls
     except ber.BerError as exc:
         raise MalformedRequest(f"undecodable message: {exc}") from None
 
 
-def _search_request(content: bytes) -> SearchRequest:
+def _integer(tag: int, content: bytes, low: int, high: int, what: str) -> int:
+    """An INTEGER field that must be in low..high, else the message is malformed."""
+    if tag != ber.INTEGER:
+        raise MalformedRequest(f"{what} is not an INTEGER")
+    value = ber.to_int(content)
+    if not low <= value <= high:
+        raise MalformedRequest(f"{what} out of range")
+    return value
+
+
+_SEARCH_TAGS = [ber.OCTET_STRING, ber.ENUMERATED, ber.ENUMERATED, ber.INTEGER, ber.INTEGER, 0x01]
+
+
+def _search(mid: int, content: bytes) -> SearchRequest:
     fields = ber.elements(content)
-    tags = [tag for tag, _ in fields]
-    if len(fields) != 8 or tags[:6] != [0x04, 0x0A, 0x0A, 0x02, 0x02, 0x01] or tags[7] != 0x30:
+    if len(fields) != 8 or [t for t, _ in fields[:6]] != _SEARCH_TAGS or fields[7][0] != 0x30:
         raise MalformedRequest("malformed SearchRequest")
     attributes = ber.elements(fields[7][1])
     if any(tag != ber.OCTET_STRING for tag, _ in attributes):
         raise MalformedRequest("malformed attribute list")
+    filter = decode_filter(*fields[6])
+    # the integers are compared, never printed: a 5,000-digit one must cost nothing
+    scope, deref = ber.to_int(fields[1][1]), ber.to_int(fields[2][1])
+    size_limit, time_limit = ber.to_int(fields[3][1]), ber.to_int(fields[4][1])
+    why = (
+        "unknown scope" if not 0 <= scope <= 3
+        else "unknown derefAliases" if not 0 <= deref <= 3
+        else "sizeLimit out of range" if not 0 <= size_limit <= MAX_INT
+        else "timeLimit out of range" if not 0 <= time_limit <= MAX_INT
+        else None
+    )  # fmt: skip
+    if why is not None:
+        raise InvalidRequest(mid, SearchRequest.response_tag, why)
     return SearchRequest(
         base=text(fields[0][1]),
-        scope=ber.to_int(fields[1][1]),
-        size_limit=ber.to_int(fields[3][1]),
-        time_limit=ber.to_int(fields[4][1]),
+        scope=scope,
+        size_limit=size_limit,
+        time_limit=time_limit,
         types_only=fields[5][1] not in (b"", b"\x00"),
-        filter=decode_filter(*fields[6]),
+        filter=filter,
         attributes=tuple(text(value) for _, value in attributes),
     )
+
+
+def _bind(mid: int, content: bytes) -> BindRequest:
+    fields = ber.elements(content)
+    if (
+        len(fields) != 3
+        or fields[0][0] != ber.INTEGER
+        or fields[1][0] != ber.OCTET_STRING
+        or fields[2][0] not in (0x80, 0xA3)  # simple [0], sasl [3]
+    ):
+        raise MalformedRequest("malformed BindRequest")
+    sasl = None
+    if fields[2][0] == 0xA3:
+        credentials = ber.elements(fields[2][1])
+        if not 1 <= len(credentials) <= 2 or any(t != ber.OCTET_STRING for t, _ in credentials):
+            raise MalformedRequest("malformed SaslCredentials")
+        sasl = text(credentials[0][1])
+    if ber.to_int(fields[0][1]) not in (2, 3):
+        raise InvalidRequest(mid, BindRequest.response_tag, "only LDAP versions 2 and 3")
+    password = text(fields[2][1]) if sasl is None else ""
+    return BindRequest(text(fields[1][1]), password, sasl)
+
+
+def _compare(mid: int, content: bytes) -> CompareRequest:
+    fields = ber.elements(content)
+    if len(fields) != 2 or fields[0][0] != ber.OCTET_STRING or fields[1][0] != ber.SEQUENCE:
+        raise MalformedRequest("malformed CompareRequest")
+    ava = ber.elements(fields[1][1])
+    if len(ava) != 2 or ava[0][0] != ber.OCTET_STRING or ava[1][0] != ber.OCTET_STRING:
+        raise MalformedRequest("malformed attribute value assertion")
+    return CompareRequest(text(fields[0][1]), text(ava[0][1]), text(ava[1][1]))
+
+
+def _extended(mid: int, content: bytes) -> ExtendedRequest:
+    fields = ber.elements(content)
+    tags = [tag for tag, _ in fields]
+    if tags not in ([0x80], [0x80, 0x81]):  # requestName [0], requestValue [1]
+        raise MalformedRequest("malformed ExtendedRequest")
+    return ExtendedRequest(text(fields[0][1]), fields[1][1] if len(fields) == 2 else None)
+
+
+def _abandon(mid: int, content: bytes) -> AbandonRequest:
+    # no response to an abandon: one out of range cannot be refused, only dropped
+    return AbandonRequest(_integer(ber.INTEGER, content, 0, MAX_INT, "abandoned messageID"))
+
+
+def _unbind(mid: int, content: bytes) -> UnbindRequest:
+    if content:
+        raise MalformedRequest("malformed UnbindRequest")
+    return UnbindRequest()
+
+
+def _write(name: str, response_tag: int) -> Callable[[int, bytes], WriteRequest]:
+    return lambda mid, content: WriteRequest(name, response_tag)
+
+
+# protocolOp tag of each request → its reader
+_READERS = {
+    0x63: _search,
+    0x60: _bind,
+    0x6E: _compare,
+    0x77: _extended,
+    0x50: _abandon,
+    0x42: _unbind,
+    0x66: _write("MODIFY", ber.MODIFY_RESPONSE),
+    0x68: _write("ADD", ber.ADD_RESPONSE),
+    0x4A: _write("DELETE", ber.DEL_RESPONSE),
+    0x6C: _write("MODIFYDN", ber.MODIFY_DN_RESPONSE),
+}
 
 
 def _controls(element: tuple[int, bytes]) -> list[Control]:

@@ -12,7 +12,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-from ldaptor.protocols import pureldap
 from twisted.internet import protocol, reactor, threads
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.protocols.policies import TimeoutMixin
@@ -28,7 +27,21 @@ from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject
 from metadir.dn import normalize_dn
 from metadir.ldap import ber, controls, writes
 from metadir.ldap.access import BindBrake, DirectoryAccess, parse_address
-from metadir.ldap.decode import Control, MalformedRequest, SearchRequest, decode_request, text
+from metadir.ldap.decode import (
+    AbandonRequest,
+    BindRequest,
+    CompareRequest,
+    Control,
+    ExtendedRequest,
+    InvalidRequest,
+    MalformedRequest,
+    Request,
+    SearchRequest,
+    UnbindRequest,
+    WriteRequest,
+    decode_request,
+)
+from metadir.ldap.logtext import loggable, quoted
 from metadir.ldap.pages import Pages
 from metadir.ldap.results import (
     AUTH_METHOD_NOT_SUPPORTED,
@@ -66,20 +79,6 @@ CLASS_ATTRIBUTES = "1.3.6.1.4.1.4203.1.5.2"  # RFC 4529 "@inetOrgPerson"
 SEARCH_CONTROLS = (MANAGE_DSA_IT, controls.PAGED, controls.SORT, controls.VLV)
 SUPPORTED_CONTROLS = SEARCH_CONTROLS
 SUPPORTED_EXTENSIONS = (WHO_AM_I,)
-
-# response protocolOp tag for each request type
-_RESPONSE_TAG = {
-    pureldap.LDAPBindRequest: ber.BIND_RESPONSE,
-    SearchRequest: ber.SEARCH_RESULT_DONE,
-    pureldap.LDAPModifyRequest: ber.MODIFY_RESPONSE,
-    pureldap.LDAPAddRequest: ber.ADD_RESPONSE,
-    pureldap.LDAPDelRequest: ber.DEL_RESPONSE,
-    pureldap.LDAPModifyDNRequest: ber.MODIFY_DN_RESPONSE,
-    pureldap.LDAPCompareRequest: ber.COMPARE_RESPONSE,
-    pureldap.LDAPExtendedRequest: ber.EXTENDED_RESPONSE,
-    pureldap.LDAPPasswordModifyRequest: ber.EXTENDED_RESPONSE,
-}
-_NO_RESPONSE = (pureldap.LDAPAbandonRequest, pureldap.LDAPUnbindRequest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,32 +226,45 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
             pdu = bytes(self.buffer[:size])
             del self.buffer[:size]
             try:
-                mid, request, requested = decode_request(pdu)
-            except MalformedRequest as exc:
-                return self._disconnect(str(exc))
-            self._dispatch(mid, request, requested)
+                self._handle(pdu)
+            except Exception:  # last line of defence: a bug costs this connection, not a
+                # traceback in Twisted's log and an unanswered client
+                log.exception("conn=%d from %s: internal error, closing", self.id, self.peer)
+                return self._disconnect("internal error", OPERATIONS_ERROR)
         return None
 
-    def _disconnect(self, why: str) -> None:
+    def _handle(self, pdu: bytes) -> None:
+        """Decode one request and answer it; what decoding refuses is answered here only."""
+        try:
+            mid, request, requested = decode_request(pdu)
+        except MalformedRequest as exc:
+            return self._disconnect(str(exc))
+        except InvalidRequest as exc:
+            log.info("conn=%d from %s: protocol error: %s", self.id, self.peer, exc)
+            return self._send(
+                exc.message_id, ber.result(exc.response_tag, PROTOCOL_ERROR, "", str(exc))
+            )
+        return self._dispatch(mid, request, requested)
+
+    def _disconnect(self, why: str, code: int = PROTOCOL_ERROR) -> None:
         """Tell the client it sent something unusable (notice of disconnection), then close."""
-        log.warning("conn=%d from %s: protocol error, closing: %s", self.id, self.peer, why)
-        notice = ber.extended_response(PROTOCOL_ERROR, why, name=ber.NOTICE_OF_DISCONNECTION)
+        log.warning(
+            "conn=%d from %s: protocol error, closing: %s", self.id, self.peer, loggable(why)
+        )
+        notice = ber.extended_response(code, why, name=ber.NOTICE_OF_DISCONNECTION)
         self.transport.write(ber.message(0, notice))
         self.buffer.clear()
         self.transport.loseConnection()
 
     # --- dispatch ----------------------------------------------------------------------
 
-    def _dispatch(self, mid: int, request: object, requested: list[Control]) -> None:
-        if isinstance(request, _NO_RESPONSE):
-            if isinstance(request, pureldap.LDAPUnbindRequest):
-                self.transport.loseConnection()
-            else:  # searches finish synchronously: what is left to abandon is a paged one
-                self.pages.abandon(request.value)
-            return
-        tag = _RESPONSE_TAG.get(type(request))
-        if tag is None:
-            return self._disconnect(f"unsupported operation {type(request).__name__}")
+    def _dispatch(self, mid: int, request: Request, requested: list[Control]) -> None:
+        if isinstance(request, UnbindRequest):
+            return self.transport.loseConnection()
+        if isinstance(request, AbandonRequest):
+            # searches finish synchronously: what is left to abandon is a paged one
+            return self.pages.abandon(request.message_id)
+        tag = request.response_tag
         if self.server.log_operations:
             self.operations[mid] = Operation(*_describe(request), time.perf_counter())
         supported = SEARCH_CONTROLS if tag == ber.SEARCH_RESULT_DONE else (MANAGE_DSA_IT,)
@@ -263,16 +275,18 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
         try:
             if isinstance(request, SearchRequest):
                 self._search(mid, request, requested)
-            elif isinstance(request, pureldap.LDAPBindRequest):
+            elif isinstance(request, BindRequest):
                 self._bind(mid, request)
-            elif isinstance(request, pureldap.LDAPCompareRequest):
+            elif isinstance(request, CompareRequest):
                 self._compare(mid, request)
-            elif isinstance(request, pureldap.LDAPExtendedRequest):  # PasswordModify is one
+            elif isinstance(request, ExtendedRequest):  # PasswordModify is one
                 self._extended(mid, request)
             else:
                 self._send(mid, ber.result(tag, UNWILLING_TO_PERFORM, "", READ_ONLY))
-        except MalformedRequest as exc:
-            self._send(mid, ber.result(tag, PROTOCOL_ERROR, "", str(exc)))
+        except Exception:  # last line of defence, as in dataReceived, for this request only
+            log.exception("conn=%d from %s: internal error in request %d", self.id, self.peer, mid)
+            self._send(mid, ber.result(tag, OPERATIONS_ERROR, "", "internal error"))
+        return None
 
     def _send(self, mid: int, operation: bytes, response_controls: bytes = b"") -> None:
         """Send the final response to request ``mid``, after the entries still waiting in
@@ -285,24 +299,21 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
         if done is not None:
             access_log.info(
                 "conn=%d peer=%s who=%s op=%s %s result=%d entries=%d ms=%.2f", self.id,
-                self.peer, _quoted(self.identity.dn), done.name, done.detail,
+                self.peer, quoted(self.identity.dn), done.name, done.detail,
                 ber.result_code(operation), done.entries,
                 (time.perf_counter() - done.started) * 1000,
             )  # fmt: skip
 
     # --- bind --------------------------------------------------------------------------
 
-    def _bind(self, mid: int, request: pureldap.LDAPBindRequest) -> None:
+    def _bind(self, mid: int, request: BindRequest) -> None:
         def answer(code: int, why: str = "") -> None:
             self._send(mid, ber.result(ber.BIND_RESPONSE, code, "", why))
 
-        if request.version not in (2, 3):
-            return answer(PROTOCOL_ERROR, f"LDAP version {request.version} is not supported")
         self.identity = ANONYMOUS  # a bind, even a failing one, drops the previous identity
-        if request.sasl:
+        if request.sasl is not None:
             return answer(AUTH_METHOD_NOT_SUPPORTED, "SASL is not supported; use a simple bind")
-        dn, password = text(request.dn), request.auth
-        password = password.decode("utf-8", "replace") if isinstance(password, bytes) else password
+        dn, password = request.name, request.password
         if not dn and not password:
             # accepted even when anonymous reads are off: libldap clients bind before reading
             # the root DSE; what anonymous may read is decided per operation
@@ -317,10 +328,9 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
         self.binds_in_progress += 1
 
         def done(identity: Identity | None) -> None:
-            self.binds_in_progress -= 1
             if identity is None:
                 delay = self.server.bind_brake.failed(self.host)
-                log.warning("conn=%d from %s: bind failed for %r", self.id, self.peer, dn)
+                log.warning("conn=%d from %s: bind failed for %s", self.id, self.peer, quoted(dn))
                 # an address that keeps failing waits longer for each answer
                 reactor.callLater(delay, answer, INVALID_CREDENTIALS, "invalid credentials")
                 return None
@@ -329,7 +339,17 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
             log.debug("conn=%d bound as %s", self.id, identity.dn)
             return answer(SUCCESS)
 
-        threads.deferToThread(self.server.authenticate, dn, password).addCallback(done)
+        def settled(result: object) -> object:
+            self.binds_in_progress -= 1
+            return result
+
+        def failed(failure: Failure) -> None:  # the last line of defence, as in _dispatch
+            why = (failure.type, failure.value, failure.getTracebackObject())
+            log.error("conn=%d from %s: internal error in bind", self.id, self.peer, exc_info=why)
+            answer(OPERATIONS_ERROR, "internal error")
+
+        bind = threads.deferToThread(self.server.authenticate, dn, password)
+        bind.addBoth(settled).addCallback(done).addErrback(failed)
         return None
 
     # --- search and compare ------------------------------------------------------------
@@ -352,7 +372,7 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
             allowed &= dirs
         return None if len(allowed) == len(access) else allowed
 
-    def _compare(self, mid: int, request: pureldap.LDAPCompareRequest) -> None:
+    def _compare(self, mid: int, request: CompareRequest) -> None:
         def answer(code: int, matched: str = "", why: str = "") -> None:
             self._send(mid, ber.result(ber.COMPARE_RESPONSE, code, matched, why))
 
@@ -364,11 +384,11 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
                 INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled"
             )
         tree = self.server.tree
-        target = tree.resolve(text(request.entry), visible)
+        target = tree.resolve(request.entry, visible)
         if isinstance(target, NoSuchObject):
             return answer(NO_SUCH_OBJECT, target.matched_dn)
-        attribute = text(request.ava.attributeDesc.value)
-        outcome = tree.test(target, Equality(attribute, text(request.ava.assertionValue.value)))
+        attribute = request.attribute
+        outcome = tree.test(target, Equality(attribute, request.value))
         if outcome is None:
             return answer(UNDEFINED_ATTRIBUTE_TYPE, "", f"cannot compare {attribute!r}")
         if outcome:
@@ -379,8 +399,8 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
 
     # --- extended operations -----------------------------------------------------------
 
-    def _extended(self, mid: int, request: pureldap.LDAPExtendedRequest) -> None:
-        oid = text(request.requestName)
+    def _extended(self, mid: int, request: ExtendedRequest) -> None:
+        oid = request.name
         if oid == WHO_AM_I:
             authz = f"dn:{self.identity.dn}" if self.identity.dn else ""
             return self._send(mid, ber.extended_response(SUCCESS, value=authz.encode()))
@@ -422,26 +442,23 @@ def _root_dse(start_tls: bool) -> Entry:
     return Entry(0, "", None, attrs)
 
 
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 _SCOPES = ("base", "one", "sub", "children")
 
 
-def _describe(request: object) -> tuple[str, str]:
-    """An operation's name and what it asked, for the access log."""
+def _describe(request: Request) -> tuple[str, str]:
+    """An operation's name and what it asked, for the access log (wire values escaped)."""
     if isinstance(request, SearchRequest):
-        scope = _SCOPES[request.scope] if 0 <= request.scope < len(_SCOPES) else str(request.scope)
-        attrs = ",".join(request.attributes) or "*"
+        attrs = loggable(",".join(request.attributes)) or "*"
         return "SEARCH", (
-            f"base={_quoted(request.base)} scope={scope} "
-            f"filter={_quoted(to_text(request.filter))} attrs={attrs}"
+            f"base={quoted(request.base)} scope={_SCOPES[request.scope]} "
+            f"filter={quoted(to_text(request.filter))} attrs={attrs}"
         )
-    if isinstance(request, pureldap.LDAPBindRequest):
-        return "BIND", f"dn={_quoted(text(request.dn))}" + (" sasl" if request.sasl else "")
-    if isinstance(request, pureldap.LDAPCompareRequest):
-        return "COMPARE", f"dn={_quoted(text(request.entry))}"
-    if isinstance(request, pureldap.LDAPExtendedRequest):
-        return "EXTENDED", f"oid={text(request.requestName)}"
-    return type(request).__name__.removeprefix("LDAP").removesuffix("Request").upper(), ""
+    if isinstance(request, BindRequest):
+        sasl = f" sasl={loggable(request.sasl)}" if request.sasl is not None else ""
+        return "BIND", f"dn={quoted(request.name)}{sasl}"
+    if isinstance(request, CompareRequest):
+        return "COMPARE", f"dn={quoted(request.entry)} attr={loggable(request.attribute)}"
+    if isinstance(request, ExtendedRequest):
+        return "EXTENDED", f"oid={loggable(request.name)}"
+    assert isinstance(request, WriteRequest)  # unbind and abandon are not logged
+    return request.name, ""

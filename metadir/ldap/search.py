@@ -65,9 +65,7 @@ class Searches:
             self._send(mid, op, controls.controls(*response_controls))
 
         base = request.base
-        if request.scope not in SCOPES:
-            return done(PROTOCOL_ERROR, "", f"unknown scope {request.scope}")
-        scope = Scope(request.scope)
+        scope = SCOPES[request.scope]  # the decoder refused any other
         filter = request.filter
         selection = Selection.parse(request.attributes, request.types_only)
         deadline = time.monotonic() + request.time_limit if request.time_limit > 0 else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from metadir.store import StoredDigest
 
@@ -38,17 +38,22 @@ class Diff:
     unchanged: int
     # live entries before the run
     live: int
+    # live keys the read skipped a row of: left as they were, neither updated nor deleted
+    kept: list[Key] = field(default_factory=list)
 
 
 def diff(
     incoming: Mapping[Key, str],
     stored: Mapping[Key, StoredDigest],
     removed: Collection[Key] | None = None,
+    skipped: Collection[Key] = (),
 ) -> Diff:
     """Compare a read (key -> digest) with the store's entries of the same replicator.
 
     A full read (``removed`` None) holds every entry: the live ones it lacks are deleted.
     An incremental read holds what changed: only the live keys in ``removed`` are deleted.
+    Either way a live key in ``skipped`` (its row could not be used) is kept as it was: a
+    row that cannot be read is not a deletion.
     """
     added: list[Key] = []
     revived: list[tuple[Key, int]] = []
@@ -64,9 +69,8 @@ def diff(
             updated.append((key, old.id))
         else:
             unchanged += 1
-    live = [(key, old.id) for key, old in stored.items() if not old.deleted]
-    if removed is None:
-        deleted = [entry_id for key, entry_id in live if key not in incoming]
-    else:
-        deleted = [old.id for key in removed if (old := stored.get(key)) and not old.deleted]
-    return Diff(added, revived, updated, deleted, unchanged, len(live))
+    live = {key: old.id for key, old in stored.items() if not old.deleted}
+    gone = [key for key in live if key not in incoming] if removed is None else removed
+    kept = [key for key in gone if key in live and key in skipped]
+    deleted = [live[key] for key in gone if key in live and key not in skipped]
+    return Diff(added, revived, updated, deleted, unchanged, len(live), kept)

@@ -8,6 +8,8 @@ every run but a dry run is recorded.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,20 +21,37 @@ from metadir.phone import Location, PhoneFormat, display, read_number
 from metadir.store import EntryData, RunRecord, Store, StoredDigest, paused_gc
 from metadir.sync.diff import Diff, Key, diff, digest
 from metadir.sync.mapping import Attributes, Mapping, MappingError, RowError, default_mapping
-from replicators.base import Checkpoint, Problem, Record, Removed, Replicator, ReplicatorConfig
+from replicators.base import (
+    Checkpoint,
+    Problem,
+    Record,
+    Removed,
+    Replicator,
+    ReplicatorConfig,
+    SourceChanged,
+)
+
+# seconds to wait before reading a source again that changed while it was read
+REREAD_AFTER = 2.0
 
 
 @dataclass
 class SourceRead:
     """A read of a source, mapped: the entries by key (phone numbers not read yet), the line
     each came from, the rows skipped, the keys the source says are gone, and the checkpoint
-    the read ended with (none: a full read that keeps no state)."""
+    the read ended with (none: a full read that keeps no state).
+
+    Of the skipped rows, ``skipped`` holds the keys that could be read (key -> line) and
+    ``keyless`` the lines of those whose key could not: the engine keeps the former's
+    entries as they were and lets the latter hold back a full read's deletions."""
 
     entries: dict[Key, EntryData] = field(default_factory=dict)
     lines: dict[Key, int | None] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     removed: set[Key] = field(default_factory=set)
     checkpoint: Checkpoint | None = None
+    skipped: dict[Key, int | None] = field(default_factory=dict)
+    keyless: list[int | None] = field(default_factory=list)
 
     @property
     def full(self) -> bool:
@@ -43,7 +62,19 @@ class SourceRead:
         """The source says ``key`` is gone: a row read with it before no longer counts."""
         self.entries.pop(key, None)
         self.lines.pop(key, None)
+        self.skipped.pop(key, None)
         self.removed.add(key)
+
+    def skip(self, problem: Problem) -> None:
+        """A row that cannot be used: report it (as the run record keeps it: message and
+        line), and note its key if it could be read."""
+        self.problems.append(Problem(problem.message, problem.line))
+        key = _clean_key(problem.key) if problem.key is not None else None
+        if key is None or not any(key):
+            self.keyless.append(problem.line)
+        else:
+            self.skipped.setdefault(key, problem.line)
+            self.removed.discard(key)
 
 
 def run_replicator(
@@ -55,11 +86,13 @@ def run_replicator(
     force: bool = False,
     dry_run: bool = False,
     full: bool = False,
+    pause: Callable[[float], object] = time.sleep,
 ) -> RunRecord:
     """Run ``rep`` once against the store; what was done (for a dry run: would be done).
 
     The source resumes from the state the last applied run saved, unless ``full`` asks it
-    to read everything (it gets no state then).
+    to read everything (it gets no state then). A source that changed while it was read is
+    read once more, after ``pause(REREAD_AFTER)``.
     """
     state = None if full else store.replicator_state(rep.name, rep.type)
     run = RunRecord(
@@ -77,24 +110,25 @@ def run_replicator(
     read = SourceRead()
     try:
         numbers = Numbers.of(config, directory, rep)
-        with paused_gc():
-            read = read_source(rep, config.base_dir, numbers.fingerprint, state)
+        read = _settled_read(rep, config.base_dir, numbers.fingerprint, state, pause)
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
         with paused_gc():
             stored = store.digests(rep.name)
             incoming = {key: e.digest for key, e in read.entries.items()}
-            changes = diff(incoming, stored, None if read.full else read.removed)
+            changes = diff(incoming, stored, None if read.full else read.removed, read.skipped)
+            changes, held = hold_back(changes, read, force)
             kept = _read_numbers(changes, read, stored, numbers)
         stop = guard(rep, changes, read, force)
+        notes = [_kept_note(changes, read), held, _forced_note(rep, changes)]
         run = replace(
             run,
             skipped=len(read.problems),
             problems=read.problems + kept,
             numbers_kept=len(kept),
             outcome="stopped" if stop else "ok",
-            message=stop or _forced_note(rep, changes),
+            message=stop or "; ".join(note for note in notes if note),
             mode="full" if read.full else "incremental",
             note=read.checkpoint.note if read.checkpoint else "",
         )
@@ -110,6 +144,28 @@ def run_replicator(
     if not dry_run:
         run = _write(store, run, changes, read)
     return run
+
+
+def _settled_read(
+    rep: ReplicatorConfig,
+    base_dir: Path,
+    reading: str,
+    state: dict[str, Any] | None,
+    pause: Callable[[float], object],
+) -> SourceRead:
+    """``read_source``, once more after a pause if the source changed while it was read.
+    Raises ``SourceChanged`` if it changed during both reads."""
+    try:
+        with paused_gc():
+            return read_source(rep, base_dir, reading, state)
+    except SourceChanged:
+        # a program rewriting a file is usually done within seconds
+        pause(REREAD_AFTER)
+    try:
+        with paused_gc():
+            return read_source(rep, base_dir, reading, state)
+    except SourceChanged as exc:
+        raise SourceChanged(f"{exc} (also when read again {REREAD_AFTER:g} s later)") from None
 
 
 def open_source(rep: ReplicatorConfig, base_dir: Path) -> tuple[Replicator, Mapping]:
@@ -215,11 +271,9 @@ def read_source(
                 f"read on after its checkpoint (next: {item!r}); the checkpoint must come last"
             )
         if isinstance(item, Record):
-            problem = _add(item, mapping, reading, read)
-            if problem:
-                read.problems.append(Problem(problem, item.line))
+            _add(item, mapping, reading, read)
         elif isinstance(item, Problem):
-            read.problems.append(item)
+            read.skip(item)
         elif isinstance(item, Removed):
             read.remove(_clean_key(item.key))
         elif isinstance(item, Checkpoint):
@@ -229,26 +283,30 @@ def read_source(
     return read
 
 
-def _add(record: Record, mapping: Mapping, reading: str, read: SourceRead) -> str | None:
-    """Map ``record`` into ``read``; what is wrong with it, if anything."""
+def _add(record: Record, mapping: Mapping, reading: str, read: SourceRead) -> None:
+    """Map ``record`` into ``read``, or skip it saying why."""
     key = _clean_key(record.key)
     if not any(key):
-        return "empty key"
+        read.skip(Problem("empty key", record.line))
+        return
     if key in read.lines:
         first = read.lines[key]
         where = f"line {first}" if first is not None else "an earlier row"
-        return f"duplicate key {_show_key(key)}, first seen on {where}"
+        # the entry is the first row's: this one is no row of its own to keep
+        message = f"duplicate key {_show_key(key)}, first seen on {where}"
+        read.problems.append(Problem(message, record.line))
+        return
     # the first row with a key wins, even when it cannot be used itself
     read.lines[key] = record.line
     read.removed.discard(key)
     try:
         attributes, raw_numbers = mapping.apply(record.values)
     except RowError as exc:
-        return str(exc)
+        read.skip(Problem(str(exc), record.line, key))
+        return
     read.entries[key] = EntryData(
         key, attributes, raw_numbers, {}, digest(attributes, raw_numbers, reading)
     )
-    return None
 
 
 def _clean_key(key: Key) -> Key:
@@ -275,6 +333,49 @@ def guard(rep: ReplicatorConfig, changes: Diff, read: SourceRead, force: bool) -
     if len(changes.deleted) > rep.max_delete.allowed(changes.live) and not force:
         return f"would {_deletion(rep, changes)}; run with --force to apply"
     return None
+
+
+def hold_back(changes: Diff, read: SourceRead, force: bool) -> tuple[Diff, str]:
+    """A full read that skipped rows whose key it could not read cannot tell which of the
+    entries it lacks those rows held: it deletes none of them unless forced. The changes to
+    apply, and what was held back or forced, if anything."""
+    if not (read.full and read.keyless and changes.deleted):
+        return changes, ""
+    keyless = read.keyless
+    rows = f"{_count(len(keyless), 'skipped row')} ({_where(keyless)}) without a readable key"
+    if force:
+        return changes, f"forced: {len(changes.deleted)} deleted although {rows}"
+    held = (
+        f"{_count(len(changes.deleted), 'deletion')} held back: {rows}, so the run cannot "
+        "tell which entries the source really lacks; fix them or run with --force"
+    )
+    return replace(changes, deleted=[]), held
+
+
+def _kept_note(changes: Diff, read: SourceRead) -> str:
+    if not changes.kept:
+        return ""
+    lines = [read.skipped[key] for key in changes.kept]
+    if len(lines) == 1:
+        return f"kept as it was: {_where(lines)}"
+    return f"{len(lines)} entries kept as they were: {_where(lines)}"
+
+
+def _where(lines: list[int | None], shown: int = 5) -> str:
+    """``line 4`` or ``lines 4, 7, 9 and 3 more`` (rows without a line number count in the
+    more)."""
+    numbers = sorted(line for line in lines if line is not None)
+    if not numbers:
+        return "no line known"
+    listed = ", ".join(map(str, numbers[:shown]))
+    more = len(lines) - min(len(numbers), shown)
+    return (
+        ("line " if len(lines) == 1 else "lines ") + listed + (f" and {more} more" if more else "")
+    )
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
 
 
 def _forced_note(rep: ReplicatorConfig, changes: Diff) -> str:
