@@ -180,6 +180,12 @@ class Limits(Strict):
     max_outstanding: int = Field(default=10, ge=1)
     # after repeated failed binds from one address, answers wait up to this many seconds
     bind_failure_delay: float = Field(default=8, ge=0)
+    # elements (and, or, not, each assertion) one search filter may have: a phone sends a
+    # dozen; an OR of 30,000 numbers would hold every other client up for seconds
+    max_filter_elements: int = Field(default=1000, ge=1)
+    # seconds a request may take to arrive once its first byte came; 0 = no limit (a
+    # client dribbling a byte now and then is never idle, yet holds its buffer open)
+    request_timeout: float = Field(default=30, ge=0)
 
 
 class ServerConfig(Strict):

@@ -9,10 +9,13 @@ import logging
 import socket
 from pathlib import Path
 
+import ldap3
 import pytest
 from ldaptor.protocols import pureldap
+from twisted.internet.task import Clock
 from twisted.python import log as twisted_log
 
+from metadir.config import Limits
 from metadir.ldap import ber
 from metadir.ldap.logtext import loggable
 from scripts.fuzz_ldap import fuzz
@@ -204,6 +207,88 @@ def test_reproducers_over_tcp(tmp_path: Path) -> None:
                            + ber.tlv(ber.SEQUENCE, b"")))  # fmt: skip
         *_entries, done = _exchange(server.port, root)
         assert done.value.resultCode == 0
+    finally:
+        stop_metadir(server)
+    assert "Traceback" not in server.stderr
+
+
+# --- point 8: one request cannot hold everyone up; point 9: slow senders ---------------------
+
+
+def _numbers(count: int) -> bytes:
+    """An OR of ``count`` telephoneNumber equalities, in BER."""
+    return ber.tlv(
+        0xA1,
+        b"".join(
+            ber.tlv(0xA3, ber.octets("telephoneNumber") + ber.octets(f"+49891234{n:04d}"))
+            for n in range(count)
+        ),
+    )
+
+
+@pytest.mark.parametrize(("count", "code"), [(99, 0), (100, 11), (3000, 11)])
+def test_a_filter_with_too_many_elements_exceeds_an_admin_limit(
+    count: int, code: int, unhandled: list
+) -> None:
+    factory = make_factory()
+    factory.limits = Limits(max_filter_elements=100)  # the OR itself is one element
+    client = Client(factory)
+    client.transport.clear()
+    client.protocol.dataReceived(_search(filter=_numbers(count)))
+    *_entries, done = read_messages(client.transport.value())
+    assert done.value.resultCode == code
+    if code:
+        assert done.value.errorMessage == (
+            f"the filter has {count + 1} elements; this server takes at most 100".encode()
+        )
+    assert not client.transport.disconnecting and not unhandled
+
+
+def test_a_request_must_arrive_within_its_time_however_it_trickles_in() -> None:
+    factory = make_factory()
+    factory.clock = clock = Clock()
+    factory.limits = Limits(request_timeout=30, idle_timeout=0)
+    client = Client(factory)
+    request = _search()
+    client.transport.clear()
+    for byte in request[:-1]:  # a byte every second: never idle, never done
+        client.protocol.dataReceived(bytes([byte]))
+        clock.advance(1)
+        if client.transport.disconnecting:
+            break
+    assert client.transport.disconnecting
+    [notice] = read_messages(client.transport.value())
+    assert notice.id == 0 and notice.value.resultCode == 2
+    assert notice.value.errorMessage == b"a request took more than 30 s to arrive"
+
+
+def test_requests_that_arrive_in_time_are_not_cut_off() -> None:
+    factory = make_factory()
+    factory.clock = clock = Clock()
+    factory.limits = Limits(request_timeout=30, idle_timeout=0)
+    client = Client(factory)
+    request = _search()
+    for _ in range(3):  # each request in two pieces, 20 s apart: 60 s in all
+        client.protocol.dataReceived(request[:10])
+        clock.advance(20)
+        client.protocol.dataReceived(request[10:])
+        clock.advance(20)
+    assert not client.transport.disconnecting
+    assert not clock.getDelayedCalls()  # no deadline left behind
+    dones = [m for m in read_messages(client.transport.value()) if m.id == 5]
+    assert [m.value.resultCode for m in dones if hasattr(m.value, "resultCode")] == [0, 0, 0]
+
+
+def test_a_huge_or_over_tcp_is_refused_and_the_connection_serves_on(tmp_path: Path) -> None:
+    server = start_metadir(tmp_path, CONFIG, {"contacts.csv": CSV})
+    try:
+        conn = ldap3.Connection(ldap3.Server(server.url), auto_bind=True)
+        big = "(|" + "".join(f"(telephoneNumber=+4989{n:07d})" for n in range(20_000)) + ")"
+        conn.search("dc=meta", big, attributes=["cn"])
+        assert conn.result["result"] == 11, conn.result
+        conn.search("dc=meta", "(objectClass=*)", attributes=["cn"])
+        assert conn.result["result"] == 0 and conn.entries
+        conn.unbind()
     finally:
         stop_metadir(server)
     assert "Traceback" not in server.stderr

@@ -87,6 +87,15 @@ Filter = (
 )
 
 
+def size(filter: Filter) -> int:
+    """How many elements ``filter`` has: each and, or, not and assertion."""
+    if isinstance(filter, And | Or):
+        return 1 + sum(map(size, filter.parts))
+    if isinstance(filter, Not):
+        return 1 + size(filter.part)
+    return 1
+
+
 def to_text(filter: Filter) -> str:
     """``filter`` in RFC 4515 string form, for logs."""
     if isinstance(filter, And | Or):

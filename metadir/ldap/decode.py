@@ -49,6 +49,9 @@ class SearchRequest:
     types_only: bool
     filter: f.Filter
     attributes: tuple[str, ...]
+    # the filter's size in BER: an element takes two bytes at least, so a small filter
+    # need not be counted against the limit on elements
+    filter_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +162,7 @@ def _search(mid: int, content: bytes) -> SearchRequest:
         types_only=fields[5][1] not in (b"", b"\x00"),
         filter=filter,
         attributes=tuple(text(value) for _, value in attributes),
+        filter_bytes=len(fields[6][1]),
     )
 
 

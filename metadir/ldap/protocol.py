@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from twisted.internet import protocol, reactor, threads
-from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.interfaces import IDelayedCall, IHandshakeListener, IReactorTime
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -104,8 +104,10 @@ class LDAPServerFactory(protocol.ServerFactory):
         access: dict[str, DirectoryAccess] | None = None,
         limits: Limits | None = None,
         log_operations: bool = False,
+        clock: IReactorTime = reactor,
     ) -> None:
         self.tree = tree
+        self.clock = clock  # the timers of connections: the failed-bind brake, slow senders
         self.accounts = {normalize_dn(a.dn): a for a in accounts}
         self.allow_anonymous = allow_anonymous
         self.size_limit = size_limit
@@ -177,6 +179,7 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
         self.operations: dict[int, Operation] = {}
         self.binds_in_progress = 0
         self.outgoing: list[bytes] = []  # encoded entries not written yet
+        self.arriving: IDelayedCall | None = None  # the deadline of a request half received
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
@@ -194,6 +197,7 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self.server.connections -= 1
         self.setTimeout(None)
+        self._arrived()
         log.debug("conn=%d closed", self.id)
 
     def timeoutConnection(self) -> None:
@@ -222,9 +226,10 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
             if size is not None and size > limit:
                 return self._disconnect(f"request of {size} bytes exceeds {limit}")
             if size is None or len(self.buffer) < size:
-                return None
+                return self._arriving()
             pdu = bytes(self.buffer[:size])
             del self.buffer[:size]
+            self._arrived()
             try:
                 self._handle(pdu)
             except Exception:  # last line of defence: a bug costs this connection, not a
@@ -232,6 +237,23 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
                 log.exception("conn=%d from %s: internal error, closing", self.id, self.peer)
                 return self._disconnect("internal error", OPERATIONS_ERROR)
         return None
+
+    def _arriving(self) -> None:
+        """A request has begun to arrive: it must be whole within ``request_timeout``,
+        however it trickles in (the idle timeout counts silence only)."""
+        timeout = self.server.limits.request_timeout
+        if timeout and self.arriving is None:
+            self.arriving = self.server.clock.callLater(timeout, self._too_slow, timeout)
+
+    def _arrived(self) -> None:
+        if self.arriving is not None:
+            if self.arriving.active():
+                self.arriving.cancel()
+            self.arriving = None
+
+    def _too_slow(self, timeout: float) -> None:
+        self.arriving = None
+        self._disconnect(f"a request took more than {timeout:g} s to arrive")
 
     def _handle(self, pdu: bytes) -> None:
         """Decode one request and answer it; what decoding refuses is answered here only."""
@@ -332,7 +354,9 @@ class LDAPConnection(Searches, protocol.Protocol, TimeoutMixin):
                 delay = self.server.bind_brake.failed(self.host)
                 log.warning("conn=%d from %s: bind failed for %s", self.id, self.peer, quoted(dn))
                 # an address that keeps failing waits longer for each answer
-                reactor.callLater(delay, answer, INVALID_CREDENTIALS, "invalid credentials")
+                self.server.clock.callLater(
+                    delay, answer, INVALID_CREDENTIALS, "invalid credentials"
+                )
                 return None
             self.server.bind_brake.succeeded(self.host)
             self.identity = identity

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from metadir.directory import filters
 from metadir.directory.attributes import object_class_name
 from metadir.directory.filters import Equality, Present
 from metadir.directory.index import Entry
@@ -20,6 +21,7 @@ from metadir.ldap.decode import Control, SearchRequest
 from metadir.ldap.entries import Selection, encode_entry
 from metadir.ldap.pages import PagedSearch, Pages
 from metadir.ldap.results import (
+    ADMIN_LIMIT_EXCEEDED,
     CONFIDENTIALITY_REQUIRED,
     INSUFFICIENT_ACCESS_RIGHTS,
     NO_SUCH_OBJECT,
@@ -83,6 +85,13 @@ class Searches:
         visible = self._visible()
         if visible is not None and not visible:
             return done(INSUFFICIENT_ACCESS_RIGHTS, "", "bind first: anonymous reads are disabled")
+        most = self.server.limits.max_filter_elements
+        if request.filter_bytes >= 2 * most and (elements := filters.size(filter)) > most:
+            return done(
+                ADMIN_LIMIT_EXCEEDED,
+                "",
+                f"the filter has {elements} elements; this server takes at most {most}",
+            )
         try:
             wanted = controls.SearchControls.parse(requested)
         except controls.BadControl as exc:
