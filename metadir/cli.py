@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     sync = with_config("sync", "run replicators once and print what changed")
     sync.add_argument("names", nargs="*", metavar="NAME", help="replicators to run (default: all)")
     sync.add_argument(
-        "--force", action="store_true", help="apply a run even if it deletes more than max_delete"
+        "--force",
+        action="store_true",
+        help="apply a run even if it deletes more than max_delete or updates more than max_update",
     )
     sync.add_argument(
         "--dry-run", action="store_true", help="show what would change, change nothing"

@@ -93,18 +93,21 @@ def one_or_more(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-class DeleteLimit(BaseModel):
-    """How many of a replicator's entries one run may delete: a share or a count."""
+class ChangeLimit(BaseModel):
+    """How many of a replicator's entries one run may delete or update: a share or a
+    count."""
 
     model_config = ConfigDict(frozen=True)
     percent: float | None = None
     count: int | None = None
 
-    def allowed(self, existing: int) -> int:
+    def allowed(self, existing: int, floor: int = 0) -> int:
+        """The most of ``existing`` entries a run may change; a share never allows fewer
+        than ``floor`` (a count is the admin's own number and stands as given)."""
         if self.count is not None:
             return self.count
         assert self.percent is not None
-        return int(existing * self.percent / 100)
+        return max(floor, int(existing * self.percent / 100))
 
     def __str__(self) -> str:
         return f"{self.count}" if self.count is not None else f"{self.percent:g} %"
@@ -120,7 +123,10 @@ class ReplicatorConfig(BaseModel):
     # target attribute -> source field, or a template such as "{FirstName} {LastName}"
     mapping: dict[str, str] = {}
     # a run that would delete more than this stops unless forced: "20%" or a count
-    max_delete: DeleteLimit = DeleteLimit(percent=20)
+    max_delete: ChangeLimit = ChangeLimit(percent=20)
+    # a run that would update more than this stops unless forced (a source read otherwise,
+    # say in another text encoding, rewrites every entry): "50%" or a count
+    max_update: ChangeLimit = ChangeLimit(percent=50)
     # how the source writes phone numbers, when it differs from its directory's location
     location: Location | None = None
 
@@ -133,24 +139,29 @@ class ReplicatorConfig(BaseModel):
             )
         return value
 
-    @field_validator("max_delete", mode="before")
+    @field_validator("max_delete", "max_update", mode="before")
     @classmethod
-    def _max_delete(cls, value: object) -> object:
-        if isinstance(value, DeleteLimit):
+    def _limit(cls, value: object) -> object:
+        if isinstance(value, ChangeLimit):
             return value
         if isinstance(value, bool):
             raise ValueError("expected a share such as '20%' or a count such as 50")
         if isinstance(value, int):
             if value < 0:
                 raise ValueError("must not be negative")
-            return DeleteLimit(count=value)
+            return ChangeLimit(count=value)
         if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)):
             percent = float(m.group(1))
             if percent > 100:
                 raise ValueError("a share cannot exceed 100%")
-            return DeleteLimit(percent=percent)
+            return ChangeLimit(percent=percent)
         raise ValueError("expected a share such as '20%' or a count such as 50")
 
     def build(self, base_dir: Path) -> Replicator:
         """The replicator these settings describe."""
         raise NotImplementedError(f"replicator type {self.type!r} cannot be built")
+
+    def reading(self, source: Replicator) -> str:
+        """How ``source`` (built from these settings) read its last rows, where that can
+        explain a run that rewrites most entries (a CSV's text encoding); "" if nothing."""
+        return ""

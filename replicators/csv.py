@@ -96,6 +96,16 @@ class CsvConfig(ReplicatorConfig):
     def build(self, base_dir: Path) -> Replicator:
         return CsvReplicator(self, base_dir)
 
+    def reading(self, source: Replicator) -> str:
+        assert isinstance(source, CsvReplicator)
+        if source.encoding is None:
+            return ""
+        how = " (guessed: encoding: auto)" if self.encoding == "auto" else ""
+        return (
+            f"the file was read as {source.encoding}{how}; if the entries' text now looks "
+            "garbled, set encoding: to the file's own (utf-8 or cp1252)"
+        )
+
 
 class CsvReplicator:
     """Reads one CSV file; ``path`` in the settings is relative to ``base_dir``."""
@@ -103,6 +113,8 @@ class CsvReplicator:
     def __init__(self, config: CsvConfig, base_dir: Path) -> None:
         self.config = config
         self.path = base_dir / config.path
+        # the encoding the last read decoded the file with
+        self.encoding: str | None = None
 
     def check(self) -> list[str]:
         encoding, errors = self._encoding()
@@ -110,7 +122,7 @@ class CsvReplicator:
         if errors == "strict" and not self._decodes(encoding):
             raise self._decode_error(encoding)
         with self._open(encoding, errors) as stream:
-            columns, _ = self._start(stream)
+            columns, _ = self._start(iter(stream))
         return columns
 
     def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:
@@ -119,10 +131,13 @@ class CsvReplicator:
         key when the fields before the break hold it. Raises ``SourceChanged`` after the
         last row if the file was written to or replaced while it was read."""
         encoding, errors = self._encoding()
+        self.encoding = encoding
         with self._open(encoding, errors) as stream:
             try:
                 start = _identity(os.fstat(stream.fileno()))
-                columns, rows = self._start(stream)
+                ended = _ends_line(stream.fileno(), start[0], encoding)
+                lines = _Last(stream)
+                columns, rows = self._start(lines)
                 key_at = [columns.index(k) for k in self.config.key]
                 for row in rows:
                     if row.problem is not None:
@@ -133,17 +148,18 @@ class CsvReplicator:
                         dict(zip(columns, row.fields, strict=True)),
                         row.line,
                     )
-                self._unchanged(stream, start)
+                self._unchanged(stream, start, ended and not lines.ended)
             except UnicodeDecodeError:
                 raise self._decode_error(encoding) from None
             except OSError as exc:
                 raise self._unreadable(exc) from None
 
-    def _unchanged(self, stream: TextIO, start: tuple[int, int, int, int]) -> None:
+    def _unchanged(self, stream: TextIO, start: tuple[int, int, int, int], cut: bool) -> None:
         """Raise ``SourceChanged`` unless the file read to its end is the one, with the same
         size and modification time, that was opened, and the path still names it: a program
         that rewrites it in place truncates it (rows lost), one that replaces it makes this
-        read stale."""
+        read stale. ``cut``: the file ended with a line end when the read began, its last
+        line read has none (a rewrite caught mid-line, even one the size and time missed)."""
         read = stream.buffer.tell()
         now = _identity(os.fstat(stream.fileno()))
         try:
@@ -155,6 +171,7 @@ class CsvReplicator:
             f"{read} of its {size} bytes read" if read < size else "",
             f"size {size} -> {now[0]} bytes" if now[0] != size else "",
             "modified" if now[1] != mtime else "",
+            "its last line lost its line end" if cut else "",
         ]
         if any(seen):
             what = ", ".join(filter(None, seen))
@@ -252,9 +269,9 @@ class CsvReplicator:
     def _unreadable(self, exc: OSError) -> SourceError:
         return SourceError(f"{self.path}: cannot read: {exc.strerror or exc}")
 
-    def _start(self, stream: TextIO) -> tuple[list[str], Iterator[Row]]:
-        """Sniff the delimiter and read the header; return the column names and the rows."""
-        lines = iter(stream)
+    def _start(self, lines: Iterator[str]) -> tuple[list[str], Iterator[Row]]:
+        """Sniff the delimiter and read the header of the file's ``lines``; return the column
+        names and the rows."""
         head: list[str] = []  # the physical lines up to and including the first non-blank one
         for line in lines:
             head.append(line.removeprefix("\ufeff") if not head else line)
@@ -306,6 +323,43 @@ def sniff_delimiter(line: str) -> str:
 def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
     """What tells one state of a file from another: size, modification time, inode, device."""
     return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+
+
+def _ends_line(fd: int, size: int, encoding: str) -> bool:
+    """Whether the file's last character, in ``encoding``, is a line end (\\n or \\r)."""
+    tail = os.pread(fd, 4, max(0, size - 4))
+    return tail.endswith(_line_ends(encoding))
+
+
+def _line_ends(encoding: str) -> tuple[bytes, ...]:
+    """The bytes of \\n and \\r in ``encoding``, without a byte order mark; UTF-16 and
+    UTF-32 in either byte order (their mark decides, and the read follows it)."""
+    name = codecs.lookup(encoding).name
+    encodings = [f"{name}-le", f"{name}-be"] if name in ("utf-16", "utf-32") else [encoding]
+    ends = []
+    for each in encodings:
+        # what "x" adds in front: a byte order mark (utf-8-sig) and the letter
+        head = len("x".encode(each))
+        ends += [f"x{end}".encode(each)[head:] for end in "\n\r"]
+    return tuple(ends)
+
+
+class _Last:
+    """A text stream's lines, noting whether the last one handed out ends a line."""
+
+    __slots__ = ("ended", "lines")
+
+    def __init__(self, stream: TextIO) -> None:
+        self.lines = iter(stream)
+        self.ended = True
+
+    def __iter__(self) -> _Last:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.ended = line.endswith(("\n", "\r"))
+        return line
 
 
 def _key(fields: list[str], key_at: list[int]) -> tuple[str, ...] | None:

@@ -47,9 +47,15 @@ class LdifConfig(DirectorySettings):
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """A record read as an entry. One with a ``problem`` was read only in part: its DN and
+    ``attributes`` were read, the values under the names in ``unread`` (None: a line whose
+    name could not be read either) were not."""
+
     line: int
     dn: str
     attributes: dict[str, list[bytes]]
+    problem: tuple[str, int] | None = None
+    unread: frozenset[str | None] = frozenset()
 
 
 class LdifReplicator:
@@ -94,6 +100,9 @@ class LdifReplicator:
                     yield item
                 elif not self._selected(item):
                     left_out += 1
+                elif item.problem is not None:
+                    message, line = item.problem
+                    yield reader.problem(message, item.dn, item.attributes, line, item.unread)
                 elif (record := reader.record(item.dn, item.attributes, item.line)) is not None:
                     yield record
         if left_out:
@@ -125,8 +134,9 @@ class LdifReplicator:
 
 
 def parse_ldif(file: BinaryIO) -> Iterator[Entry | Problem]:
-    """The entries of an LDIF file, attribute names lower-cased; a Problem per broken or
-    unsupported record."""
+    """The entries of an LDIF file, attribute names lower-cased; a Problem per unsupported
+    record or one whose DN cannot be read, an Entry with its problem per record with a
+    broken line after its DN."""
     for lines in _records(file):
         try:
             entry = _entry(lines)
@@ -138,9 +148,11 @@ def parse_ldif(file: BinaryIO) -> Iterator[Entry | Problem]:
 
 
 class _Broken(Exception):
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, name: str | None = None) -> None:
         super().__init__(message)
         self.line = line
+        # the attribute name of the broken line, if it could be read
+        self.name = name
 
 
 def _records(file: BinaryIO) -> Iterator[list[tuple[int, bytes]]]:
@@ -175,12 +187,21 @@ def _records(file: BinaryIO) -> Iterator[list[tuple[int, bytes]]]:
 
 
 def _entry(lines: list[tuple[int, bytes]]) -> Entry | None:
-    """One record as an Entry; None for a lone ``version:`` line. Raises ``_Broken``."""
-    parsed = [_line(number, line) for number, line in lines]
-    if parsed[0][1] == "version":
-        parsed = parsed[1:]
-        if not parsed:
+    """One record as an Entry (with its problem if a line after the DN is broken); None for
+    a lone ``version:`` line. Raises ``_Broken`` if the record's start cannot be read."""
+    if lines[0][1].lower().startswith(b"version:"):
+        lines = lines[1:]
+        if not lines:
             return None
+    parsed = []
+    broken: list[_Broken] = []
+    for number, line in lines:
+        try:
+            parsed.append(_line(number, line))
+        except _Broken as exc:
+            broken.append(exc)
+    if broken and broken[0].line == lines[0][0]:
+        raise broken[0]
     start, name, value = parsed[0]
     if name != "dn":
         raise _Broken(f"the record starts with {name!r}, not with dn:", start)
@@ -202,7 +223,20 @@ def _entry(lines: list[tuple[int, bytes]]) -> Entry | None:
         if description is None:
             continue  # cn;lang-de and other tagged values
         attributes.setdefault(description[0], []).append(value)
-    return Entry(start, dn, attributes)
+    if not broken:
+        return Entry(start, dn, attributes)
+    unread = {_base_name(exc.name) for exc in broken}
+    problem = (str(broken[0]), broken[0].line)
+    return Entry(start, dn, attributes, problem, frozenset(unread))
+
+
+def _base_name(name: str | None) -> str | None:
+    """The attribute a broken line's name describes (``cn`` of ``cn;binary``); None if it
+    could not be read."""
+    if name is None:
+        return None
+    description = split_description(name)
+    return name if description is None else description[0]
 
 
 def _line(number: int, line: bytes) -> tuple[int, str, bytes]:
@@ -221,9 +255,11 @@ def _line(number: int, line: bytes) -> tuple[int, str, bytes]:
         try:
             value = base64.b64decode(rest[1:].strip(), validate=True)
         except (binascii.Error, ValueError):
-            raise _Broken(f"{text}: the value after '::' is not base64", number) from None
+            raise _Broken(
+                f"{text}: the value after '::' is not base64", number, text.lower()
+            ) from None
     elif rest.startswith(b"<"):
-        raise _Broken(f"{text}: values given by URL (:<) are not read", number)
+        raise _Broken(f"{text}: values given by URL (:<) are not read", number, text.lower())
     else:
         value = rest.lstrip(b" ")
     return number, text.lower(), value

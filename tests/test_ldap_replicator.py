@@ -31,7 +31,7 @@ from metadir.sync.mapping import Mapping
 from replicators.base import Problem, Record, Replicator
 from replicators.ldap import LdapConfig
 from replicators.ldap.source import LdapReplicator
-from replicators.ldap.values import filetime, guid_text, sid_text, split_description
+from replicators.ldap.values import EntryReader, filetime, guid_text, sid_text, split_description
 from tests import samba
 from tests.conftest import need_slapd
 from tests.pki import Authority, issue, make_authority, write_pair
@@ -885,3 +885,35 @@ def test_check_command_finds_a_typo_in_the_mapping(source: SourceSlapd, tmp_path
     assert "directories[0].replicators[0].mapping.mobile: the source has no field 'mobil'" in (
         done.stderr
     )
+
+
+# --- a broken entry keeps its key where it can be trusted ------------------------------
+
+GUID = uuid.UUID("4f3c5b0e-6d2a-4e7b-9a43-1c2d3e4f5a6b")
+DN = "CN=Jürgen Müller,OU=Users,DC=corp,DC=example"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "key"),
+    [
+        # a bad value beside the key: the key was read, the contact stays as it was
+        ({"objectGUID": [GUID.bytes_le], "sn": [b"M\xfcller"]}, (str(GUID),)),
+        ({"objectGUID": [GUID.bytes_le], "userAccountControl": [b"x"]}, (str(GUID),)),
+        # no objectGUID at all: the DN is the key
+        ({"sn": [b"M\xfcller"]}, ("cn=jürgen müller,ou=users,dc=corp,dc=example",)),
+        # the key itself cannot be read: falling back to the DN would be another key
+        ({"objectGUID": [b"short"], "sn": [b"Meier"]}, None),
+    ],
+    ids=["bad-value", "bad-account-control", "dn-key", "bad-key"],
+)
+def test_a_broken_entry_carries_its_key_if_it_can_be_trusted(
+    attributes: dict[str, list[bytes]], key: tuple[str, ...] | None
+) -> None:
+    reader = EntryReader(
+        ["objectGUID", "sn", "userAccountControl", "accountExpires"],
+        ("objectGUID", "dn"),
+        skip_disabled=True,
+    )
+    problem = reader.record(DN, attributes, 7)
+    assert isinstance(problem, Problem)
+    assert (problem.line, problem.key) == (7, key)

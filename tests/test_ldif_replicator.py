@@ -244,3 +244,39 @@ def test_an_ldapsearch_export_reads_as_the_server_does(
     assert len(from_file) == ALL_USERS
     assert from_file == {key: record.values for key, record in from_server.items()}
     assert from_file[(str(guid(1000)),)]["objectGUID"] == str(guid(1000))
+
+
+def test_broken_records_keep_their_key_where_it_can_be_trusted(tmp_path: Path) -> None:
+    rep = ldif_replicator(tmp_path, BROKEN, flavor="openldap")
+    keys = [(p.line, p.key) for p in rep.read(None) if isinstance(p, Problem)]
+    dn = "ou=people,dc=corp,dc=example"
+    # a line whose name cannot be read may be the entryUUID: the DN would be another key
+    assert keys == [
+        (6, None),
+        (11, None),
+        (15, (f"cn=bad base64,{dn}",)),
+        (18, None),
+        (24, (f"cn=photo,{dn}",)),
+        (26, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "key"),
+    [
+        (f"entryUUID: {UUID}\nsn:: not*base64", 4, (UUID,)),
+        (f"entryUUID: {UUID}\nsn:: /w==", 1, (UUID,)),  # not UTF-8: the record's line
+        ("entryUUID:: not*base64\nsn: Person", 3, None),
+        ("sn:: not*base64", 3, ("cn=zoe person,ou=people,dc=corp,dc=example",)),
+        ("sn: Person\nentryUUID:< file:///uuid", 4, None),
+    ],
+    ids=["bad-value", "not-utf8", "bad-key", "dn-key", "key-by-url"],
+)
+def test_a_broken_record_carries_its_key_if_it_can_be_trusted(
+    tmp_path: Path, lines: str, line: int, key: tuple[str, ...] | None
+) -> None:
+    record = "dn: cn=Zoe Person,ou=people,dc=corp,dc=example\nobjectClass: inetOrgPerson\n"
+    rep = ldif_replicator(tmp_path, record + lines + "\n", flavor="openldap")
+    (problem,) = list(rep.read(None))
+    assert isinstance(problem, Problem)
+    assert (problem.line, problem.key) == (line, key)

@@ -289,3 +289,32 @@ def test_rows_that_cannot_be_read_delete_no_contact(
     with Store.open(f"sqlite:///{tmp_path / 'var' / 'metadir.db'}") as store:
         names = {e.attributes.get("givenName", [""])[0] for e in store.snapshot()[1]}
     assert "Anna" in names
+
+
+def test_update_guard_stops_a_garbled_rewrite_until_forced(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    header = CRM_CSV.splitlines()[0]
+    rows = [f"{i};Jürgen;Müller;Bäckerei Köhler;" for i in range(2000, 2020)]
+    text = "\n".join([header, *rows]) + "\n"
+    (tmp_path / "crm.csv").write_text(text, encoding="utf-8")
+    assert metadir(config, "sync", "crm").returncode == 0
+    # the same file, plus one row of Windows bytes: encoding: auto takes it all for cp1252
+    garbled = text.encode() + f"2999;{'Ä' * 100};Öl;;\n".encode("cp1252")
+    (tmp_path / "crm.csv").write_bytes(garbled)
+    for dry_run in (["--dry-run"], []):
+        stopped = metadir(config, "sync", "crm", *dry_run)
+        assert stopped.returncode == 1
+        lines = seconds(stopped.stdout).splitlines()
+        assert lines[0].startswith("crm (csv -> contacts): stopped in N s")
+        assert lines[1] == (
+            "  would update 20 of 20 entries (100.0 %), more than max_update 50 %; the file was "
+            "read as cp1252 (guessed: encoding: auto); if the entries' text now looks garbled, "
+            "set encoding: to the file's own (utf-8 or cp1252); if the change is meant (a new "
+            "mapping, location or phone format), run with --force to apply"
+        )
+    with Store.open(f"sqlite:///{tmp_path / 'var' / 'metadir.db'}") as store:
+        assert {e.attributes["givenName"][0] for e in store.snapshot()[1]} == {"Jürgen"}
+    forced = metadir(config, "sync", "crm", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "1 added, 20 updated" in forced.stdout
+    assert "forced: update 20 of 20 entries (100.0 %)" in forced.stdout

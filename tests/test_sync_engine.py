@@ -22,7 +22,7 @@ from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
 from metadir.sync.commands import status_command, sync_command
 from metadir.sync.engine import run_replicator
-from replicators.base import Checkpoint, DeleteLimit, Problem, Record, Removed, ReplicatorConfig
+from replicators.base import ChangeLimit, Checkpoint, Problem, Record, Removed, ReplicatorConfig
 
 FIELDS = ["Id", "First", "Last", "Phone", "Company"]
 FAIL = object()  # a row at which reading the source fails
@@ -266,7 +266,7 @@ def test_deleting_up_to_the_share_applies(
 
 
 def test_deleting_more_than_the_count_stops(store: Store, source: ListSource) -> None:
-    rep = ListConfig(name="crm", mapping=MAPPING, source=source, max_delete=DeleteLimit(count=2))
+    rep = ListConfig(name="crm", mapping=MAPPING, source=source, max_delete=ChangeLimit(count=2))
     sync(store, rep)
     del source.rows[:3]
     result = sync(store, rep)
@@ -304,7 +304,7 @@ def test_a_first_run_is_never_guarded(store: Store, crm: ListConfig, source: Lis
     source.rows.clear()
     assert counts(sync(store, crm)) == ("ok", 0, 0, 0, 0, 0)
     source.rows.append(person(1))
-    crm.max_delete = DeleteLimit(count=0)
+    crm.max_delete = ChangeLimit(count=0)
     assert counts(sync(store, crm)) == ("ok", 1, 0, 0, 0, 0)
 
 

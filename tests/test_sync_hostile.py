@@ -229,6 +229,15 @@ def touch(path: Path) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
 
+def cut_line_end(path: Path) -> None:
+    # rewritten in place and cut mid-line, with the size and time it had: only the missing
+    # line end at the end tells
+    data = path.read_bytes()
+    stat = path.stat()
+    path.write_bytes(data[:-1] + b"x")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def replace_file(path: Path) -> None:
     new = path.with_suffix(".new")
     new.write_text(csv_text(rows(3000)), encoding="utf-8")
@@ -265,13 +274,16 @@ class RewritingConfig(CsvConfig):
 
 
 def rewriting(change: Callable[[Path], None], times: int = 1) -> RewritingConfig:
-    return RewritingConfig(**CRM.model_dump(exclude={"max_delete"}), change=change, times=times)
+    return RewritingConfig(
+        **CRM.model_dump(exclude={"max_delete", "max_update"}), change=change, times=times
+    )
 
 
 CHANGES: list[tuple[Callable[[Path], None], str]] = [
     (truncate, r"crm\.csv: the file changed while it was read \(\d+ of its \d+ bytes read, size"),
     (grow, r"crm\.csv: the file changed while it was read \(size \d+ -> \d+ bytes, modified\)"),
     (touch, r"crm\.csv: the file changed while it was read \(modified\)"),
+    (cut_line_end, r"crm\.csv: the file changed while it was read \(its last line lost its line"),
     (replace_file, r"crm\.csv: the file was replaced or removed while it was read"),
     (remove, r"crm\.csv: the file was replaced or removed while it was read"),
 ]
@@ -287,8 +299,11 @@ def test_the_replicator_notices_a_file_changed_while_it_is_read(
         list(replicator.read())
 
 
-def test_a_stable_file_reads_without_complaint(tmp_path: Path) -> None:
-    (tmp_path / "crm.csv").write_text(BIG, encoding="utf-8")
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252"])
+@pytest.mark.parametrize("text", [BIG, BIG.removesuffix("\n"), BIG.replace("\n", "\r\n")])
+def test_a_stable_file_reads_without_complaint(tmp_path: Path, encoding: str, text: str) -> None:
+    # also one whose last line never had a line end: only a line end lost counts
+    (tmp_path / "crm.csv").write_text(text, encoding=encoding, newline="")
     assert len(list(CRM.build(tmp_path).read())) == 3000
 
 
@@ -334,3 +349,98 @@ def test_a_file_replaced_once_is_read_again_and_applied(tmp_path: Path, store: S
     config = rewriting(change=replace_file, times=1)
     run = sync(store, config, tmp_path, pause=pauses.append)
     assert (counts(run), pauses) == (("ok", 1, 0, 0, 2999, 0), [REREAD_AFTER])
+
+
+# -- a run that would rewrite most entries stops ------------------------------------------------
+
+UMLAUTS = [f"{i};Günther{i};Pfeiffer & Söhne;Köln" for i in range(1, 41)]
+
+
+def garbled(lines: list[str]) -> bytes:
+    """The UTF-8 file with enough cp1252 bytes in its last row that ``encoding: auto``
+    takes it for a Windows file and reads every umlaut as two letters."""
+    return csv_text(lines).encode("utf-8") + f"99;Ärger;{'Ö' * 200};Köln\n".encode("cp1252")
+
+
+@pytest.mark.parametrize(
+    ("size", "settings", "second", "outcome", "updated"),
+    [
+        # the issue's case: UTF-8 read as cp1252 rewrites all 40 entries' text
+        (40, {}, garbled, "stopped", 0),
+        (40, {"encoding": "cp1252"}, lambda lines: csv_text(lines).encode(), "stopped", 0),
+        # a normal re-sync: a few entries changed
+        (
+            40,
+            {},
+            lambda lines: csv_text([*lines[:3], "4;Gina;Neu;Köln", *lines[4:]]).encode(),
+            "ok",
+            1,
+        ),
+        # a small directory: 10 entries or fewer may all change
+        (10, {}, garbled, "ok", 10),
+        # the admin allows more
+        (40, {"max_update": "100%"}, garbled, "ok", 40),
+        (40, {"max_update": 39}, garbled, "stopped", 0),
+    ],
+    ids=["auto-guessed-cp1252", "cp1252-set", "few-changes", "small", "max_update-100%", "count"],
+)
+def test_a_run_rewriting_most_entries_stops(
+    tmp_path: Path,
+    store: Store,
+    size: int,
+    settings: dict[str, Any],
+    second: Callable[[list[str]], bytes],
+    outcome: str,
+    updated: int,
+) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(csv_text(UMLAUTS[:size]), encoding="utf-8")
+    sync(store, CRM, tmp_path)
+    before = store.snapshot()
+    source.write_bytes(second(UMLAUTS[:size]))
+    config = CsvConfig(**{**CRM.model_dump(exclude={"max_delete", "max_update"}), **settings})
+    run = sync(store, config, tmp_path)
+    assert (run.outcome, run.updated) == (outcome, updated)
+    if outcome == "stopped":
+        assert store.snapshot()[1] == before[1]
+        assert run.message.startswith(
+            f"would update 40 of 40 entries (100.0 %), more than max_update "
+            f"{config.max_update}; the file was read as cp1252"
+        )
+        assert run.message.endswith(
+            "if the entries' text now looks garbled, set encoding: to the file's own "
+            "(utf-8 or cp1252); if the change is meant (a new mapping, location or phone "
+            "format), run with --force to apply"
+        )
+        guessed = "the file was read as cp1252 (guessed: encoding: auto);"
+        assert (guessed in run.message) == ("encoding" not in settings)
+    else:
+        assert run.message == ""
+
+
+def test_a_forced_or_dry_run_rewriting_most_entries(tmp_path: Path, store: Store) -> None:
+    source = tmp_path / "crm.csv"
+    source.write_text(csv_text(UMLAUTS), encoding="utf-8")
+    sync(store, CRM, tmp_path)
+    source.write_bytes(garbled(UMLAUTS))
+    dry = sync(store, CRM, tmp_path, dry_run=True)
+    assert dry.outcome == "stopped"
+    assert dry.message.startswith("would update 40 of 40 entries (100.0 %)")
+    run = sync(store, CRM, tmp_path, force=True)
+    assert counts(run) == ("ok", 1, 40, 0, 0, 0)  # and row 99, added
+    assert run.message == "forced: update 40 of 40 entries (100.0 %), more than max_update 50 %"
+    names = {e.key: e.attributes["givenName"] for e in store.snapshot()[1]}
+    assert names[("1",)] == ["GÃ¼nther1"]
+
+
+def test_the_update_guard_holds_for_every_source(tmp_path: Path, store: Store) -> None:
+    source = ListSource([person(i) for i in range(1, 21)])
+    crm = ListConfig(name="crm", mapping=dict(MAPPING), source=source)
+    sync(store, crm, tmp_path)
+    source.rows = [person(i, Last="Neu") for i in range(1, 21)]
+    run = sync(store, crm, tmp_path)
+    assert run.outcome == "stopped"
+    assert run.message == (
+        "would update 20 of 20 entries (100.0 %), more than max_update 50 %; if the change "
+        "is meant (a new mapping, location or phone format), run with --force to apply"
+    )

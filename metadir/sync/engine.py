@@ -33,13 +33,17 @@ from replicators.base import (
 
 # seconds to wait before reading a source again that changed while it was read
 REREAD_AFTER = 2.0
+# max_update as a share never stops a run updating this many entries or fewer: in a small
+# directory most entries change by everyday edits
+UPDATE_FLOOR = 10
 
 
 @dataclass
 class SourceRead:
     """A read of a source, mapped: the entries by key (phone numbers not read yet), the line
     each came from, the rows skipped, the keys the source says are gone, and the checkpoint
-    the read ended with (none: a full read that keeps no state).
+    the read ended with (none: a full read that keeps no state), and how the source read
+    (``ReplicatorConfig.reading``).
 
     Of the skipped rows, ``skipped`` holds the keys that could be read (key -> line) and
     ``keyless`` the lines of those whose key could not: the engine keeps the former's
@@ -52,6 +56,7 @@ class SourceRead:
     checkpoint: Checkpoint | None = None
     skipped: dict[Key, int | None] = field(default_factory=dict)
     keyless: list[int | None] = field(default_factory=list)
+    reading: str = ""
 
     @property
     def full(self) -> bool:
@@ -280,6 +285,7 @@ def read_source(
             read.checkpoint = _saveable(item)
         else:
             raise SourceError(f"yielded {item!r}, not a Record, Problem, Removed or Checkpoint")
+    read.reading = rep.reading(source)
     return read
 
 
@@ -324,7 +330,8 @@ def _saveable(checkpoint: Checkpoint) -> Checkpoint:
 
 def guard(rep: ReplicatorConfig, changes: Diff, read: SourceRead, force: bool) -> str | None:
     """Why the run must not be applied, or None. A first run is never stopped; a full read
-    without a usable row never deletes (an incremental one is empty when nothing changed)."""
+    without a usable row never deletes (an incremental one is empty when nothing changed);
+    beyond ``max_delete`` or ``max_update`` only a forced run goes on."""
     if changes.live == 0:
         return None
     if read.full and not read.entries:
@@ -332,6 +339,13 @@ def guard(rep: ReplicatorConfig, changes: Diff, read: SourceRead, force: bool) -
         return f"source returned {rows}; refusing to delete {changes.live} entries"
     if len(changes.deleted) > rep.max_delete.allowed(changes.live) and not force:
         return f"would {_deletion(rep, changes)}; run with --force to apply"
+    if _rewrites(rep, changes) and not force:
+        # a source read otherwise (a CSV in another encoding) rewrites nearly every entry
+        hint = f"{read.reading}; " if read.reading else ""
+        return (
+            f"would {_update(rep, changes)}; {hint}if the change is meant (a new mapping, "
+            "location or phone format), run with --force to apply"
+        )
     return None
 
 
@@ -379,9 +393,24 @@ def _count(n: int, thing: str) -> str:
 
 
 def _forced_note(rep: ReplicatorConfig, changes: Diff) -> str:
+    forced = []
     if changes.live and len(changes.deleted) > rep.max_delete.allowed(changes.live):
-        return f"forced: {_deletion(rep, changes)}"
-    return ""
+        forced.append(_deletion(rep, changes))
+    if _rewrites(rep, changes):
+        forced.append(_update(rep, changes))
+    return f"forced: {' and '.join(forced)}" if forced else ""
+
+
+def _rewrites(rep: ReplicatorConfig, changes: Diff) -> bool:
+    return len(changes.updated) > rep.max_update.allowed(changes.live, UPDATE_FLOOR)
+
+
+def _update(rep: ReplicatorConfig, changes: Diff) -> str:
+    share = 100 * len(changes.updated) / changes.live
+    return (
+        f"update {len(changes.updated)} of {changes.live} entries ({share:.1f} %), "
+        f"more than max_update {rep.max_update}"
+    )
 
 
 def _deletion(rep: ReplicatorConfig, changes: Diff) -> str:

@@ -11,7 +11,7 @@ import base64
 import re
 import struct
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -123,10 +123,55 @@ class EntryReader:
     def record(
         self, dn: str, attributes: Mapping[str, list[bytes]], line: int | None = None
     ) -> Record | Problem | Removed | None:
-        """The entry as a Record; a Problem if it cannot be one; None (with ``removals``:
-        its key as Removed) if skip_disabled leaves it out. ``attributes`` are keyed by the
-        names the entry has them under."""
+        """The entry as a Record; a Problem if it cannot be one (with its key if the values
+        that could hold it were read); None (with ``removals``: its key as Removed) if
+        skip_disabled leaves it out. ``attributes`` are keyed by the names the entry has
+        them under."""
+        values, failed = self._values(dn, attributes)
+        if failed:
+            return Problem(next(iter(failed.values())), line, self._problem_key(dn, values, failed))
+        if self.skip_disabled:
+            try:
+                reason = self._inactive(values)
+            except ValueError as exc:
+                return Problem(f"{dn}: {exc}", line, self._problem_key(dn, values))
+            if reason:
+                self.left_out[reason] = self.left_out.get(reason, 0) + 1
+                key = self._key(dn, values) if self.removals else None
+                return None if key is None else Removed((key,))
+        key = self._key(dn, values)
+        if key is None:
+            wanted = " or ".join(self.key)
+            return Problem(f"{dn}: has no {wanted} to know it by across runs", line)
+        return Record((key,), {n: v[0] if len(v) == 1 else v for n, v in values.items()}, line)
+
+    def problem(
+        self,
+        message: str,
+        dn: str,
+        attributes: Mapping[str, list[bytes]],
+        line: int | None,
+        unread: Collection[str | None],
+    ) -> Problem:
+        """A Problem for an entry that was read only in part (an LDIF record with a broken
+        line): ``attributes`` are the values read, ``unread`` the names of those that could
+        not be (None: a line whose name could not be read either). It carries the entry's
+        key if no value that could hold it is among the unread."""
+        values, failed = self._values(dn, attributes)
+        lost: set[str | None] = set(failed)
+        for name in unread:
+            spelling = None if name is None else self.names.get(name.lower())
+            if name is None or spelling is not None:
+                lost.add(spelling)
+        return Problem(message, line, self._problem_key(dn, values, lost))
+
+    def _values(
+        self, dn: str, attributes: Mapping[str, list[bytes]]
+    ) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """The wanted values as text, by the mapping's spelling; and for each spelling whose
+        values could not be rendered, why."""
         values: dict[str, list[str]] = {}
+        failed: dict[str, str] = {}
         plans = self._plans
         for name, raws in attributes.items():
             plan = plans.get(name)
@@ -141,36 +186,40 @@ class EntryReader:
                 else:
                     rendered = [render(kind, raw) for raw in raws]
             except UnicodeDecodeError:
-                return Problem(f"{dn}: {name}: a value is not UTF-8 text", line)
+                failed.setdefault(wanted, f"{dn}: {name}: a value is not UTF-8 text")
+                continue
             except ValueError as exc:
-                return Problem(f"{dn}: {name}: {exc}", line)
+                failed.setdefault(wanted, f"{dn}: {name}: {exc}")
+                continue
             if wanted in values:
                 values[wanted] += rendered
             else:
                 values[wanted] = rendered
-        if self.skip_disabled:
-            try:
-                reason = self._inactive(values)
-            except ValueError as exc:
-                return Problem(f"{dn}: {exc}", line)
-            if reason:
-                self.left_out[reason] = self.left_out.get(reason, 0) + 1
-                key = self._key(dn, values) if self.removals else None
-                return None if key is None else Removed((key,))
-        key = self._key(dn, values)
-        if key is None:
-            wanted = " or ".join(self.key)
-            return Problem(f"{dn}: has no {wanted} to know it by across runs", line)
-        return Record((key,), {n: v[0] if len(v) == 1 else v for n, v in values.items()}, line)
+        return values, failed
 
-    def _key(self, dn: str, values: dict[str, list[str]]) -> str | None:
+    def _problem_key(
+        self, dn: str, values: dict[str, list[str]], lost: Collection[str | None] = ()
+    ) -> tuple[str] | None:
+        """A broken entry's key, as a Record would have it, if it can be trusted."""
+        key = self._key(dn, values, lost)
+        return None if key is None else (key,)
+
+    def _key(
+        self, dn: str, values: dict[str, list[str]], lost: Collection[str | None] = ()
+    ) -> str | None:
+        """The first key attribute the entry has; None if it has none, or if a value of
+        ``lost`` (spellings whose values could not be read; None: any attribute) could be
+        one that comes before it: a key read from a later one would be another key."""
         for name in self.key:
             if name.lower() == DN:
                 try:
                     return ",".join(dn_parts(dn)) or None
                 except ValueError:
                     return dn.strip().lower() or None
-            found = values.get(self.names.get(name.lower(), name))
+            spelling = self.names.get(name.lower(), name)
+            if None in lost or spelling in lost:
+                return None
+            found = values.get(spelling)
             if found and found[0].strip():
                 return found[0].strip()
         return None
