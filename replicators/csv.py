@@ -29,6 +29,7 @@ from replicators.base import (
     SourceChanged,
     one_or_more,
 )
+from replicators.files import LastLine, ends_line, identity
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +135,9 @@ class CsvReplicator:
         self.encoding = encoding
         with self._open(encoding, errors) as stream:
             try:
-                start = _identity(os.fstat(stream.fileno()))
-                ended = _ends_line(stream.fileno(), start[0], encoding)
-                lines = _Last(stream)
+                start = identity(os.fstat(stream.fileno()))
+                ended = ends_line(stream.fileno(), start[0], encoding)
+                lines = LastLine(stream)
                 columns, rows = self._start(lines)
                 key_at = [columns.index(k) for k in self.config.key]
                 for row in rows:
@@ -161,9 +162,9 @@ class CsvReplicator:
         read stale. ``cut``: the file ended with a line end when the read began, its last
         line read has none (a rewrite caught mid-line, even one the size and time missed)."""
         read = stream.buffer.tell()
-        now = _identity(os.fstat(stream.fileno()))
+        now = identity(os.fstat(stream.fileno()))
         try:
-            named = _identity(self.path.stat())
+            named = identity(self.path.stat())
         except OSError:
             named = None
         size, mtime, _, _ = start
@@ -318,48 +319,6 @@ def sniff_delimiter(line: str) -> str:
     best = max(counts.values())
     winners = [d for d, n in counts.items() if n == best]
     return winners[0] if best and len(winners) == 1 else ","
-
-
-def _identity(stat: os.stat_result) -> tuple[int, int, int, int]:
-    """What tells one state of a file from another: size, modification time, inode, device."""
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
-
-
-def _ends_line(fd: int, size: int, encoding: str) -> bool:
-    """Whether the file's last character, in ``encoding``, is a line end (\\n or \\r)."""
-    tail = os.pread(fd, 4, max(0, size - 4))
-    return tail.endswith(_line_ends(encoding))
-
-
-def _line_ends(encoding: str) -> tuple[bytes, ...]:
-    """The bytes of \\n and \\r in ``encoding``, without a byte order mark; UTF-16 and
-    UTF-32 in either byte order (their mark decides, and the read follows it)."""
-    name = codecs.lookup(encoding).name
-    encodings = [f"{name}-le", f"{name}-be"] if name in ("utf-16", "utf-32") else [encoding]
-    ends = []
-    for each in encodings:
-        # what "x" adds in front: a byte order mark (utf-8-sig) and the letter
-        head = len("x".encode(each))
-        ends += [f"x{end}".encode(each)[head:] for end in "\n\r"]
-    return tuple(ends)
-
-
-class _Last:
-    """A text stream's lines, noting whether the last one handed out ends a line."""
-
-    __slots__ = ("ended", "lines")
-
-    def __init__(self, stream: TextIO) -> None:
-        self.lines = iter(stream)
-        self.ended = True
-
-    def __iter__(self) -> _Last:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self.lines)
-        self.ended = line.endswith(("\n", "\r"))
-        return line
 
 
 def _key(fields: list[str], key_at: list[int]) -> tuple[str, ...] | None:
