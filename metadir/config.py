@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     IPvAnyNetwork,
@@ -33,14 +32,11 @@ from metadir.errors import ConfigError
 from metadir.phone import Location, PhoneFormat
 from metadir.sync.mapping import MappingError, Template
 from replicators import REGISTRY
-from replicators.base import ReplicatorConfig
+from replicators.base import MAX_NAME, ReplicatorConfig
 
 ROOT_DN: str = fields.load_schema_file("ldap.yaml")["root"]["dn"]
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# directory and replicator names go into DNs, log lines and the store (200 characters
-# there): a longer one is a mistake or an attack, and would be echoed in every message
-MAX_NAME = 64
-MAX_DN = 256
+MAX_DN = 256  # a longer DN is a mistake or an attack, and would be echoed in every message
 Name = Annotated[str, Field(max_length=MAX_NAME)]
 
 
@@ -214,15 +210,6 @@ class ServerConfig(Strict):
         return [v if isinstance(v, Listener) else parse_listener(str(v)) for v in value]
 
 
-def _replicator_name(data: Any) -> Any:
-    """Refuse a replicator name over ``MAX_NAME`` before the source kind's model reads it
-    (those models live with the replicators and know no such limit)."""
-    name = data.get("name") if isinstance(data, dict) else None
-    if isinstance(name, str) and len(name) > MAX_NAME:
-        raise ValueError(f"name: at most {MAX_NAME} characters (this one has {len(name)})")
-    return data
-
-
 _SETTINGS = tuple(REGISTRY.values())
 # one settings model per source kind, told apart by ``type``
 ReplicatorSettings = (
@@ -230,7 +217,6 @@ ReplicatorSettings = (
     if len(_SETTINGS) > 1
     else _SETTINGS[0]
 )
-Replicator = Annotated[ReplicatorSettings, BeforeValidator(_replicator_name)]  # type: ignore[valid-type]
 
 
 class DirectoryConfig(Strict):
@@ -245,7 +231,7 @@ class DirectoryConfig(Strict):
     anonymous: bool | None = None
     # the client addresses (networks) that may read it; any when not given
     allow_from: list[IPvAnyNetwork] | None = None
-    replicators: list[Replicator] = []  # type: ignore[valid-type]
+    replicators: list[ReplicatorSettings] = []  # type: ignore[valid-type]
 
     @field_validator("allow_from", mode="before")
     @classmethod

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from metadir.errors import SourceError
 from metadir.phone import Location
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# names go into DNs, log lines and the store: a longer one is a mistake or an attack
+MAX_NAME = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ class ReplicatorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(max_length=MAX_NAME)
     type: str
     # target attribute -> source field, or a template such as "{FirstName} {LastName}"
     mapping: dict[str, str] = {}

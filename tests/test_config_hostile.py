@@ -108,7 +108,7 @@ BAD_CONFIGS = [
         b"directories:\n  - name: c\n    replicators:\n      - {name: "
         + b"r" * 100_000
         + b", type: csv, path: crm.csv, key: Id}\n",
-        "directories[0].replicators[0]: name: at most 64 characters (this one has 100000)",
+        "directories[0].replicators[0].name: String should have at most 64 characters",
     ),
     Bad(
         "long-directory-name",
@@ -151,8 +151,7 @@ def test_serve_refuses_a_long_name_at_once(tmp_path: Path) -> None:
     done = metadir(config, "serve", "--listen", "ldap://127.0.0.1:0")
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"{config}: directories[0].replicators[0]: name: at most 64 characters "
-        "(this one has 100000)"
+        f"{config}: directories[0].replicators[0].name: String should have at most 64 characters"
     ]
 
 
