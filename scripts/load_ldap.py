@@ -46,31 +46,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests/servers.py, scripts/generate_contacts.py
 
 from metadir.ldap.ber import BIND_RESPONSE, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, message  # noqa: E402
+from scripts.bench_ldap import ANONYMOUS_BIND, SHOWN, element, equality, search_op  # noqa: E402
 from scripts.generate_contacts import contacts, write_csv  # noqa: E402
 from tests.servers import MetadirServer  # noqa: E402
 
-BASE = "dc=meta"
-SHOWN = ["cn", "telephoneNumber", "mobile", "company"]  # what a phone shows of a hit
 LOOKUP_SHARE = 0.7
 REQUESTS = 4000  # distinct requests, shared out among the client processes
 SIZE_LIMIT_EXCEEDED = 4
-ANONYMOUS_BIND = pureldap.LDAPBindRequest(dn="", auth="").toWire()
 
 
 # --- requests --------------------------------------------------------------------------------
-
-
-def equality(attribute: str, value: str) -> pureldap.LDAPFilter_equalityMatch:
-    return pureldap.LDAPFilter_equalityMatch(
-        attributeDesc=pureldap.LDAPAttributeDescription(attribute),
-        assertionValue=pureldap.LDAPAssertionValue(value),
-    )
-
-
-def search_op(filter: object, size_limit: int) -> bytes:
-    return pureldap.LDAPSearchRequest(
-        baseObject=BASE, filter=filter, sizeLimit=size_limit, attributes=SHOWN
-    ).toWire()
 
 
 def requests(csv_path: Path, count: int, seed: int) -> list[tuple[str, bytes]]:
@@ -90,10 +75,10 @@ def requests(csv_path: Path, count: int, seed: int) -> list[tuple[str, bytes]]:
         if rng.random() < LOOKUP_SHARE:
             number = rng.choice(numbers)
             lookup = [equality(a, number) for a in ("telephoneNumber", "mobile", "homePhone")]
-            ops.append(("lookup", search_op(pureldap.LDAPFilter_or(lookup), 10)))
+            ops.append(("lookup", search_op(pureldap.LDAPFilter_or(lookup), 10, SHOWN)))
         else:
             # a name typed on a phone: each word must start a word of the contact's name
-            ops.append(("name", search_op(equality("searchContact", rng.choice(names)), 50)))
+            ops.append(("name", search_op(equality("searchContact", rng.choice(names)), 50, SHOWN)))
     return ops
 
 
@@ -157,20 +142,6 @@ class Conn:
                 return code
             self.entries += buf[op_at] == SEARCH_RESULT_ENTRY
             del buf[:end]
-
-
-def element(buf: bytearray, pos: int) -> tuple[int, int, int] | None:
-    """(tag, value start, value end) of the BER element at ``pos``; None while its header is
-    not all in ``buf``."""
-    if len(buf) - pos < 2:
-        return None
-    size = buf[pos + 1]
-    if size < 0x80:
-        return buf[pos], pos + 2, pos + 2 + size
-    start = pos + 2 + (size & 0x7F)
-    if len(buf) < start:
-        return None
-    return buf[pos], start, start + int.from_bytes(buf[pos + 2 : start], "big")
 
 
 def drive(job: Job) -> Outcome:

@@ -104,14 +104,20 @@ def unhandled(caplog: pytest.LogCaptureFixture) -> list:
     errors += [r for r in caplog.records if r.exc_info]
 
 
-@pytest.mark.parametrize(("pdu", "why"), DISCONNECTED.values(), ids=DISCONNECTED.keys())
-def test_malformed_messages_get_a_notice_of_disconnection(
-    pdu: bytes, why: str, unhandled: list
-) -> None:
+def _sent(pdu: bytes) -> Client:
+    """A connection that logs its operations, after ``pdu`` came in on it."""
     factory = make_factory()
     factory.log_operations = True
     client = Client(factory)
     client.protocol.dataReceived(pdu)
+    return client
+
+
+@pytest.mark.parametrize(("pdu", "why"), DISCONNECTED.values(), ids=DISCONNECTED.keys())
+def test_malformed_messages_get_a_notice_of_disconnection(
+    pdu: bytes, why: str, unhandled: list
+) -> None:
+    client = _sent(pdu)
     [notice] = client.responses()
     assert notice.id == 0 and notice.value.resultCode == 2
     assert notice.value.responseName == b"1.3.6.1.4.1.1466.20036"
@@ -124,10 +130,7 @@ def test_malformed_messages_get_a_notice_of_disconnection(
 def test_fields_out_of_range_get_protocol_error_and_the_connection_stays(
     pdu: bytes, why: str, unhandled: list
 ) -> None:
-    factory = make_factory()
-    factory.log_operations = True
-    client = Client(factory)
-    client.protocol.dataReceived(pdu)
+    client = _sent(pdu)
     [reply] = client.responses()
     assert reply.id in (5, 7) and reply.value.resultCode == 2
     assert reply.value.errorMessage == why.encode()
