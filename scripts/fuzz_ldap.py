@@ -60,6 +60,7 @@ SEEDS = [
     _search(ber.tlv(0xA9, ber.octets("2.5.13.2", 0x81) + ber.octets("x", 0x83)), scope=1),
     _search(ber.tlv(0xA0, ber.tlv(0x87, b"cn") + _ava(0xA5, "sn", "N")), controls=PAGED),
     _search(ber.tlv(0x87, b"objectClass"), scope=0, base=""),
+    _search(_ava(0xA3, "objectClass", "subschema"), scope=0, base="cn=Subschema"),
     ber.message(1, ber.tlv(0x60, ber.integer(3) + ber.octets("cn=pbx,dc=meta") + b"\x80\x02pw")),
     ber.message(1, ber.tlv(0x60, ber.integer(3) + b"\x04\x00" + b"\xa3\x06\x04\x04EXTE")),
     ber.message(

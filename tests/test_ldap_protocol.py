@@ -110,6 +110,17 @@ def test_root_dse_for_any_spelling_of_objectclass() -> None:
     assert b"namingContexts" in dict(entry.value.attributes)
 
 
+@pytest.mark.parametrize(
+    ("flt", "found"),
+    [("(objectClass=extensibleObject)", 1), ("(objectClass=2.5.6.0)", 1), ("(objectClass=foo)", 0),
+     ("(objectClass=top )", 0), ("(objectClass=person)", 0)],
+)  # fmt: skip
+def test_root_dse_by_its_classes(flt: str, found: int) -> None:
+    """By name or OID; a class the schema does not know reads nothing, as in slapd."""
+    *entries, done = Client(make_factory()).send(search("", flt, scope=0))
+    assert (len(entries), done.value.resultCode) == (found, 0)
+
+
 def test_size_limits() -> None:
     client = Client(make_factory(size_limit=3))
     *entries, done = client.send(search("ou=contacts,dc=meta", scope=1, sizeLimit=2))

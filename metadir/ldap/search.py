@@ -226,4 +226,7 @@ def _reads(filter: object, entry: Entry) -> bool:
     if not isinstance(filter, Present | Equality) or filter.attribute.lower() != "objectclass":
         return False
     classes = {name.lower() for name in entry.attributes["objectClass"]}
-    return isinstance(filter, Present) or object_class_name(filter.value).lower() in classes
+    if isinstance(filter, Present):
+        return True
+    name = object_class_name(filter.value)  # None: no class the schema knows
+    return name is not None and name.lower() in classes
