@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from metadir.directory.attributes import attribute_type
+from metadir.directory.attributes import attribute_type, object_class_name
 from metadir.directory.index import Entry
 from metadir.fields import binary_names
 from metadir.ldap import ber
@@ -62,10 +62,7 @@ class Selection:
 
 @cache
 def _classes() -> dict[str, ObjectClassDescription]:
-    by_name = {}
-    for described in object_classes():
-        by_name[described.name.lower()] = by_name[described.oid] = described
-    return by_name
+    return {described.name: described for described in object_classes()}
 
 
 @lru_cache(maxsize=64)
@@ -74,12 +71,12 @@ def class_attributes(name: str) -> frozenset[str]:
     superclasses require or allow; none for an unknown class."""
     classes = _classes()
     found: set[str] = set()
-    described = classes.get(name.lower())
+    described = classes.get(object_class_name(name) or "")
     while described is not None:
         for attribute in (*described.must, *described.may):
             attr = attribute_type(attribute)
             found.add((attr.name if attr else attribute).lower())
-        described = classes.get((described.sup or "").lower())
+        described = classes.get(object_class_name(described.sup or "") or "")
     return frozenset(found)
 
 
