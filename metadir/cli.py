@@ -9,7 +9,7 @@ import sys
 
 from metadir import __version__
 from metadir.config import Config, load_config
-from metadir.errors import ConfigError, MetadirError
+from metadir.core.errors import ConfigError, MetadirError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,32 +81,32 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "serve":
-        from metadir.service import serve
+        from metadir.service.serve import serve
 
         return serve(config, listen=args.listen)
     if args.command == "sync":
-        from metadir.sync.commands import sync_command
+        from metadir.commands.sync import sync_command
 
         return sync_command(
             config, args.names, force=args.force, dry_run=args.dry_run, full=args.full
         )
     if args.command == "lookup":
-        from metadir.lookup import lookup_command
+        from metadir.commands.lookup import lookup_command
 
         return lookup_command(config, args.number)
     if args.command == "check":
-        from metadir.check import check_command
+        from metadir.commands.check import check_command
 
         return check_command(config)
     if args.command == "status":
-        from metadir.sync.commands import status_command
+        from metadir.commands.sync import status_command
 
         return status_command(config)
     raise AssertionError(args.command)
 
 
 def _hash_password(from_stdin: bool) -> int:
-    from metadir.passwords import hash_password
+    from metadir.ldap.passwords import hash_password
 
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

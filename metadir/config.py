@@ -1,6 +1,9 @@
 """The YAML configuration: loading, ``${ENV}`` and ``*_file`` secrets, validation.
 
-Every problem is reported as ``FILE: key.path: what is wrong``; all problems of a file are
+Each component owns its settings model (``metadir.store.settings``,
+``metadir.ldap.settings``, ``metadir.directory.settings``, one per replicator kind); this
+module assembles them into the file's shape and checks what spans several of them. Every
+problem is reported as ``FILE: key.path: what is wrong``; all problems of a file are
 reported at once. Secrets are ``SecretStr`` and never appear in messages or logs.
 """
 
@@ -11,205 +14,23 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Union
-from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    IPvAnyNetwork,
-    SecretStr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError
 
-from metadir import fields
 from metadir.config_yaml import read_yaml
-from metadir.dn import normalize_dn, normalize_rdns, parse_dn
-from metadir.errors import ConfigError
-from metadir.phone import Location, PhoneFormat
-from metadir.sync.mapping import MappingError, Template
+from metadir.core.dn import normalize_dn
+from metadir.core.errors import ConfigError
+from metadir.core.phone import Location
+from metadir.core.settings import Strict, secret_fields
+from metadir.directory.settings import DirectorySettings
+from metadir.ldap.settings import Account, Limits, ServerConfig, TlsConfig, tls_problems
+from metadir.store.settings import StoreConfig
+from metadir.sync.engine import Job, Numbers
+from metadir.sync.mapping import canonicalize_mapping
 from replicators import REGISTRY
-from replicators.base import MAX_NAME, ReplicatorConfig
+from replicators.base import ReplicatorConfig
 
-ROOT_DN: str = fields.load_schema_file("ldap.yaml")["root"]["dn"]
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-MAX_DN = 256  # a longer DN is a mistake or an attack, and would be echoed in every message
-Name = Annotated[str, Field(max_length=MAX_NAME)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def read_secret_files(model: type[BaseModel], data: Any, info: ValidationInfo) -> Any:
-    """``data`` for ``model`` with each ``<field>_file: PATH`` of a ``SecretStr`` field
-    replaced by ``<field>``: the file's text (PATH relative to the config file). For a
-    ``mode="before"`` model validator; raises ``ValueError`` naming the key."""
-    if not isinstance(data, dict):
-        return data
-    base_dir = Path((info.context or {}).get("base_dir", "."))
-    data = dict(data)
-    for name in _secret_fields(model):
-        key = f"{name}_file"
-        if key not in data:
-            continue
-        if name in data:
-            raise ValueError(f"give either {name!r} or {key!r}, not both")
-        path = base_dir / str(data.pop(key))
-        try:
-            data[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
-    return data
-
-
-def _secret_fields(model: type[BaseModel]) -> list[str]:
-    return [name for name, spec in model.model_fields.items() if spec.annotation is SecretStr]
-
-
-class SecretFiles(Strict):
-    """A model whose ``SecretStr`` fields may instead be given as ``<field>_file: PATH``."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_secret_files(cls, data: Any, info: ValidationInfo) -> Any:
-        return read_secret_files(cls, data, info)
-
-
-class StoreConfig(Strict):
-    # the meta database; relative SQLite paths are relative to the config file
-    url: str = "sqlite:///var/metadir.db"
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if not scheme.startswith(("sqlite", "postgresql")):
-            raise ValueError("expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
-        return value
-
-
-class Account(SecretFiles):
-    dn: str = Field(max_length=MAX_DN)
-    # a password hash from `metadir hash-password` (argon2 or {SSHA}), never the password
-    password: SecretStr
-    # the directories this account may read; all when omitted
-    directories: list[Name] | None = None
-
-    @field_validator("dn")
-    @classmethod
-    def _dn(cls, value: str) -> str:
-        _check_dn(value)
-        return value
-
-    @field_validator("password")
-    @classmethod
-    def _hash(cls, value: SecretStr) -> SecretStr:
-        from metadir.passwords import is_hash
-
-        if not is_hash(value.get_secret_value()):
-            raise ValueError("expected a password hash from `metadir hash-password`")
-        return value
-
-
-class Listener(BaseModel):
-    """One address the LDAP server listens on, e.g. ``ldap://0.0.0.0:712``."""
-
-    model_config = ConfigDict(frozen=True)
-    url: str
-    host: str
-    port: int
-    # ldaps://: TLS from the first byte (ldap:// may still switch to TLS with StartTLS)
-    ldaps: bool = False
-
-
-def parse_listener(value: str) -> Listener:
-    parts = urlsplit(value)
-    if parts.scheme not in ("ldap", "ldaps"):
-        raise ValueError(
-            f"{value!r}: only ldap://HOST:PORT listeners are supported, "
-            "and ldaps://HOST:PORT with server.tls"
-        )
-    ldaps = parts.scheme == "ldaps"
-    try:
-        port = parts.port if parts.port is not None else (714 if ldaps else 712)
-    except ValueError:
-        raise ValueError(f"{value!r}: bad port") from None
-    if parts.path not in ("", "/"):
-        raise ValueError(f"{value!r}: a listener has no path")
-    return Listener(url=value, host=parts.hostname or "0.0.0.0", port=port, ldaps=ldaps)
-
-
-def listener_problems(listeners: list[Listener], tls: TlsConfig | None) -> list[str]:
-    """What is wrong with listeners given the TLS settings: ldaps:// needs a certificate."""
-    return [
-        f"{listener.url!r}: ldaps:// needs server.tls (certificate and private_key)"
-        for listener in listeners
-        if listener.ldaps and tls is None
-    ]
-
-
-class TlsConfig(Strict):
-    # PEM files, relative to the config file; the certificate file may go on with its chain
-    certificate: Path
-    private_key: Path
-
-    @field_validator("certificate", "private_key")
-    @classmethod
-    def _relative_to_config(cls, value: Path, info: ValidationInfo) -> Path:
-        return Path((info.context or {}).get("base_dir", ".")) / value
-
-
-class Limits(Strict):
-    """Per-connection and server limits; the defaults suit a PBX or a few thousand phones."""
-
-    # a larger request gets a notice of disconnection, without being read
-    max_request_bytes: int = Field(default=1 << 20, ge=1024)
-    # seconds a connection may stay silent before it is closed; 0 = forever
-    idle_timeout: float = Field(default=300, ge=0)
-    # connections open at once; more are closed as they come
-    max_connections: int = Field(default=1000, ge=1)
-    # requests one connection may have in progress (binds wait for their hash check)
-    max_outstanding: int = Field(default=10, ge=1)
-    # after repeated failed binds from one address, answers wait up to this many seconds
-    bind_failure_delay: float = Field(default=8, ge=0)
-    # elements (and, or, not, each assertion) one search filter may have: a phone sends a
-    # dozen; an OR of 30,000 numbers would hold every other client up for seconds
-    max_filter_elements: int = Field(default=1000, ge=1)
-    # seconds a request may take to arrive once its first byte came; 0 = no limit (a
-    # client dribbling a byte now and then is never idle, yet holds its buffer open)
-    request_timeout: float = Field(default=30, ge=0)
-
-
-class ServerConfig(Strict):
-    listen: list[Listener] = [parse_listener("ldap://0.0.0.0:712")]
-    allow_anonymous: bool = True
-    accounts: list[Account] = []
-    # most entries one search returns, whatever the client asks; 0 = no server limit
-    size_limit: int = Field(default=1000, ge=0)
-    # seconds between looks at the store for committed syncs
-    refresh_interval: float = Field(default=1.0, gt=0, le=60)
-    # certificate and key for ldaps:// listeners and StartTLS
-    tls: TlsConfig | None = None
-    # refuse simple binds and searches (but of the root DSE) until the connection is TLS
-    require_tls: bool = False
-    limits: Limits = Limits()
-    # one log line per operation (logger metadir.access)
-    access_log: bool = True
-
-    @field_validator("listen", mode="before")
-    @classmethod
-    def _listen(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not value:
-            raise ValueError("expected a list of ldap://HOST:PORT or ldaps://HOST:PORT URLs")
-        return [v if isinstance(v, Listener) else parse_listener(str(v)) for v in value]
-
-
 _SETTINGS = tuple(REGISTRY.values())
 # one settings model per source kind, told apart by ``type``
 ReplicatorSettings = (
@@ -219,48 +40,19 @@ ReplicatorSettings = (
 )
 
 
-class DirectoryConfig(Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=MAX_NAME)
-    # where the directory is served; ou=<name>,dc=meta unless given
-    base_dn: str | None = Field(default=None, max_length=MAX_DN)
-    # how search input is read, and the default for the directory's replicators
-    location: Location | None = None
-    # how numbers are served: e164, readable, national or as the source wrote them
-    phone_format: PhoneFormat = "e164"
-    # whether anonymous clients may read it; server.allow_anonymous when not given
-    anonymous: bool | None = None
-    # the client addresses (networks) that may read it; any when not given
-    allow_from: list[IPvAnyNetwork] | None = None
-    replicators: list[ReplicatorSettings] = []  # type: ignore[valid-type]
-
-    @field_validator("allow_from", mode="before")
-    @classmethod
-    def _networks(cls, value: Any) -> Any:
-        # a bare address means that host; "10.0.0.0/8" a network
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("base_dn")
-    @classmethod
-    def _base_dn(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        rdns = _check_dn(value)
-        if len(rdns) != 2 or normalize_rdns(rdns[1:]) != ROOT_DN:
-            raise ValueError(
-                f"{value!r} must lie directly below {ROOT_DN}, e.g. ou=phones,{ROOT_DN}"
-            )
-        return value
+class DirectoryConfig(DirectorySettings):
+    replicators: list[ReplicatorSettings] = Field(default_factory=list)  # type: ignore[valid-type]
 
     @property
-    def dn(self) -> str:
-        return self.base_dn or f"ou={self.name},{ROOT_DN}"
+    def replicator_names(self) -> set[str]:
+        return {rep.name for rep in self.replicators}
 
 
 class Config(Strict):
     store: StoreConfig = StoreConfig()
     server: ServerConfig = ServerConfig()
     location: Location | None = None
-    directories: list[DirectoryConfig] = []
+    directories: list[DirectoryConfig] = Field(default_factory=list)
 
     # where the config was read from; set by load_config, not by YAML
     path: Path = Field(default=Path("metadir.yaml"), exclude=True)
@@ -276,8 +68,18 @@ class Config(Strict):
                     return directory, rep
         return None
 
+    def job(self, directory: DirectorySettings, rep: ReplicatorConfig) -> Job:
+        """What the sync engine needs to run ``rep`` into ``directory``."""
+        served = self.location_for(directory)
+        numbers = Numbers(
+            self.location_for(directory, rep),
+            directory.phone_format,
+            served.country if served else None,
+        )
+        return Job(rep, directory.name, directory.dn, numbers, self.base_dir)
+
     def location_for(
-        self, directory: DirectoryConfig, rep: ReplicatorConfig | None = None
+        self, directory: DirectorySettings, rep: ReplicatorConfig | None = None
     ) -> Location | None:
         """The numbering plan in force: the replicator's, else the directory's, else global."""
         return (rep and rep.location) or directory.location or self.location
@@ -291,16 +93,6 @@ class Config(Strict):
             if not path.is_absolute():
                 return prefix + str((self.base_dir / path).resolve())
         return url
-
-
-def _check_dn(value: str) -> tuple:
-    try:
-        rdns = parse_dn(value)
-    except ValueError as exc:
-        raise ValueError(f"not a valid DN: {exc}") from None
-    if not rdns:
-        raise ValueError("must not be empty")
-    return rdns
 
 
 def load_config(path: str | Path) -> Config:
@@ -359,7 +151,7 @@ def _known_keys() -> set[str]:
     models: list[type[BaseModel]] = [Config, StoreConfig, ServerConfig, Account, Location, Limits]
     models += [DirectoryConfig, TlsConfig, *REGISTRY.values()]
     keys = {name for model in models for name in model.model_fields}
-    return keys | {f"{name}_file" for model in models for name in _secret_fields(model)}
+    return keys | {f"{name}_file" for model in models for name in secret_fields(model)}
 
 
 def _describe(path: Path, err: dict) -> str:
@@ -423,54 +215,10 @@ def _cross_checks(config: Config) -> list[str]:
         for name in account.directories or ():
             if name not in seen_dirs:
                 problems.append(f"server.accounts[{a}].directories: no directory named {name!r}")
-    return problems + _tls_problems(config.server)
+    return problems + tls_problems(config.server)
 
 
 def _given_before(seen: dict[str, str], value: str, where: str) -> str | None:
     """Where ``value`` was given first, if not at ``where``; notes it at ``where`` otherwise."""
     first = seen.setdefault(value, where)
     return first if first != where else None
-
-
-def _tls_problems(server: ServerConfig) -> list[str]:
-    problems = [f"server.listen: {p}" for p in listener_problems(server.listen, server.tls)]
-    if server.tls is None:
-        if server.require_tls:
-            problems.append("server.require_tls: needs server.tls (certificate and private_key)")
-        return problems
-    from metadir.ldap.tls import TlsFileError, load_options
-
-    try:
-        load_options(server.tls.certificate, server.tls.private_key)
-    except TlsFileError as exc:
-        problems.append(f"server.tls.{exc.key}: {exc}")
-    return problems
-
-
-def canonicalize_mapping(rep: ReplicatorConfig) -> list[str]:
-    """Rewrite ``rep.mapping`` onto canonical attribute names; return the problems found."""
-    problems: list[str] = []
-    mapping: dict[str, str] = {}
-    for target, source in rep.mapping.items():
-        field = fields.lookup(target)
-        if field is None:
-            names = [f.name for f in fields.all_fields()]
-            guess = difflib.get_close_matches(target, names, n=1)
-            problems.append(
-                f"{target}: unknown attribute" + (f" (did you mean {guess[0]!r}?)" if guess else "")
-            )
-            continue
-        if field.name in mapping:
-            problems.append(f"{target}: {field.name!r} is mapped twice")
-            continue
-        if not isinstance(source, str) or not source.strip():
-            problems.append(f"{target}: expected a source field name or a template")
-            continue
-        try:
-            Template.parse(source)
-        except MappingError as exc:
-            problems.append(f"{target}: {exc}")
-            continue
-        mapping[field.name] = source
-    rep.mapping = mapping
-    return problems

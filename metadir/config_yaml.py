@@ -18,7 +18,7 @@ import yaml
 from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
-from metadir.errors import ConfigError
+from metadir.core.errors import ConfigError
 
 MAX_BYTES = 1 << 20
 # a config nests about eight levels deep (directories, replicators, mapping...)

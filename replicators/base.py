@@ -11,61 +11,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from metadir.errors import SourceError
-from metadir.phone import Location
+from metadir.core.errors import SourceError
+from metadir.core.phone import Location
+from metadir.core.records import Checkpoint, Problem, Record, Removed
+from metadir.core.settings import MAX_NAME
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-# names go into DNs, log lines and the store: a longer one is a mistake or an attack
-MAX_NAME = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One source row: its stable key and its raw field values."""
-
-    key: tuple[str, ...]
-    values: dict[str, str] = field(default_factory=dict)
-    line: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A source row that was skipped, and why.
-
-    ``key`` is the row's key when it could still be read for sure: the engine keeps the
-    entry with that key as it was (a misread key would let the row's own entry go).
-    Without one, a full read cannot tell which entry the row held, so the engine deletes
-    nothing (see ``metadir.sync.engine.hold_back``)."""
-
-    message: str
-    line: int | None = None
-    key: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Removed:
-    """The source says the entry with this key is gone (incremental reads only)."""
-
-    key: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
-    """Last item of a read: where the next run resumes, saved by the engine together with
-    the run's changes (a failed or stopped run keeps the previous state)."""
-
-    # JSON-serialisable; opaque to the engine
-    state: dict[str, Any]
-    # True: the read covered the whole source (absent keys are deleted, as for CSV)
-    full: bool
-    # why, e.g. "DirSync cookie rejected: full run"
-    note: str = ""
 
 
 class SourceChanged(SourceError):

@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple, TextIO
 
 from pydantic import field_validator, model_validator
 
-from metadir.errors import SourceError
+from metadir.core.errors import SourceError
 from replicators.base import (
     Problem,
     Record,

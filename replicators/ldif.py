@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Literal
 
 from pydantic import field_validator
 
-from metadir.errors import SourceError
+from metadir.core.errors import SourceError
 from replicators.base import Problem, Record, Replicator
 from replicators.ldap.config import DirectorySettings, check_dn
 from replicators.ldap.values import EntryReader, dn_parts, split_description

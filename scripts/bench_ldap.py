@@ -65,7 +65,7 @@ from ldaptor.protocols import pureldap
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test suite's server processes: tests/servers.py
 
-from metadir.ldap.ber import (  # noqa: E402
+from metadir.core.ber import (  # noqa: E402
     BIND_RESPONSE,
     OCTET_STRING,
     SEARCH_RESULT_DONE,

@@ -29,9 +29,10 @@ from ldaptor.protocols import pureldap
 from twisted.internet.testing import StringTransport
 
 from metadir.config import load_config
-from metadir.directory.tree import DirectoryTree, Scope, load_tree
+from metadir.directory.tree import DirectoryTree, Scope
 from metadir.ldap.decode import parse_filter
 from metadir.ldap.protocol import LDAPServerFactory
+from metadir.service.load import load_tree
 from metadir.store import Store
 from metadir.sync.engine import run_replicator
 
@@ -99,7 +100,7 @@ def load(tmp: Path, count: int) -> tuple[DirectoryTree, list[str]]:
     config = load_config(path)
     directory = config.directories[0]
     with Store.open(config.store_url()) as store:
-        run = run_replicator(store, config, directory, directory.replicators[0])
+        run = run_replicator(store, config.job(directory, directory.replicators[0]))
         assert run.outcome == "ok", run
         _seq, tree = load_tree(store, config)
     numbers = [

@@ -22,8 +22,8 @@ from twisted.internet.testing import StringTransport
 from twisted.python import log as twisted_log
 
 from metadir.config import DirectoryConfig
+from metadir.core import ber
 from metadir.directory.tree import DirectoryTree
-from metadir.ldap import ber
 from metadir.ldap.protocol import LDAPServerFactory
 
 Node = tuple[int, "bytes | list[Node]"]  # a BER element: tag, content or children

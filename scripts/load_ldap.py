@@ -45,7 +45,7 @@ from ldaptor.protocols import pureldap
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests/servers.py, scripts/generate_contacts.py
 
-from metadir.ldap.ber import BIND_RESPONSE, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, message  # noqa: E402
+from metadir.core.ber import BIND_RESPONSE, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, message  # noqa: E402
 from scripts.bench_ldap import ANONYMOUS_BIND, SHOWN, element, equality, search_op  # noqa: E402
 from scripts.generate_contacts import contacts, write_csv  # noqa: E402
 from tests.servers import MetadirServer  # noqa: E402

@@ -24,7 +24,7 @@ import ldap3
 import yaml
 from ldap3.core.exceptions import LDAPException
 
-from metadir import fields
+from metadir.core import fields
 from tests import slapd_schema
 
 ROOT_DN = "dc=meta"

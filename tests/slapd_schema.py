@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from metadir import fields
+from metadir.core import fields
 from metadir.ldap import subschema
 
 SCHEMA_DIR = Path("/etc/ldap/schema")

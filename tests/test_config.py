@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from metadir.config import load_config
-from metadir.errors import ConfigError
-from metadir.passwords import hash_password, verify
+from metadir.core.errors import ConfigError
+from metadir.ldap.passwords import hash_password, verify
 
 CSV_REPLICATOR = """
       - name: crm

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from metadir.config import load_config
-from metadir.errors import ConfigError, SourceError
+from metadir.core.errors import ConfigError, SourceError
 from replicators.base import Problem, Record
 from replicators.csv import CsvConfig, CsvReplicator, sniff_delimiter
 

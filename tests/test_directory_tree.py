@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from metadir.config import DirectoryConfig
+from metadir.core.records import StoredEntry
 from metadir.directory import filters as f
 from metadir.directory.index import Entry
 from metadir.directory.tree import ROOT_ID, DirectoryTree, NoSuchObject, Scope
-from metadir.store import StoredEntry
 
 NOW = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from metadir.config import DirectoryConfig
+from metadir.core.phone import Location
+from metadir.core.records import StoredEntry
 from metadir.directory.tree import DirectoryTree, Scope
 from metadir.directory.words import query_words, words_of
 from metadir.ldap.decode import parse_filter
-from metadir.phone import Location
-from metadir.store import StoredEntry
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from twisted.internet.task import Clock
 from twisted.python import log as twisted_log
 
 from metadir.config import Limits
-from metadir.ldap import ber
+from metadir.core import ber
 from metadir.ldap.logtext import loggable
 from scripts.fuzz_ldap import fuzz
 from tests.servers import start_metadir, stop_metadir

@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from metadir.config import Config
-from metadir.directory.matching import format_generalized_time
+from metadir.core.timestamps import format_generalized_time
 from replicators.base import Checkpoint, Record
 from replicators.ldap import LdapConfig
 from replicators.ldap.source import LdapReplicator

@@ -16,13 +16,13 @@ from pydantic import SecretStr
 from twisted.internet.testing import StringTransport
 
 from metadir.config import Account, DirectoryConfig
+from metadir.core import ber
+from metadir.core.records import StoredEntry
 from metadir.directory.filters import Not, Present, to_text
 from metadir.directory.tree import DirectoryTree
-from metadir.ldap import ber
 from metadir.ldap.decode import MalformedRequest, decode_request, parse_filter
+from metadir.ldap.passwords import hash_password
 from metadir.ldap.protocol import LDAPConnection, LDAPServerFactory
-from metadir.passwords import hash_password
-from metadir.store import StoredEntry
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from metadir.config import Config, load_config
-from metadir.errors import ConfigError, SourceError
+from metadir.core.errors import ConfigError, SourceError
 from metadir.store import RunRecord, Store
 from metadir.sync.engine import run_replicator
 from metadir.sync.mapping import Mapping
@@ -311,7 +311,7 @@ def write_config(tmp_path: Path, rep: dict, **directory: object) -> Config:
 def sync(config: Config, **options: bool) -> RunRecord:
     directory = config.directories[0]
     with Store.open(config.store_url()) as store:
-        return run_replicator(store, config, directory, directory.replicators[0], **options)
+        return run_replicator(store, config.job(directory, directory.replicators[0]), **options)
 
 
 def stored(config: Config) -> dict[str, dict[str, list[str]]]:

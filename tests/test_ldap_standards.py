@@ -16,9 +16,10 @@ from ldaptor.protocols import pureldap
 from pyasn1.codec.ber import encoder
 
 from metadir.config import DirectoryConfig
+from metadir.core import ber
 from metadir.directory import filters as f
 from metadir.directory.tree import DirectoryTree, Scope
-from metadir.ldap import ber, controls
+from metadir.ldap import controls
 from metadir.ldap.decode import MalformedRequest, decode_filter
 from tests.test_ldap_protocol import Client, make_factory, search, search_pdu
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from metadir.ldap import ber, controls
+from metadir.core import ber
+from metadir.ldap import controls
 from tests.servers import (
     SLAPADD,
     SLAPD,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from metadir.errors import SourceError
+from metadir.core.errors import SourceError
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
 from replicators.base import Problem, Record

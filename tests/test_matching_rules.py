@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from metadir.config import DirectoryConfig
+from metadir.core.dn import fold
+from metadir.core.records import StoredEntry
 from metadir.directory import filters as f
 from metadir.directory.tree import DirectoryTree, NoSuchObject, Scope
-from metadir.dn import fold
-from metadir.store import StoredEntry
 
 NOW = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)
 ROOT, CONTAINER = "dc=meta", "ou=contacts,dc=meta"

@@ -1,4 +1,4 @@
-"""Reading phone numbers with a location (metadir.phone); end-to-end matching is in
+"""Reading phone numbers with a location (metadir.core.phone); end-to-end matching is in
 test_phone_matching.py and test_phone_e2e.py."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, national_signi
 from phonenumbers.phonenumberutil import ValidationResult
 from pydantic import ValidationError
 
-from metadir.phone import (
+from metadir.core.phone import (
     Location,
     _parse,
     _plain,

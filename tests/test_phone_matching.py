@@ -22,8 +22,9 @@ import yaml
 from ldap3.utils.conv import escape_filter_chars
 
 from metadir.config import Config, load_config
-from metadir.directory.tree import DirectoryTree, NoSuchObject, Scope, load_tree
+from metadir.directory.tree import DirectoryTree, NoSuchObject, Scope
 from metadir.ldap.decode import parse_filter
+from metadir.service.load import load_tree
 from metadir.store import Store
 from metadir.sync.engine import run_replicator
 
@@ -640,7 +641,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
     with Store.open(config.store_url()) as store:
         for directory in config.directories:
             for rep in directory.replicators:
-                run = run_replicator(store, config, directory, rep)
+                run = run_replicator(store, config.job(directory, rep))
                 assert (run.outcome, run.skipped) == ("ok", 0), (rep.name, run)
         _seq, tree = load_tree(store, config)
     yield Synced(config, tree)

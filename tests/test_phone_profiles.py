@@ -33,7 +33,7 @@ import pytest
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
-from metadir import fields
+from metadir.core import fields
 from tests.servers import MetadirServer, connect, run_ldapsearch, stop_metadir
 
 BASE = "ou=contacts,dc=meta"

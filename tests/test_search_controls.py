@@ -18,11 +18,12 @@ from ldaptor.protocols import pureber, pureldap
 from twisted.internet.testing import StringTransport
 
 from metadir.config import DirectoryConfig
+from metadir.core import ber
+from metadir.core.records import StoredEntry
 from metadir.directory.tree import DirectoryTree
-from metadir.ldap import ber, controls
+from metadir.ldap import controls
 from metadir.ldap.pages import MAX_OPEN
 from metadir.ldap.protocol import LDAPServerFactory
-from metadir.store import StoredEntry
 from tests.servers import (
     MetadirServer,
     connect,

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, select, text
 
-from metadir.errors import StoreError
+from metadir.core.errors import StoreError
 from metadir.store import EntryData, RunRecord, Store
 from metadir.store.engine import migration_config
 from metadir.store.models import metadata, replicators

@@ -16,7 +16,7 @@ from uuid import UUID
 import ldap3
 import pytest
 
-from metadir import fields
+from metadir.core import fields
 from metadir.directory.attributes import attribute_type, operational_names
 from metadir.directory.matching import GENERALIZED_TIME, PHONE
 from metadir.ldap import subschema

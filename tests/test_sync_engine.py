@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
+from metadir.commands.sync import status_command, sync_command
 from metadir.config import Config, DirectoryConfig, StoreConfig
-from metadir.errors import SourceError
-from metadir.phone import Location, _read
+from metadir.core.errors import SourceError
+from metadir.core.phone import Location, _read
 from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
-from metadir.sync.commands import status_command, sync_command
 from metadir.sync.engine import run_replicator
 from replicators.base import ChangeLimit, Checkpoint, Problem, Record, Removed, ReplicatorConfig
 
@@ -94,7 +94,7 @@ CONFIG = Config()
 
 
 def sync(store: Store, rep: ReplicatorConfig, **options: bool) -> RunRecord:
-    return run_replicator(store, CONFIG, DIRECTORY, rep, **options)
+    return run_replicator(store, CONFIG.job(DIRECTORY, rep), **options)
 
 
 def counts(result: RunRecord) -> tuple:
@@ -426,7 +426,7 @@ def test_numbers_are_read_with_the_location_and_served_in_the_directory_format(
     source.rows[2] = person(2, Phone="n/a")
     munich = Config(location=Location(country="DE", area_code="89"))
     readable = DirectoryConfig(name="contacts", phone_format="readable")
-    run = run_replicator(store, munich, readable, crm)
+    run = run_replicator(store, munich.job(readable, crm))
     assert (run.outcome, run.numbers_kept) == ("ok", 1)
     assert Problem("telephoneNumber 'n/a' is no phone number: kept as written", 4) in run.problems
     entry = live(store)[("C001",)]
@@ -435,13 +435,13 @@ def test_numbers_are_read_with_the_location_and_served_in_the_directory_format(
     assert live(store)[("C002",)].attributes["telephoneNumber"] == ["n/a"]
 
     # unchanged rows are not read again, yet what they keep as written is still reported
-    again = run_replicator(store, munich, readable, crm)
+    again = run_replicator(store, munich.job(readable, crm))
     assert (again.unchanged, again.numbers_kept) == (10, 1)
     assert again.problems == run.problems
 
     # reading numbers differently (another format) rewrites every entry
     e164 = DirectoryConfig(name="contacts")
-    changed = run_replicator(store, munich, e164, crm)
+    changed = run_replicator(store, munich.job(e164, crm))
     assert (changed.updated, changed.unchanged) == (10, 0)
     assert live(store)[("C001",)].attributes["telephoneNumber"] == ["+49891234567"]
 
@@ -451,10 +451,10 @@ def test_a_re_sync_reads_the_numbers_of_changed_rows_only(
 ) -> None:
     """Reading numbers is most of a first sync; a re-sync reads those of the rows it writes."""
     munich = Config(location=Location(country="DE", area_code="89"))
-    run_replicator(store, munich, DIRECTORY, crm)
+    run_replicator(store, munich.job(DIRECTORY, crm))
     source.rows[3] = person(3, Phone="089 7654321")
     before = _read.cache_info()
-    again = run_replicator(store, munich, DIRECTORY, crm)
+    again = run_replicator(store, munich.job(DIRECTORY, crm))
     after = _read.cache_info()
     assert (again.updated, again.unchanged) == (1, 9)
     # one number read (found in the cache or not): the changed row's

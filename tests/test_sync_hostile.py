@@ -36,13 +36,8 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def sync(store: Store, config: CsvConfig | ListConfig, base: Path, **options: Any) -> RunRecord:
-    return run_replicator(
-        store,
-        Config(path=base / "metadir.yaml"),
-        DirectoryConfig(name="contacts"),
-        config,
-        **options,
-    )
+    job = Config(path=base / "metadir.yaml").job(DirectoryConfig(name="contacts"), config)
+    return run_replicator(store, job, **options)
 
 
 def counts(run: RunRecord) -> tuple[str, int, int, int, int, int]:

@@ -10,7 +10,8 @@ from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
 
-from metadir import fields
+from metadir.core import fields
+from metadir.core.phone import looks_like_number
 from metadir.directory import filters as f
 from metadir.directory.matching import (
     CASE_IGNORE,
@@ -21,7 +22,6 @@ from metadir.directory.matching import (
     PHONE,
     Rule,
 )
-from metadir.phone import looks_like_number
 
 
 @dataclass(frozen=True, slots=True)

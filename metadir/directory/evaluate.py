@@ -18,7 +18,9 @@ from dataclasses import dataclass
 
 from pyroaring import BitMap, FrozenBitMap
 
-from metadir import fields
+from metadir.core import fields
+from metadir.core.dn import parse_dn
+from metadir.core.phone import Location
 from metadir.directory import filters as f
 from metadir.directory import numbers, words
 from metadir.directory.attributes import (
@@ -36,8 +38,6 @@ from metadir.directory.matching import (
     approx_form,
     substrings_match,
 )
-from metadir.dn import parse_dn
-from metadir.phone import Location
 
 Ids = BitMap | FrozenBitMap  # entry ids, in tree order
 Outcome = tuple[Ids, Ids]  # (true, undefined)

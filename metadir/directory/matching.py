@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from metadir import phone
-from metadir.dn import OID, fold, normalize_dn
+from metadir.core import phone
+from metadir.core.dn import OID, fold, normalize_dn
 
 
 def _keep_edge_spaces(piece: str, norm: str) -> str:
@@ -57,10 +57,6 @@ def generalized_time(value: str) -> str | None:
         sign = 1 if zone[0] == "+" else -1
         when -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5] or 0))
     return when.strftime("%Y%m%d%H%M%S.%f")
-
-
-def format_generalized_time(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
 
 
 def approx_form(value: str) -> str:
@@ -121,7 +117,7 @@ class Rule:
 
 
 CASE_IGNORE = Rule("caseIgnore", ordering=True)
-# phone attributes: values are canonical numbers (metadir.phone), keyed by their digits
+# phone attributes: values are canonical numbers (metadir.core.phone), keyed by their digits
 PHONE = Rule("phoneNumber", ordering=False)
 GENERALIZED_TIME = Rule("generalizedTime", ordering=True)
 # photos: their base64 text as stored, compared exactly (clients only ask whether one is there)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from pyroaring import BitMap
 
-from metadir import phone
+from metadir.core import phone
 from metadir.directory import filters as f
 from metadir.directory.attributes import AttributeType
 from metadir.directory.index import EMPTY, AttributeIndex

@@ -14,20 +14,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import Protocol
 from uuid import NAMESPACE_X500, uuid5
 
 from pyroaring import BitMap
 
-from metadir.config import ROOT_DN, Config, DirectoryConfig
+from metadir.core.dn import escape_value, fold, normalize_dn, normalize_rdns, parse_dn
+from metadir.core.fields import load_schema_file
+from metadir.core.phone import Location
+from metadir.core.records import StoredEntry
+from metadir.core.timestamps import format_generalized_time
 from metadir.directory import filters as f
 from metadir.directory.attributes import attribute_type
 from metadir.directory.evaluate import Ids, Matcher, asserts_number
 from metadir.directory.index import AttributeMap, Entry, Index, union
-from metadir.directory.matching import format_generalized_time
-from metadir.dn import escape_value, fold, normalize_dn, normalize_rdns, parse_dn
-from metadir.fields import load_schema_file
-from metadir.phone import Location
-from metadir.store import Store, StoredEntry, paused_gc
+from metadir.directory.settings import ROOT_DN
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,24 @@ def _layout() -> dict:
     return load_schema_file("ldap.yaml")
 
 
+class ServedDirectory(Protocol):
+    """What the tree needs of a directory's settings."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def dn(self) -> str: ...
+    @property
+    def location(self) -> Location | None: ...
+    @property
+    def replicator_names(self) -> set[str]:
+        """The replicators whose entries the directory serves."""
+        ...
+
+
 class DirectoryTree:
     def __init__(
-        self, directories: Iterable[DirectoryConfig], location: Location | None = None
+        self, directories: Iterable[ServedDirectory], location: Location | None = None
     ) -> None:
         """``location``: the numbering plan of directories that have none of their own."""
         layout = _layout()
@@ -101,7 +117,7 @@ class DirectoryTree:
             self.index.add(entry)
             self.containers[directory.name] = container
             self._by_ndn[container.ndn] = container
-            self._replicators[directory.name] = {r.name for r in directory.replicators}
+            self._replicators[directory.name] = directory.replicator_names
             self._locations[directory.name] = plan = directory.location or location
             self._plans.setdefault(plan, []).append(container)
         self._timestamps: dict[datetime, tuple[str]] = {}  # shared by entries of one sync
@@ -288,16 +304,6 @@ class DirectoryTree:
             filter, BitMap((entry.id,))
         )
         return None if undefined else bool(true)
-
-
-def load_tree(store: Store, config: Config) -> tuple[int, DirectoryTree]:
-    """The tree ``config`` serves, loaded from one store snapshot, and that snapshot's
-    change sequence number (where following the store goes on from)."""
-    tree = DirectoryTree(config.directories, config.location)
-    names = [d.name for d in config.directories]
-    with store.streamed_snapshot(names) as (seq, entries), paused_gc():
-        tree.apply(entries)
-    return seq, tree
 
 
 class SharedValues:

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from metadir.core.dn import fold
 from metadir.directory import filters as f
 from metadir.directory.attributes import AttributeType, virtual_members
 from metadir.directory.index import EMPTY, WordIndex
-from metadir.dn import fold
 
 if TYPE_CHECKING:
     from metadir.directory.evaluate import Ids, Matcher, Outcome

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from metadir.config import DirectoryConfig
+from metadir.directory.settings import DirectorySettings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,7 +36,7 @@ class DirectoryAccess:
 
 
 def directory_access(
-    directories: Iterable[DirectoryConfig], allow_anonymous: bool
+    directories: Iterable[DirectorySettings], allow_anonymous: bool
 ) -> dict[str, DirectoryAccess]:
     return {
         d.name: DirectoryAccess(

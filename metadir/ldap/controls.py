@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from metadir.core import ber
 from metadir.directory.attributes import attribute_type
 from metadir.directory.index import Entry
-from metadir.ldap import ber
 
 PAGED = "1.2.840.113556.1.4.319"
 SORT = "1.2.840.113556.1.4.473"

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from metadir.core import ber
 from metadir.directory import filters as f
-from metadir.ldap import ber
 
 MAX_INT = 2**31 - 1  # RFC 4511 maxInt: message ids, limits
 _MAX_FILTER_DEPTH = 64  # deeper nesting is an attack, not a phone's filter

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from metadir.core import ber
+from metadir.core.fields import binary_names
 from metadir.directory.attributes import attribute_type, object_class_name
 from metadir.directory.index import Entry
-from metadir.fields import binary_names
-from metadir.ldap import ber
 from metadir.ldap.subschema import ObjectClassDescription, object_classes
 
 log = logging.getLogger(__name__)

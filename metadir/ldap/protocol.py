@@ -19,13 +19,14 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from metadir import __version__
-from metadir.config import ROOT_DN, Account, Limits
+from metadir.core import ber
+from metadir.core.dn import normalize_dn
 from metadir.directory.attributes import operational_names
 from metadir.directory.filters import Equality, Present, to_text
 from metadir.directory.index import Entry
+from metadir.directory.settings import ROOT_DN
 from metadir.directory.tree import SUBSCHEMA_DN, DirectoryTree, NoSuchObject
-from metadir.dn import normalize_dn
-from metadir.ldap import ber, controls, writes
+from metadir.ldap import controls, writes
 from metadir.ldap.access import BindBrake, DirectoryAccess, parse_address
 from metadir.ldap.decode import (
     AbandonRequest,
@@ -43,6 +44,7 @@ from metadir.ldap.decode import (
 )
 from metadir.ldap.logtext import loggable, quoted
 from metadir.ldap.pages import Pages
+from metadir.ldap.passwords import hash_password, verify
 from metadir.ldap.results import (
     AUTH_METHOD_NOT_SUPPORTED,
     BUSY,
@@ -64,9 +66,9 @@ from metadir.ldap.results import (
     UNWILLING_TO_PERFORM,
 )
 from metadir.ldap.search import Searches
+from metadir.ldap.settings import Account, Limits
 from metadir.ldap.subschema import subschema_entry
 from metadir.ldap.tls import ServerTls, connection_summary, is_active
-from metadir.passwords import hash_password, verify
 
 log = logging.getLogger("metadir.ldap")
 access_log = logging.getLogger("metadir.access")

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from metadir.core import ber
+from metadir.core.dn import normalize_dn
 from metadir.directory import filters
 from metadir.directory.attributes import object_class_name
 from metadir.directory.filters import Equality, Present
 from metadir.directory.index import Entry
 from metadir.directory.tree import SUBSCHEMA_DN, NoSuchObject, Scope
-from metadir.dn import normalize_dn
-from metadir.ldap import ber, controls, writes
+from metadir.ldap import controls, writes
 from metadir.ldap.decode import Control, SearchRequest
 from metadir.ldap.entries import Selection, encode_entry
 from metadir.ldap.pages import PagedSearch, Pages

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from metadir import fields
+from metadir.core import fields
+from metadir.core.fields import load_schema_file
+from metadir.core.timestamps import format_generalized_time
 from metadir.directory.attributes import arc as arc  # re-exported: the subschema's arc
 from metadir.directory.attributes import schema_oid
 from metadir.directory.index import Entry
-from metadir.directory.matching import format_generalized_time
 from metadir.directory.tree import SUBSCHEMA_DN
-from metadir.fields import load_schema_file
 
 SOURCE = "schema/subschema.yaml"
 USER_APPLICATIONS = "userApplications"

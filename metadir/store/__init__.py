@@ -6,7 +6,6 @@ from metadir.store.store import (
     Store,
     StoredDigest,
     StoredEntry,
-    paused_gc,
 )
 
-__all__ = ["EntryData", "RunRecord", "Store", "StoredDigest", "StoredEntry", "paused_gc"]
+__all__ = ["EntryData", "RunRecord", "Store", "StoredDigest", "StoredEntry"]

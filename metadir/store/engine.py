@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from metadir.errors import StoreError
+from metadir.core.errors import StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig

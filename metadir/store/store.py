@@ -8,7 +8,6 @@ every insert, update and delete (deletes leave tombstone rows) without reading e
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import uuid
@@ -16,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -34,7 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from metadir.errors import StoreError
+from metadir.core.errors import StoreError
+from metadir.core.records import Problem, StoredEntry
 from metadir.store.engine import begin_write, cause, create_store_engine, migrate
 from metadir.store.models import (
     change_counter,
@@ -44,33 +44,12 @@ from metadir.store.models import (
     sync_problems,
     sync_runs,
 )
-from replicators.base import Problem
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
 # problems stored per run (all are counted); and how many runs per replicator keep theirs
 PROBLEMS_KEPT = 1000
 RUNS_WITH_PROBLEMS = 10
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    """One entry as the directory serves it."""
-
-    id: int
-    uuid: str
-    directory: str
-    replicator: str
-    key: tuple[str, ...]
-    attributes: dict[str, list[str]]
-    created: datetime
-    modified: datetime
-    deleted: bool
-    # phone attribute -> canonical values; what the index matches numbers by
-    numbers: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +206,7 @@ class Store:
         query = (
             _entry_query(directories).where(entries.c.deleted_at.is_(None)).order_by(entries.c.id)
         )
-        with paused_gc(), self._read() as conn:
+        with self._read() as conn:
             rows = conn.execution_options(yield_per=2000).execute(query)
             yield _current_seq(conn), (_stored_entry(row) for row in rows)
 
@@ -242,7 +221,7 @@ class Store:
             .where(entries.c.change_seq > seq)
             .order_by(entries.c.change_seq, entries.c.id)
         )
-        with paused_gc(), self._read() as conn:
+        with self._read() as conn:
             return _current_seq(conn), _stored_entries(conn.execute(query))
 
     # -- the sync engine's side -----------------------------------------------------------
@@ -260,7 +239,7 @@ class Store:
             .join(replicators)
             .where(replicators.c.name == replicator)
         )
-        with paused_gc(), self._read() as conn:
+        with self._read() as conn:
             return {
                 _decode_key(key): StoredDigest(entry_id, digest, bool(deleted), kept)
                 for key, entry_id, digest, deleted, kept in conn.execute(query)
@@ -293,7 +272,7 @@ class Store:
         sequence number the changes were written under, or None if there were none.
         """
         now = _now()
-        with paused_gc(), self._write() as conn:
+        with self._write() as conn:
             replicator_id = self._replicator_id(conn, run.replicator)
             # the replicator's row lock before the counter's, as ensure_replicator takes
             # them when it moves entries: no two writers wait for each other crosswise
@@ -456,23 +435,6 @@ class Store:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while many objects are built at once.
-
-    Reading or writing 100k entries allocates millions of containers, and each time the
-    collector wakes it walks them all: bulk work ran two to three times slower with it.
-    Reference counting still frees what is dropped; cycles wait for the end of the block.
-    """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _encode_key(key: tuple[str, ...]) -> str:

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from metadir.config import Config, DirectoryConfig
-from metadir.errors import SourceError, StoreError
-from metadir.phone import Location, PhoneFormat, display, read_number
-from metadir.store import EntryData, RunRecord, Store, StoredDigest, paused_gc
+from metadir.core.errors import SourceError, StoreError
+from metadir.core.memory import paused_gc
+from metadir.core.phone import Location, PhoneFormat, display, read_number
+from metadir.store import EntryData, RunRecord, Store, StoredDigest
 from metadir.sync.diff import Diff, Key, diff, digest
 from metadir.sync.mapping import Attributes, Mapping, MappingError, RowError, default_mapping
 from replicators.base import (
@@ -82,11 +82,22 @@ class SourceRead:
             self.removed.discard(key)
 
 
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One replicator and where its entries go: what ``run_replicator`` needs of the
+    configuration (which ``Config.job`` assembles)."""
+
+    replicator: ReplicatorConfig
+    directory: str
+    base_dn: str
+    numbers: Numbers
+    # what the replicator's relative paths are relative to: the config file's folder
+    base_dir: Path
+
+
 def run_replicator(
     store: Store,
-    config: Config,
-    directory: DirectoryConfig,
-    rep: ReplicatorConfig,
+    job: Job,
     *,
     force: bool = False,
     dry_run: bool = False,
@@ -99,6 +110,7 @@ def run_replicator(
     to read everything (it gets no state then). A source that changed while it was read is
     read once more, after ``pause(REREAD_AFTER)``.
     """
+    rep = job.replicator
     state = None if full else store.replicator_state(rep.name, rep.type)
     run = RunRecord(
         rep.name,
@@ -109,13 +121,13 @@ def run_replicator(
         mode="full" if state is None else "incremental",
     )
     if not dry_run:
-        store.ensure_directory(directory.name, directory.dn)
-        store.ensure_replicator(rep.name, rep.type, directory.name)
+        store.ensure_directory(job.directory, job.base_dn)
+        store.ensure_replicator(rep.name, rep.type, job.directory)
     changes: Diff | None = None
     read = SourceRead()
     try:
-        numbers = Numbers.of(config, directory, rep)
-        read = _settled_read(rep, config.base_dir, numbers.fingerprint, state, pause)
+        numbers = job.numbers
+        read = _settled_read(rep, job.base_dir, numbers.fingerprint, state, pause)
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
@@ -201,15 +213,6 @@ class Numbers:
     format: PhoneFormat = "e164"
     # the country of the directory that serves the numbers, for the national format
     country: str | None = None
-
-    @classmethod
-    def of(cls, config: Config, directory: DirectoryConfig, rep: ReplicatorConfig) -> Numbers:
-        served = config.location_for(directory)
-        return cls(
-            config.location_for(directory, rep),
-            directory.phone_format,
-            served.country if served else None,
-        )
 
     @property
     def fingerprint(self) -> str:
@@ -428,15 +431,16 @@ def _write(store: Store, run: RunRecord, changes: Diff | None, read: SourceRead)
         return run
     entries = read.entries
     try:
-        store.apply(
-            run,
-            added=[entries[key] for key in changes.added],
-            updated=[
-                (entry_id, entries[key]) for key, entry_id in changes.revived + changes.updated
-            ],
-            deleted=changes.deleted,
-            state=read.checkpoint.state if read.checkpoint else None,
-        )
+        with paused_gc():
+            store.apply(
+                run,
+                added=[entries[key] for key in changes.added],
+                updated=[
+                    (entry_id, entries[key]) for key, entry_id in changes.revived + changes.updated
+                ],
+                deleted=changes.deleted,
+                state=read.checkpoint.state if read.checkpoint else None,
+            )
     except StoreError as exc:
         run = replace(
             run, outcome="failed", message=str(exc), added=0, updated=0, deleted=0, unchanged=0

@@ -8,13 +8,15 @@ values, brackets stay with the value they enclose, and no template ever shows ``
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from collections.abc import Iterable, Sequence
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
-from metadir import fields
+from metadir.core import fields
+from replicators.base import ReplicatorConfig
 
 # brackets around a field belong to it: "{A} ({B})" loses "(" and ")" when B is empty
 _CLOSING_AT_START = re.compile(r"^[\s)\]}>]*[)\]}>]")
@@ -258,3 +260,32 @@ def _fallback_name(attributes: Attributes) -> list[str] | None:
         if name in attributes:
             return [attributes[name][0]]
     return None
+
+
+def canonicalize_mapping(rep: ReplicatorConfig) -> list[str]:
+    """Rewrite ``rep.mapping`` onto canonical attribute names; return the problems found."""
+    problems: list[str] = []
+    mapping: dict[str, str] = {}
+    for target, source in rep.mapping.items():
+        field = fields.lookup(target)
+        if field is None:
+            names = [f.name for f in fields.all_fields()]
+            guess = difflib.get_close_matches(target, names, n=1)
+            problems.append(
+                f"{target}: unknown attribute" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+            )
+            continue
+        if field.name in mapping:
+            problems.append(f"{target}: {field.name!r} is mapped twice")
+            continue
+        if not isinstance(source, str) or not source.strip():
+            problems.append(f"{target}: expected a source field name or a template")
+            continue
+        try:
+            Template.parse(source)
+        except MappingError as exc:
+            problems.append(f"{target}: {exc}")
+            continue
+        mapping[field.name] = source
+    rep.mapping = mapping
+    return problems

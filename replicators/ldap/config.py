@@ -20,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from metadir import fields
-from metadir.dn import parse_dn
+from metadir.core import fields
+from metadir.core.dn import parse_dn
+from metadir.core.settings import read_secret_files
 from replicators.base import Replicator, ReplicatorConfig, one_or_more
 from replicators.ldap.presets import DN, Flavor, Incremental, Preset, preset
 
@@ -156,8 +157,6 @@ class LdapConfig(DirectorySettings):
     @classmethod
     def _password_file(cls, data: Any, info: ValidationInfo) -> Any:
         # metadir.config imports the replicators: its secret-file reading is imported late
-        from metadir.config import read_secret_files
-
         return read_secret_files(cls, data, info)
 
     @field_validator("url", mode="before")

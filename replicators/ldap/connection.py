@@ -23,7 +23,7 @@ from ldap3.core.exceptions import (
     LDAPStartTLSError,
 )
 
-from metadir.errors import SourceError
+from metadir.core.errors import SourceError
 from replicators.ldap.config import Endpoint, LdapConfig, parse_url
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from metadir import fields
+from metadir.core import fields
 
 Flavor = Literal["ad", "openldap", "domino", "generic"]
 BinaryKind = Literal["guid", "sid", "base64"]

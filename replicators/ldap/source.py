@@ -18,8 +18,8 @@ from typing import Any
 import ldap3
 from ldap3.core.exceptions import LDAPCommunicationError
 
-from metadir.errors import SourceError
-from metadir.ldap.ber import BerError
+from metadir.core.ber import BerError
+from metadir.core.errors import SourceError
 from replicators.base import Checkpoint, Problem, Record, Removed
 from replicators.ldap import timestamps, usn, wire
 from replicators.ldap.config import Endpoint, LdapConfig

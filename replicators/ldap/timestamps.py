@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import ldap3
 
-from metadir.directory.matching import format_generalized_time
+from metadir.core.timestamps import format_generalized_time
 from replicators.base import Checkpoint
 from replicators.ldap.config import Endpoint
 from replicators.ldap.state import checkpoint, full_reason, now

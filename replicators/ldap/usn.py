@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import ldap3
 from ldap3.protocol.microsoft import show_deleted_control
 
-from metadir.errors import SourceError
+from metadir.core.errors import SourceError
 from replicators.base import Checkpoint, Record, Removed
 from replicators.ldap import timestamps
 from replicators.ldap.config import Endpoint

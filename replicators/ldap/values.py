@@ -15,8 +15,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from metadir import fields
-from metadir.dn import escape_value, fold, parse_dn
+from metadir.core import fields
+from metadir.core.dn import escape_value, fold, parse_dn
 from replicators.base import Problem, Record, Removed
 from replicators.ldap.presets import DN, BinaryKind, binary_attributes
 

@@ -15,7 +15,7 @@ import ldap3
 from ldap3.operation.search import search_operation
 from ldap3.protocol.rfc2696 import paged_search_control
 
-from metadir.ldap import ber
+from metadir.core import ber
 
 PAGED_RESULTS = b"1.2.840.113556.1.4.319"
 NOTICE_OF_DISCONNECTION = b"1.3.6.1.4.1.1466.20036"

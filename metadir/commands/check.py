@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from metadir.config import Config
-from metadir.errors import SourceError, StoreError
+from metadir.core.errors import SourceError, StoreError
 from metadir.store.engine import inspect
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError

@@ -38,7 +38,7 @@ def sync_command(
             ensure_layout(store, config)
         for directory, rep in selected:
             result = run_replicator(
-                store, config, directory, rep, force=force, dry_run=dry_run, full=full
+                store, config.job(directory, rep), force=force, dry_run=dry_run, full=full
             )
             print(_summary(result, directory.name, rep, dry_run), flush=True)
             failures += result.outcome != "ok"

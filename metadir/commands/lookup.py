@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from metadir import fields
 from metadir.config import Config
+from metadir.core import fields
 from metadir.directory.filters import Equality
 from metadir.directory.index import Entry
-from metadir.directory.tree import DirectoryTree, Scope, load_tree
+from metadir.directory.tree import DirectoryTree, Scope
+from metadir.service.load import load_tree
 from metadir.store import Store
 
 

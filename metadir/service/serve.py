@@ -13,12 +13,14 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.internet.task import LoopingCall
 from twisted.logger import STDLibLogObserver, globalLogBeginner
 
-from metadir.config import Config, Listener, listener_problems, parse_listener
-from metadir.directory.tree import DirectoryTree, load_tree
-from metadir.errors import ConfigError
+from metadir.config import Config
+from metadir.core.errors import ConfigError
+from metadir.directory.tree import DirectoryTree
 from metadir.ldap.access import directory_access
 from metadir.ldap.protocol import LDAPServerFactory
+from metadir.ldap.settings import Listener, listener_problems, parse_listener
 from metadir.ldap.tls import ServerTls, TlsFileError
+from metadir.service.load import load_tree
 from metadir.store import Store, StoredEntry
 
 log = logging.getLogger("metadir.server")

@@ -1,0 +1,1 @@
+"""The ``metadir`` subcommands: each reads the configuration and drives the layers below."""
