@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from pyroaring import BitMap, FrozenBitMap
+from pyroaring import BitMap
 
 from metadir.core import fields
 from metadir.core.dn import parse_dn
@@ -38,9 +38,7 @@ from metadir.directory.matching import (
     approx_form,
     substrings_match,
 )
-
-Ids = BitMap | FrozenBitMap  # entry ids, in tree order
-Outcome = tuple[Ids, Ids]  # (true, undefined)
+from metadir.directory.sets import Ids, Outcome
 
 # what an extensible match without an attribute type looks at: the attributes entries store
 # (slapd leaves out entryDN, hasSubordinates, subschemaSubentry); dc (IA5 String) and

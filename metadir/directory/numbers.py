@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import chain, product
-from typing import TYPE_CHECKING
 
 from pyroaring import BitMap
 
@@ -24,9 +23,7 @@ from metadir.directory import filters as f
 from metadir.directory.attributes import AttributeType
 from metadir.directory.index import EMPTY, AttributeIndex
 from metadir.directory.matching import substrings_match
-
-if TYPE_CHECKING:
-    from metadir.directory.evaluate import Ids, Matcher, Outcome
+from metadir.directory.sets import Evaluator, Ids, Outcome
 
 _DEFAULT_FALLBACK_DIGITS = phone.Location.model_fields["fallback_digits"].default
 # index keys of numbers are digits, and keys of text have none: in sort order all number
@@ -34,7 +31,7 @@ _DEFAULT_FALLBACK_DIGITS = phone.Location.model_fields["fallback_digits"].defaul
 _FIRST_DIGIT, _AFTER_DIGITS = "0", ":"
 
 
-def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
+def evaluate(matcher: Evaluator, attr: AttributeType, filter: f.Filter, scope: Ids) -> Outcome:
     if isinstance(filter, f.GreaterOrEqual | f.LessOrEqual):
         return EMPTY, scope  # numbers have no order
     held = matcher.index.attribute(attr.name)
@@ -82,7 +79,7 @@ def evaluate(matcher: Matcher, attr: AttributeType, filter: f.Filter, scope: Ids
 
 
 def _text(
-    matcher: Matcher, held: AttributeIndex, name: str, filter: f.Substrings, scope: Ids
+    matcher: Evaluator, held: AttributeIndex, name: str, filter: f.Substrings, scope: Ids
 ) -> Ids:
     """A substring assertion without digits (``Jäger*``, ``*n/a*``): the values kept as
     text that match it, compared as the index keys them (case folded)."""
@@ -113,7 +110,9 @@ def _unique(values: Iterable[str]) -> Iterable[str]:
             yield value
 
 
-def _fallback(matcher: Matcher, held: AttributeIndex, name: str, value: str, scope: Ids) -> BitMap:
+def _fallback(
+    matcher: Evaluator, held: AttributeIndex, name: str, value: str, scope: Ids
+) -> BitMap:
     """Matches on at least ``fallback_digits`` trailing digits: numbers stored short (no
     area code) that the assertion ends with; and, when the assertion itself could not be
     read as a full number, stored numbers that end with its digits."""

@@ -26,8 +26,9 @@ from metadir.core.records import StoredEntry
 from metadir.core.timestamps import format_generalized_time
 from metadir.directory import filters as f
 from metadir.directory.attributes import attribute_type
-from metadir.directory.evaluate import Ids, Matcher, asserts_number
+from metadir.directory.evaluate import Matcher, asserts_number
 from metadir.directory.index import AttributeMap, Entry, Index, union
+from metadir.directory.sets import Ids
 from metadir.directory.settings import ROOT_DN
 
 log = logging.getLogger(__name__)

@@ -13,15 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from metadir.core.dn import fold
 from metadir.directory import filters as f
 from metadir.directory.attributes import AttributeType, virtual_members
 from metadir.directory.index import EMPTY, WordIndex
-
-if TYPE_CHECKING:
-    from metadir.directory.evaluate import Ids, Matcher, Outcome
+from metadir.directory.sets import Evaluator, Ids, Outcome
 
 # the virtual attributes searched as full text (the others stand for their members)
 FULL_TEXT = frozenset({"searchContact", "searchIndividual"})
@@ -55,7 +52,10 @@ def query_words(filter: f.Equality | f.Substrings | f.Approx) -> list[str]:
 
 
 def evaluate(
-    matcher: Matcher, attr: AttributeType, filter: f.Equality | f.Substrings | f.Approx, scope: Ids
+    matcher: Evaluator,
+    attr: AttributeType,
+    filter: f.Equality | f.Substrings | f.Approx,
+    scope: Ids,
 ) -> Outcome:
     """Entries whose fields hold a word starting with each word of the assertion; and, for
     a value that looks like a number, those holding it in a number attribute."""

@@ -1,0 +1,1 @@
+"""The served tree in memory: entries, indexes, filters, matching rules."""

@@ -1,0 +1,1 @@
+"""The LDAP front end: connections, requests, access, controls; serves a directory backend."""
