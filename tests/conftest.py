@@ -1,5 +1,11 @@
 """Shared fixtures: real slapd, Samba AD DC and metadir server processes on free loopback
-addresses and ports."""
+addresses and ports; and the markers each test folder gives its tests.
+
+``tests/unit`` runs in-process (SQLite, the protocol over an in-memory transport),
+``tests/integration`` against slapd, Samba AD, PostgreSQL, ``tests/e2e`` against metadir
+serving over TCP to real clients. A unit test that takes a PostgreSQL store (the second
+case of ``store_url``) counts as integration: ``pytest -m unit`` needs no server at all.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,19 @@ import pytest
 from tests.postgres import postgres_database, postgres_url, store_url  # noqa: F401
 from tests.samba import SAMBA, SAMBA_TOOL, SambaDC, running_dc
 from tests.servers import SLAPADD, SLAPD, MetadirServer, SlapdServer, start_metadir, stop_metadir
+
+KINDS = ("unit", "integration", "e2e")
+# markers that name a server a test needs: such a test is no unit test
+_SERVERS = ("postgres", "slapd")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        kind = next((k for k in KINDS if f"/tests/{k}/" in f"/{item.path.as_posix()}"), None)
+        if kind == "unit" and any(item.get_closest_marker(m) for m in _SERVERS):
+            kind = "integration"
+        if kind is not None:
+            item.add_marker(kind)
 
 
 def need_slapd() -> None:

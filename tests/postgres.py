@@ -1,4 +1,6 @@
-"""Fixtures for the real PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth).
+"""Fixtures for a real PostgreSQL: by default 127.0.0.1:5432, user postgres, trust auth;
+``METADIR_TEST_POSTGRES`` names another server as a libpq URL with a role that may create
+databases (``postgresql://USER:PASSWORD@HOST:PORT/postgres``).
 
 One database ``metadir_test_<random>`` per test session, dropped at the end; every test
 that uses it starts from an empty schema. Tests that need the server are marked
@@ -7,26 +9,30 @@ that uses it starts from an empty schema. Tests that need the server are marked
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
+ADMIN_URL = os.environ.get("METADIR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _connect(dbname: str) -> psycopg.Connection:
+    return psycopg.connect(ADMIN_URL, dbname=dbname, autocommit=True, connect_timeout=3)
 
 
 def _admin() -> psycopg.Connection:
-    return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
-        user="postgres",
-        dbname="postgres",
-        autocommit=True,
-        connect_timeout=3,
-    )
+    return _connect("postgres")
+
+
+def _store_url(dbname: str) -> str:
+    """The SQLAlchemy URL of database ``dbname`` on the test server."""
+    url = make_url(ADMIN_URL).set(drivername="postgresql+psycopg", database=dbname)
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +41,8 @@ def postgres_database() -> Iterator[str]:
     try:
         admin = _admin()
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers on {PG_HOST}:{PG_PORT} as user postgres: {exc}")
+        where = make_url(ADMIN_URL).render_as_string(hide_password=True)
+        pytest.skip(f"no PostgreSQL server answers at {where} (METADIR_TEST_POSTGRES): {exc}")
     name = f"metadir_test_{secrets.token_hex(6)}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -47,10 +54,8 @@ def postgres_database() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(postgres_database: str) -> Iterator[str]:
     """A store URL for an empty database (the session's, its schema wiped after the test)."""
-    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{postgres_database}"
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user="postgres", dbname=postgres_database, autocommit=True
-    ) as conn:
+    yield _store_url(postgres_database)
+    with _connect(postgres_database) as conn:
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
 

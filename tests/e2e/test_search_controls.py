@@ -32,7 +32,7 @@ from tests.servers import (
     start_metadir,
     stop_metadir,
 )
-from tests.test_ldap_protocol import read_messages
+from tests.unit.test_ldap_protocol import read_messages
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -51,7 +51,7 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONTACTS = "ou=contacts,dc=meta"
 COUNT, SEED = 2000, 7
 SUB, ONE, CHILDREN = ldap.SCOPE_SUBTREE, ldap.SCOPE_ONELEVEL, ldap.SCOPE_SUBORDINATE

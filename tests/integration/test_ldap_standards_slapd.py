@@ -28,7 +28,7 @@ from tests.servers import (
     start_metadir,
     stop_metadir,
 )
-from tests.test_ldap_standards import UNDEFINED, ber_filter, negated
+from tests.unit.test_ldap_standards import UNDEFINED, ber_filter, negated
 
 pytestmark = [
     pytest.mark.slapd,

@@ -21,7 +21,7 @@ from metadir.directory import filters as f
 from metadir.directory.tree import DirectoryTree, Scope
 from metadir.ldap import controls
 from metadir.ldap.decode import MalformedRequest, decode_filter
-from tests.test_ldap_protocol import Client, make_factory, search, search_pdu
+from tests.unit.test_ldap_protocol import Client, make_factory, search, search_pdu
 
 CONTACTS = "ou=contacts,dc=meta"
 ALL = {"dc=meta", CONTACTS, *(f"entryUUID=u{i},{CONTACTS}" for i in range(1, 6))}

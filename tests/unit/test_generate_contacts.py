@@ -15,7 +15,7 @@ from replicators.base import Problem, Record
 from replicators.csv import CsvConfig
 from replicators.ldif import LdifConfig
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "generate_contacts.py"
+SCRIPT = Path(__file__).parents[2] / "scripts" / "generate_contacts.py"
 _spec = importlib.util.spec_from_file_location("generate_contacts", SCRIPT)
 assert _spec is not None and _spec.loader is not None
 gen = importlib.util.module_from_spec(_spec)

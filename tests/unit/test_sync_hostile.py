@@ -16,7 +16,7 @@ from metadir.store import RunRecord, Store
 from metadir.sync.engine import REREAD_AFTER, run_replicator
 from replicators.base import Checkpoint, Problem, Record, Removed, Replicator, SourceChanged
 from replicators.csv import CsvConfig, CsvReplicator
-from tests.test_sync_engine import MAPPING, ListConfig, ListSource, person
+from tests.unit.test_sync_engine import MAPPING, ListConfig, ListSource, person
 
 HEADER = "Nr;Vorname;Nachname;Ort"
 

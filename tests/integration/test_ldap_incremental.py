@@ -23,8 +23,8 @@ from replicators.ldap import LdapConfig
 from replicators.ldap.source import LdapReplicator
 from replicators.ldap.timestamps import OVERLAP, parse_time
 from tests.conftest import need_slapd
+from tests.integration.test_ldap_replicator import stored, sync, write_config
 from tests.servers import SourceSlapd, connect
-from tests.test_ldap_replicator import stored, sync, write_config
 
 BASE = SourceSlapd.suffix
 

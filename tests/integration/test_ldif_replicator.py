@@ -14,8 +14,7 @@ from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
 from replicators.base import Problem, Record
 from replicators.ldif import LdifConfig, LdifReplicator
-from tests.servers import SourceSlapd, run_ldapsearch
-from tests.test_ldap_replicator import (
+from tests.integration.test_ldap_replicator import (
     ADMIN,
     ALL_USERS,
     BASE,
@@ -33,6 +32,7 @@ from tests.test_ldap_replicator import (
     sync,
     write_config,
 )
+from tests.servers import SourceSlapd, run_ldapsearch
 
 UUID = "4f3c5b0e-6d2a-4e7b-9a43-1c2d3e4f5a6b"
 PERSON = """\

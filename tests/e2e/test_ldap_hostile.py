@@ -20,7 +20,7 @@ from metadir.core import ber
 from metadir.ldap.logtext import loggable
 from scripts.fuzz_ldap import fuzz
 from tests.servers import start_metadir, stop_metadir
-from tests.test_ldap_protocol import Client, make_factory, read_messages
+from tests.unit.test_ldap_protocol import Client, make_factory, read_messages
 
 HUGE = b"\x01" + bytes(4999)  # a 5,000-byte INTEGER
 

@@ -20,9 +20,9 @@ from replicators.base import Checkpoint
 from replicators.ldap.connection import close
 from replicators.ldap.source import LdapReplicator
 from tests import samba
+from tests.integration.test_ldap_incremental import save_state
+from tests.integration.test_ldap_replicator import stored, sync, write_config
 from tests.samba import SambaDC
-from tests.test_ldap_incremental import save_state
-from tests.test_ldap_replicator import stored, sync, write_config
 
 USERS, CONTACTS = 200, 100
 

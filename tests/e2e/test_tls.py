@@ -20,6 +20,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from ldaptor.protocols import pureldap
 
+from tests.e2e.test_ldap_e2e import EXTENDED_RESPONSE, parse_pdu, read_pdu
 from tests.pki import Authority, issue, make_authority
 from tests.servers import (
     MetadirServer,
@@ -28,7 +29,6 @@ from tests.servers import (
     start_metadir,
     stop_metadir,
 )
-from tests.test_ldap_e2e import EXTENDED_RESPONSE, parse_pdu, read_pdu
 
 START_TLS = "1.3.6.1.4.1.1466.20037"
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
