@@ -27,10 +27,11 @@ from metadir.ldap.settings import Account, Limits, ServerConfig, TlsConfig, tls_
 from metadir.store.settings import StoreConfig
 from metadir.sync.engine import Job, Numbers
 from metadir.sync.mapping import canonicalize_mapping
-from replicators import REGISTRY
+from replicators import kinds
 from replicators.base import ReplicatorConfig
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+REGISTRY = {name: kind.settings for name, kind in kinds().items()}
 _SETTINGS = tuple(REGISTRY.values())
 # one settings model per source kind, told apart by ``type``
 ReplicatorSettings = (
