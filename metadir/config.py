@@ -12,10 +12,19 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import types
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from metadir.config_yaml import read_yaml
 from metadir.core.dn import normalize_dn
@@ -23,26 +32,54 @@ from metadir.core.errors import ConfigError
 from metadir.core.phone import Location
 from metadir.core.settings import Strict, secret_fields
 from metadir.directory.settings import DirectorySettings
-from metadir.ldap.settings import Account, Limits, ServerConfig, TlsConfig, tls_problems
+from metadir.ldap.settings import ServerConfig, tls_problems
 from metadir.store.settings import StoreConfig
 from metadir.sync.engine import Job, Numbers
 from metadir.sync.mapping import canonicalize_mapping
-from replicators import kinds
+from replicators import KindError, kinds
 from replicators.base import ReplicatorConfig
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-REGISTRY = {name: kind.settings for name, kind in kinds().items()}
-_SETTINGS = tuple(REGISTRY.values())
-# one settings model per source kind, told apart by ``type``
-ReplicatorSettings = (
-    Annotated[Union[_SETTINGS], Field(discriminator="type")]  # noqa: UP007
-    if len(_SETTINGS) > 1
-    else _SETTINGS[0]
-)
+# the error type of an installed source kind that cannot be loaded: about the
+# installation, not about a key, so it is reported once and without a key path
+_BROKEN_KIND = "replicator_kind_broken"
+
+
+def _by_kind(value: Any, info: ValidationInfo) -> Any:
+    """A replicator entry validated by the settings model of its ``type``.
+
+    Looked up here rather than in a union of every kind's model: pydantic would name the
+    union's tag in error locations and check a broken plug-in at import."""
+    if not isinstance(value, dict):
+        return value  # pydantic says it is no mapping
+    try:
+        known = kinds()
+    except KindError as exc:
+        raise PydanticCustomError(_BROKEN_KIND, "{problem}", {"problem": str(exc)}) from None
+    name = value.get("type")
+    if name is None:
+        raise _at("type", "required key is missing; known types: {known}", known, name)
+    if not isinstance(name, str) or name not in known:
+        raise _at("type", "unknown replicator type {name}; known types: {known}", known, name)
+    return known[name].settings.model_validate(value, context=info.context)
+
+
+def _at(key: str, message: str, known: dict[str, Any], name: object) -> ValidationError:
+    """A validation error at ``key`` of the entry being validated (pydantic puts a
+    ``ValidationError`` raised in a validator below the validator's own location)."""
+    ctx = {"name": _shown(name), "known": ", ".join(known)}
+    error = PydanticCustomError("replicator_kind", message, ctx)
+    return ValidationError.from_exception_data(
+        "replicator", [InitErrorDetails(type=error, loc=(key,), input=name)]
+    )
+
+
+# a replicator entry: the settings model its ``type`` names, dumped as that model
+ReplicatorEntry = SerializeAsAny[Annotated[ReplicatorConfig, BeforeValidator(_by_kind)]]
 
 
 class DirectoryConfig(DirectorySettings):
-    replicators: list[ReplicatorSettings] = Field(default_factory=list)  # type: ignore[valid-type]
+    replicators: list[ReplicatorEntry] = Field(default_factory=list)
 
     @property
     def replicator_names(self) -> set[str]:
@@ -109,7 +146,9 @@ def load_config(path: str | Path) -> Config:
     try:
         config = Config.model_validate(raw, context={"base_dir": path.parent})
     except ValidationError as exc:
-        raise ConfigError(problems + [_describe(path, err) for err in exc.errors()]) from None
+        described = [_describe(path, err, raw) for err in exc.errors()]
+        # a broken plug-in is named once, not at every replicator
+        raise ConfigError(problems + list(dict.fromkeys(described))) from None
     config.path = path
     problems += [f"{path}: {p}" for p in _cross_checks(config)]
     if problems:
@@ -148,46 +187,193 @@ def _key_path(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _known_keys() -> set[str]:
-    models: list[type[BaseModel]] = [Config, StoreConfig, ServerConfig, Account, Location, Limits]
-    models += [DirectoryConfig, TlsConfig, *REGISTRY.values()]
-    keys = {name for model in models for name in model.model_fields}
-    return keys | {f"{name}_file" for model in models for name in secret_fields(model)}
-
-
-def _describe(path: Path, err: dict) -> str:
-    loc = list(err["loc"])
-    # pydantic puts the union tag ("csv") into the location of a replicator's errors
-    loc = [
-        part
-        for i, part in enumerate(loc)
-        if not (
-            i >= 2
-            and loc[i - 2] == "replicators"
-            and isinstance(loc[i - 1], int)
-            and part in REGISTRY
-        )
-    ]
+def _describe(path: Path, err: ErrorDetails, raw: Any) -> str:
+    """One problem as ``FILE: key.path: what is wrong``, in words; ``raw`` is the validated
+    input, which tells the settings model of each section (a replicator's by its type)."""
+    loc = tuple(err["loc"])
     kind = err["type"]
+    if kind == _BROKEN_KIND:
+        return f"{path}: {err['msg']}; reinstall or remove that package"
     if kind == "extra_forbidden":
-        guess = difflib.get_close_matches(str(loc[-1]), sorted(_known_keys()), n=1)
-        msg = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+        msg = "unknown key" + _suggestion(loc, raw)
     elif kind == "missing":
         msg = "required key is missing"
-    elif kind == "union_tag_not_found":
-        loc.append("type")  # pydantic names the replicator, not its missing type
-        msg = f"required key is missing; known types: {', '.join(sorted(REGISTRY))}"
-    elif kind == "union_tag_invalid" or (
-        kind == "literal_error" and loc[-1] == "type" and "replicators" in loc
-    ):
-        if kind == "union_tag_invalid":
-            loc.append("type")
-        msg = f"unknown replicator type; known types: {', '.join(sorted(REGISTRY))}"
     else:
-        msg = err["msg"].removeprefix("Value error, ")
-        if "input" in err and kind.endswith("_type"):
-            msg += f" (got {type(err['input']).__name__})"
-    return f"{path}: {_key_path(tuple(loc))}: {msg}"
+        msg = _in_words(err)
+    return f"{path}: {_key_path(loc)}: {msg}"
+
+
+def _in_words(err: ErrorDetails) -> str:
+    """pydantic's message, said the way the other messages are: what was expected."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    got = _shown(err.get("input"))
+    if kind == "literal_error":
+        return f"{err['msg']}, not {got}"
+    if kind == "string_pattern_mismatch":
+        return f"expected text of the form {ctx['pattern']}, not {got}"
+    if kind == "greater_than_equal":
+        return f"must be at least {_number(ctx['ge'])}, not {got}"
+    if kind == "greater_than":
+        return f"must be more than {_number(ctx['gt'])}, not {got}"
+    if kind == "less_than_equal":
+        return f"must be at most {_number(ctx['le'])}, not {got}"
+    if kind == "less_than":
+        return f"must be less than {_number(ctx['lt'])}, not {got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of keys and values (got {type(err.get('input')).__name__})"
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and kind.endswith("_type"):
+        msg += f" (got {type(err['input']).__name__})"
+    return msg
+
+
+def _number(value: object) -> object:
+    """A bound as an admin writes it: 60, not pydantic's 60.0 of a float setting."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message, cut short: it may be a megabyte of garbage."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:50] + "…" + text[-5:]
+
+
+# keys of other programs' configs, and words an admin may reach for, that difflib cannot
+# lead to their names here; the first that the section has is suggested
+_SYNONYMS = {
+    "cert": ("certificate",),
+    "crt": ("certificate",),
+    "certfile": ("certificate",),
+    "cert_file": ("certificate",),
+    "certificate_file": ("certificate",),
+    "key": ("private_key",),
+    "keyfile": ("private_key",),
+    "key_file": ("private_key",),
+    "private_key_file": ("private_key",),
+    "ca": ("ca_file",),
+    "cafile": ("ca_file",),
+    "ca_cert": ("ca_file",),
+    "cacert": ("ca_file",),
+    "ca_certs": ("ca_file",),
+    "ca_certificate": ("ca_file",),
+    "ca_certificates": ("ca_file",),
+    "starttls": ("start_tls",),
+    "use_starttls": ("start_tls",),
+    "use_start_tls": ("start_tls",),
+    "tls_start": ("start_tls",),
+    "verify_cert": ("verify",),
+    "verify_certificate": ("verify",),
+    "validate": ("verify",),
+    "uri": ("url",),
+    "urls": ("url",),
+    "host": ("url",),
+    "server": ("url",),
+    "base": ("base_dn",),
+    "basedn": ("base_dn",),
+    "search_base": ("base_dn",),
+    "binddn": ("bind_dn",),
+    "user": ("bind_dn",),
+    "username": ("bind_dn",),
+    "passwd": ("password",),
+    "pass": ("password",),
+    "search_filter": ("filter",),
+    "file": ("path",),
+    "filename": ("path",),
+    "separator": ("delimiter",),
+    "sep": ("delimiter",),
+    "charset": ("encoding",),
+    "country_code": ("country",),
+    "listen_on": ("listen",),
+    "database": ("url",),
+    "db": ("url",),
+}
+# a section with at most this many keys has them listed when no single one is suggested
+_LISTED = 12
+
+
+def _suggestion(loc: tuple, raw: Any) -> str:
+    """`` (did you mean 'KEY'?)`` for the unknown key at the end of ``loc``, from the keys
+    of the section it stands in; else those keys, where they are few."""
+    model = _section(loc[:-1], raw)
+    if model is None:
+        return ""
+    keys = set(model.model_fields) | {f"{name}_file" for name in secret_fields(model)}
+    typed = str(loc[-1]).strip().lower().replace("-", "_").replace(" ", "_")
+    guess = next((k for k in _SYNONYMS.get(typed, ()) if k in keys), None)
+    if typed in keys:
+        guess = typed
+    elif guess is None:
+        close = difflib.get_close_matches(typed, sorted(keys), n=1)
+        guess = close[0] if close else None
+    if guess is not None:
+        return f" (did you mean {guess!r}?)"
+    if len(keys) <= _LISTED:
+        where = _key_path(loc[:-1]) if loc[:-1] else "the top level"
+        return f"; {where} has {', '.join(sorted(keys))}"
+    return ""
+
+
+def _section(loc: tuple, raw: Any) -> type[BaseModel] | None:
+    """The settings model of the section at ``loc`` in the input ``raw``: the path walked
+    through the models' fields from ``Config``, and a replicator's model found by its
+    type."""
+    annotation: Any = Config
+    data = raw
+    for part in loc:
+        model = _model(annotation, data)
+        inner = _unwrapped(annotation)
+        if model is not None:
+            field = model.model_fields.get(part) if isinstance(part, str) else None
+            if field is None:
+                return None
+            annotation = field.annotation
+        elif isinstance(part, int) and get_origin(inner) in (list, tuple):
+            annotation = get_args(inner)[0]
+        elif isinstance(part, str) and get_origin(inner) is dict:
+            annotation = get_args(inner)[1]
+        else:
+            return None
+        data = _child(data, part)
+    return _model(annotation, data)
+
+
+def _unwrapped(annotation: Any) -> Any:
+    """``annotation`` without ``Annotated`` and ``| None``."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, types.UnionType):
+            others = [a for a in get_args(annotation) if a is not type(None)]
+            if len(others) != 1:
+                return annotation
+            annotation = others[0]
+        else:
+            return annotation
+
+
+def _model(annotation: Any, data: Any) -> type[BaseModel] | None:
+    """The settings model ``annotation`` stands for, given its input ``data``."""
+    model = _unwrapped(annotation)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    if issubclass(model, ReplicatorConfig) and isinstance(data, dict):
+        name = data.get("type")
+        try:
+            kind = kinds().get(name) if isinstance(name, str) else None
+        except KindError:
+            kind = None  # _by_kind reports it
+        if kind is not None:
+            return kind.settings
+    return model
+
+
+def _child(data: Any, part: str | int) -> Any:
+    if isinstance(data, dict):
+        return data.get(part)
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return None
 
 
 def _cross_checks(config: Config) -> list[str]:

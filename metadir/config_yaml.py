@@ -78,33 +78,31 @@ class _BoundedLoader(yaml.SafeLoader):
         # anchored node -> the values it stands for with its own aliases expanded
         self._anchored_sizes: dict[int, int] = {}
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
+        # typed loosely: the stubs give events the marks of the C parser too
+        mark: Any = event.start_mark
         if isinstance(event, yaml.AliasEvent):
             node = self.anchors.get(event.anchor)
             if node is not None:
                 size = self._anchored_sizes.get(id(node))
                 if size is None:
                     # an alias inside its own anchor would expand forever
-                    raise ComposerError(
-                        None, None, f"alias *{event.anchor} refers to itself", event.start_mark
-                    )
-                self._count(size, event.start_mark)
+                    raise ComposerError(None, None, f"alias *{event.anchor} refers to itself", mark)
+                self._count(size, mark)
             return super().compose_node(parent, index)
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise ComposerError(
-                None, None, f"nested more than {MAX_DEPTH} levels deep", event.start_mark
-            )
+            raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
         before = self._nodes
-        self._count(1, event.start_mark)
+        self._count(1, mark)
         node = super().compose_node(parent, index)
         self._depth -= 1
         if event.anchor is not None:
             self._anchored_sizes[id(node)] = self._nodes - before
         return node
 
-    def _count(self, nodes: int, mark: yaml.Mark) -> None:
+    def _count(self, nodes: int, mark: Any) -> None:
         self._nodes += nodes
         if self._nodes > MAX_NODES:
             raise ComposerError(

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
-from phonenumbers import phonenumberutil as _util
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from metadir.core import phonelib
 
 PhoneFormat = Literal["e164", "readable", "national", "source"]
 SHORT_INTERNAL_DIGITS = 4  # "567", "2001", "110": internal or service numbers, not local ones
@@ -29,6 +30,11 @@ _NOT_DIGITS = re.compile(r"\D")
 _NUMBER_LIKE = re.compile(r"^[\s\d+\-/().]*$")
 # what _plain reads itself: ASCII digits and separators, at most one leading '+'
 _PLAIN = re.compile(r"\+?[0-9 \-/().]+")
+# the forms of a location's settings
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+_AREA_CODE = re.compile(r"[0-9]{1,6}")
+_OUTSIDE_LINE = re.compile(r"[0-9]{1,3}")
+_EXTENSIONS = re.compile(r"\s*\d+\s*-\s*\d+\s*")
 
 
 class Location(BaseModel):
@@ -36,13 +42,16 @@ class Location(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166 country code, e.g. DE")
-    area_code: str | None = Field(default=None, pattern=r"^[0-9]{1,6}$")
-    outside_line: str | None = Field(default=None, pattern=r"^[0-9]{1,3}$")
+    # ISO 3166 country code, e.g. DE (de is read as DE)
+    country: str
+    # the area code without the national prefix, e.g. 89 for Munich
+    area_code: str | None = None
+    # what is dialled for an outside line, e.g. 0
+    outside_line: str | None = None
     # the company number extensions are appended to, e.g. "+49 89 1234"
     base_number: str | None = None
     # the extension range, e.g. "100-999"
-    extensions: str | None = Field(default=None, pattern=r"^\s*\d+\s*-\s*\d+\s*$")
+    extensions: str | None = None
     # least significant digits a suffix fallback match needs
     fallback_digits: int = Field(default=7, ge=3, le=15)
 
@@ -54,8 +63,35 @@ class Location(BaseModel):
     @field_validator("country")
     @classmethod
     def _known_country(cls, value: str) -> str:
+        # the words, not the pattern: an admin writes "Germany" or "de"
+        if not _COUNTRY.fullmatch(value):
+            raise ValueError(
+                f"expected a two-letter ISO 3166 country code such as DE, not {value!r}"
+            )
+        value = value.upper()
         if phonenumbers.country_code_for_region(value) == 0:
             raise ValueError(f"{value!r} is not a country with a numbering plan")
+        return value
+
+    @field_validator("area_code")
+    @classmethod
+    def _area_code(cls, value: str | None) -> str | None:
+        if value is not None and not _AREA_CODE.fullmatch(value):
+            raise ValueError(f"expected up to 6 digits such as 89, not {value!r}")
+        return value
+
+    @field_validator("outside_line")
+    @classmethod
+    def _outside_line(cls, value: str | None) -> str | None:
+        if value is not None and not _OUTSIDE_LINE.fullmatch(value):
+            raise ValueError(f"expected up to 3 digits such as 0, not {value!r}")
+        return value
+
+    @field_validator("extensions")
+    @classmethod
+    def _extensions(cls, value: str | None) -> str | None:
+        if value is not None and not _EXTENSIONS.fullmatch(value):
+            raise ValueError(f"expected a range of numbers such as 100-999, not {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -130,7 +166,9 @@ def _parse(text: str, country: str) -> tuple[str, bool] | None:
             number = phonenumbers.parse(text, country)
         except NumberParseException:
             return None
-        plain = number.country_code, _util.national_significant_number(number)
+        if number.country_code is None:
+            return None
+        plain = number.country_code, phonenumbers.national_significant_number(number)
     code, national = plain
     # E.164 is the country code and the national significant number (format_number's way)
     if _valid(code, national):
@@ -142,9 +180,9 @@ def _possible(code: int, national: str) -> bool:
     """Whether ``national`` has a length the plan of country ``code`` has numbers of
     (``phonenumbers.is_possible_number``) and fits its general pattern: a national
     prefix read as part of the number (``+49 0089…``) does not."""
-    region = _util.region_code_for_country_code(code)
-    meta = _util.PhoneMetadata.metadata_for_region_or_calling_code(code, region)
-    if meta is None or _util._test_number_length(national, meta) != _POSSIBLE:
+    region = phonenumbers.region_code_for_country_code(code)
+    meta = phonelib.metadata_for_code(code, region)
+    if meta is None or phonelib.number_length(national, meta) != phonelib.IS_POSSIBLE:
         return False
     return bool(_patterns(code, region)[1].fullmatch(national))
 
@@ -156,7 +194,7 @@ def _valid(code: int, national: str) -> bool:
     call; here they are compiled once, per length into one alternation (a number is valid
     when it fits the region's general pattern and the pattern of any type of its length).
     """
-    regions = _util.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    regions = phonelib.regions_for_code(code)
     for region in regions:  # the region the number belongs to, as region_code_for_number
         leading, general, typed = _patterns(code, region)
         if len(regions) == 1 or (
@@ -166,10 +204,6 @@ def _valid(code: int, national: str) -> bool:
     return False
 
 
-_TYPES = (
-    "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
-    "voicemail", "fixed_line", "mobile",
-)  # fmt: skip
 _NEVER = re.compile(r"(?!)")
 
 
@@ -184,15 +218,15 @@ def _patterns(
 ) -> tuple[re.Pattern[str] | None, re.Pattern[str], dict[int, re.Pattern[str]]]:
     """A region's leading digits, its general pattern (with the lengths it allows), and
     for each length, the patterns of the number types that allow it, as one."""
-    meta = _util.PhoneMetadata.metadata_for_region_or_calling_code(code, region.upper())
+    meta = phonelib.metadata_for_code(code, region)
     if meta is None or meta.general_desc is None:
         return None, _NEVER, {}
     leading = None if meta.leading_digits is None else re.compile(meta.leading_digits)
     general = meta.general_desc
-    general_lengths = set(general.possible_length or range(1, _util._MAX_LENGTH_FOR_NSN + 1))
+    general_lengths = set(general.possible_length or range(1, phonelib.MAX_LENGTH_FOR_NSN + 1))
     by_length: dict[int, list[str]] = {}
-    for desc in (getattr(meta, name) for name in _TYPES):
-        if desc is None or not desc.national_number_pattern:
+    for desc in phonelib.number_types(meta):
+        if not desc.national_number_pattern:
             continue
         # a type without lengths of its own takes those of the general description
         for length in set(desc.possible_length or general_lengths) & general_lengths:
@@ -215,45 +249,39 @@ def _plain(text: str, country: str) -> tuple[int, str] | None:
     if not _PLAIN.fullmatch(text):
         return None
     digits = _NOT_DIGITS.sub("", text)
-    if not 2 < len(digits) <= _util._MAX_LENGTH_FOR_NSN:
+    if not 2 < len(digits) <= phonelib.MAX_LENGTH_FOR_NSN:
         return None
     plus = text.startswith("+")
-    meta = _util.PhoneMetadata.metadata_for_region(country, None)
+    meta = phonelib.metadata_for_region(country)
     idd = None if plus or meta is None else re.match(meta.international_prefix or "^$", digits)
     if idd:
         if digits[idd.end() : idd.end() + 1] == "0":
             return None  # parse reads "000…" as a national number
         digits = digits[idd.end() :]
     if plus or idd:
-        if len(digits) <= _util._MIN_LENGTH_FOR_NSN:
+        if len(digits) <= phonelib.MIN_LENGTH_FOR_NSN:
             return None
-        code, national = _util._extract_country_code(digits)
+        code, national = phonelib.extract_country_code(digits)
         if not code:
             return None  # parse tries harder (an IDD after the '+')
-        meta = _util.PhoneMetadata.metadata_for_region_or_calling_code(
-            code, _util.region_code_for_country_code(code)
-        )
+        meta = phonelib.metadata_for_code(code)
     else:
-        if meta is None or digits.startswith(str(meta.country_code)):
+        if meta is None or meta.country_code is None or digits.startswith(str(meta.country_code)):
             return None  # parse may read those digits as the country code
         code, national = meta.country_code, digits
-    if len(national) < _util._MIN_LENGTH_FOR_NSN or meta is None:
+    if len(national) < phonelib.MIN_LENGTH_FOR_NSN or meta is None:
         return None
-    _, stripped, _ = _util._maybe_strip_national_prefix_carrier_code(national, meta)
-    if _util._test_number_length(stripped, meta) not in _SHORT:
+    stripped = phonelib.strip_national_prefix(national, meta)
+    if phonelib.number_length(stripped, meta) not in _SHORT:
         national = stripped
-    if not _util._MIN_LENGTH_FOR_NSN <= len(national) <= _util._MAX_LENGTH_FOR_NSN:
+    if not phonelib.MIN_LENGTH_FOR_NSN <= len(national) <= phonelib.MAX_LENGTH_FOR_NSN:
         return None
     # parse keeps leading zeros ("Italian leading zero"): the digits are the significant number
     return code, national
 
 
-_POSSIBLE = _util.ValidationResult.IS_POSSIBLE
-_SHORT = (
-    _util.ValidationResult.TOO_SHORT,
-    _util.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-    _util.ValidationResult.INVALID_LENGTH,
-)
+# lengths at which parse keeps the national prefix as part of the number
+_SHORT = (phonelib.TOO_SHORT, phonelib.IS_POSSIBLE_LOCAL_ONLY, phonelib.INVALID_LENGTH)
 
 
 Kind = Literal["e164", "extension", "text"]

@@ -3,6 +3,7 @@ bounded names and DNs. Each component owns its model; ``metadir.config`` assembl
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,8 @@ MAX_NAME = 64
 # a longer DN is a mistake or an attack, and would be echoed in every message
 MAX_DN = 256
 Name = Annotated[str, Field(max_length=MAX_NAME)]
+# a directory's or replicator's own name: it goes into DNs, the store and messages
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class Strict(BaseModel):
@@ -60,6 +63,13 @@ class SecretFiles(Strict):
 def relative_to_config(value: Path, info: ValidationInfo) -> Path:
     """A path setting read relative to the directory of the config file."""
     return Path((info.context or {}).get("base_dir", ".")) / value
+
+
+def check_name(value: str) -> str:
+    """``value`` if it may name a directory or replicator; raises ``ValueError`` in words."""
+    if not _NAME.fullmatch(value):
+        raise ValueError("use letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
 
 
 def check_dn(value: str) -> tuple:

@@ -88,10 +88,15 @@ directories:
         ("server:\n  size_limit: lots\n", "server.size_limit: Input should be a valid integer"),
         ("server:\n  listen: [ldaps://0.0.0.0:714]\n", "server.listen: "),
         ("server:\n  listen: [http://x]\n", "only ldap://HOST:PORT listeners are supported"),
-        ("location: {country: Germany}\n", "location.country: String should match pattern"),
+        (
+            "location: {country: Germany}\n",
+            "location.country: expected a two-letter ISO 3166 country code such as DE, "
+            "not 'Germany'",
+        ),
         (
             "directories:\n  - name: contacts\n    replicators:\n      - {name: x, type: cvs}\n",
-            "directories[0].replicators[0].type: unknown replicator type; known types: csv",
+            "directories[0].replicators[0].type: unknown replicator type 'cvs'; known types: "
+            "csv, ldap, ldif",
         ),
         (
             "directories:\n  - name: contacts\n    replicators:\n"

@@ -105,16 +105,22 @@ def test_looks_like_number() -> None:
     ("settings", "problem"),
     [
         ({"country": "XX"}, "is not a country with a numbering plan"),
-        ({"country": "de"}, "String should match pattern"),
+        ({"country": "Germany"}, "expected a two-letter ISO 3166 country code such as DE"),
         ({"country": "DE", "base_number": "reception"}, "is not a phone number"),
         ({"country": "DE", "extensions": "999-100"}, "the range is reversed"),
-        ({"country": "DE", "extensions": "lots"}, "String should match pattern"),
+        ({"country": "DE", "extensions": "lots"}, "expected a range of numbers such as 100-999"),
+        ({"country": "DE", "area_code": "089x"}, "expected up to 6 digits such as 89"),
+        ({"country": "DE", "outside_line": "0000"}, "expected up to 3 digits such as 0"),
         ({"country": "DE", "fallback_digits": 2}, "greater than or equal to 3"),
     ],
 )
 def test_location_validation(settings: dict, problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         Location(**settings)
+
+
+def test_a_lower_case_country_code_is_read() -> None:
+    assert Location(country="de") == Location(country="DE")
 
 
 def _generated_numbers(count: int) -> list[str]:
