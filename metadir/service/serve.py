@@ -1,79 +1,105 @@
-"""``metadir serve``: load the tree from the store, listen, follow the store's changes."""
+"""``metadir serve``: load the tree from the store, then run the service tree on the
+reactor until SIGTERM (or a listener that cannot listen) stops it.
+
+The process-wide parts live here and only here: the global reactor, logging into the
+standard library, ``gc.freeze``, the signal handlers and the exit code. Everything that
+runs while the server serves is a child of the service tree (``metadir.service.app``).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import signal
 import time
+from typing import Any, cast
 
-from twisted.internet import reactor, threads
-from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
-from twisted.internet.interfaces import IStreamServerEndpoint
-from twisted.internet.task import LoopingCall
-from twisted.logger import STDLibLogObserver, globalLogBeginner
+from twisted.internet import error
+from twisted.internet import reactor as global_reactor
+from twisted.logger import ILogObserver, STDLibLogObserver, globalLogBeginner
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from metadir.config import Config
 from metadir.core.errors import ConfigError
-from metadir.directory.tree import DirectoryTree
-from metadir.ldap.access import directory_access
-from metadir.ldap.protocol import LDAPServerFactory
 from metadir.ldap.settings import Listener, listener_problems, parse_listener
 from metadir.ldap.tls import ServerTls, TlsFileError
+from metadir.service.app import make_service
 from metadir.service.load import load_tree
-from metadir.store import Store, StoredEntry
+from metadir.store import Store
 
 log = logging.getLogger("metadir.server")
 
+# workers for the store reads of the follower (one at a time) and of later children
+THREADS = 4
 
-class StoreFollower:
-    """Brings committed syncs into the tree: polls the store's change sequence off the
-    reactor thread and applies each batch in one reactor turn."""
 
-    def __init__(self, store: Store, tree: DirectoryTree, seq: int, directories: list[str]) -> None:
-        self.store = store
-        self.tree = tree
-        self.seq = seq
-        self.directories = directories
-        self._failing = False
+def serve(config: Config, listen: list[str] | None = None) -> int:
+    """Serve ``config``'s directories on its listeners (or on ``listen``, URLs given on
+    the command line) until stopped; the exit code: 0, or 1 when a listener failed."""
+    listeners = _listeners(config, listen)
+    tls = _server_tls(config)
+    # Twisted's own log events into the standard library's, as the rest of metadir logs
+    observer = cast(ILogObserver, STDLibLogObserver())  # mypy reads no zope interfaces
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    reactor = cast(Any, global_reactor)  # the module stands for the installed reactor
 
-    def poll(self) -> object:
-        d = threads.deferToThread(self.store.changes_since, self.seq, self.directories)
-        d.addCallbacks(self._apply, self._failed)
-        return d
-
-    def _apply(self, result: tuple[int, list[StoredEntry]]) -> None:
-        seq, changes = result
-        if self._failing:
-            log.info("store reachable again")
-            self._failing = False
-        if seq == self.seq:
-            return
-        added, updated, deleted = self.tree.apply(changes)
-        self.seq = seq
+    started = time.monotonic()
+    store = Store.open(config.store_url())
+    try:
+        seq, tree = load_tree(store, config)
+        # the loaded tree lives as long as the process: keep it out of every later collection
+        gc.freeze()
         log.info(
-            "store change %d visible: %d added, %d updated, %d deleted; %d contacts served",
+            "loaded %d contacts in %d directories in %.2f s (store change %d)",
+            tree.size,
+            len(tree.containers),
+            time.monotonic() - started,
             seq,
-            added,
-            updated,
-            deleted,
-            self.tree.size,
         )
+        exit_code = 0
 
-    def _failed(self, failure: object) -> None:
-        if not self._failing:  # one line per outage, not one per poll
-            log.error(
-                "cannot read the store, serving the last loaded state: %s",
-                getattr(failure, "getErrorMessage", lambda: failure)(),
-            )
-        self._failing = True
+        def listen_failed(_failure: Failure) -> None:
+            nonlocal exit_code
+            exit_code = 1
+            with contextlib.suppress(error.ReactorNotRunning):  # another one failed first
+                reactor.stop()
+
+        service = make_service(
+            config,
+            tree,
+            store,
+            seq,
+            reactor=reactor,
+            clock=reactor,
+            threadpool=ThreadPool(minthreads=0, maxthreads=THREADS, name="metadir"),
+            tls=tls,
+            listeners=listeners,
+            on_listen_failure=listen_failed,
+        )
+        # as twistd runs an application: start once running, stop (and wait) on shutdown
+        reactor.callWhenRunning(service.startService)
+        reactor.addSystemEventTrigger("before", "shutdown", log.info, "shutting down")
+        reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+        # new certificate and key for new connections, e.g. after a renewal
+        signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload_tls, tls))
+        reactor.run()  # SIGTERM and SIGINT stop it: Twisted's own handlers
+    finally:
+        store.close()
+    return exit_code
 
 
-def _endpoint(listener: Listener, tls: ServerTls | None) -> IStreamServerEndpoint:
-    if listener.ldaps:
-        return SSL4ServerEndpoint(reactor, listener.port, tls, interface=listener.host)
-    host = listener.host.replace(":", r"\:")
-    return serverFromString(reactor, f"tcp:{listener.port}:interface={host}")
+def _listeners(config: Config, listen: list[str] | None) -> list[Listener]:
+    """The listeners of the config, or those given with ``--listen``, checked like the
+    config's own."""
+    try:
+        listeners = [parse_listener(url) for url in listen] if listen else config.server.listen
+    except ValueError as exc:
+        raise ConfigError([f"--listen: {exc}"]) from None
+    if listen and (problems := listener_problems(listeners, config.server.tls)):
+        raise ConfigError([f"--listen: {p}" for p in problems])
+    return listeners
 
 
 def _server_tls(config: Config) -> ServerTls | None:
@@ -90,66 +116,3 @@ def _reload_tls(tls: ServerTls | None) -> None:
         log.info("SIGHUP: nothing to reload (no server.tls)")
     else:
         tls.reload()
-
-
-def serve(config: Config, listen: list[str] | None = None) -> int:
-    try:
-        listeners = [parse_listener(url) for url in listen] if listen else config.server.listen
-    except ValueError as exc:
-        raise ConfigError([f"--listen: {exc}"]) from None
-    if listen and (problems := listener_problems(listeners, config.server.tls)):
-        raise ConfigError([f"--listen: {p}" for p in problems])
-    tls = _server_tls(config)
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
-
-    started = time.monotonic()
-    store = Store.open(config.store_url())
-    seq, tree = load_tree(store, config)
-    names = list(tree.containers)
-    # the loaded tree lives as long as the process: keep it out of every later collection
-    gc.freeze()
-    log.info(
-        "loaded %d contacts in %d directories in %.2f s (store change %d)",
-        tree.size,
-        len(names),
-        time.monotonic() - started,
-        seq,
-    )
-
-    factory = LDAPServerFactory(
-        tree,
-        config.server.accounts,
-        config.server.allow_anonymous,
-        config.server.size_limit,
-        tls=tls,
-        require_tls=config.server.require_tls,
-        access=directory_access(config.directories, config.server.allow_anonymous),
-        limits=config.server.limits,
-        log_operations=config.server.access_log,
-    )
-    factory.noisy = False
-    follower = StoreFollower(store, tree, seq, names)
-    exit_code = 0
-
-    def start() -> None:
-        def listening(_port: object, listener: Listener) -> None:
-            log.info("listening on %s", listener.url)
-
-        def failed(failure: object, listener: Listener) -> None:
-            nonlocal exit_code
-            exit_code = 1
-            log.error("cannot listen on %s: %s", listener.url, failure.getErrorMessage())  # type: ignore[attr-defined]
-            reactor.stop()
-
-        for listener in listeners:
-            d = _endpoint(listener, tls).listen(factory)
-            d.addCallbacks(listening, failed, callbackArgs=(listener,), errbackArgs=(listener,))
-        LoopingCall(follower.poll).start(config.server.refresh_interval, now=False)
-
-    reactor.callWhenRunning(start)
-    # new certificate and key for new connections, e.g. after a renewal
-    signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload_tls, tls))
-    reactor.addSystemEventTrigger("before", "shutdown", log.info, "shutting down")
-    reactor.run()
-    store.close()
-    return exit_code

@@ -1,0 +1,98 @@
+"""The service tree of ``metadir serve``: one parent, one child per job.
+
+Children start in the order they were added and stop in reverse: the thread pool first
+up and last down, then the store follower, then one listener per address. The scheduler,
+the HTTP service and the lease of later work are one more child each. Every child gets its
+clock, reactor and thread pool as arguments, so a test builds the tree on
+``task.Clock`` and an in-memory reactor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from twisted.application.service import MultiService, Service
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from metadir.config import Config
+from metadir.directory.tree import DirectoryTree
+from metadir.ldap.settings import Listener
+from metadir.ldap.tls import ServerTls
+from metadir.service.follower import StoreFollower
+from metadir.service.ldap import ldap_factory
+from metadir.service.listeners import ListenerService, listener_endpoint
+from metadir.store import Store
+
+THREADPOOL = "threadpool"
+FOLLOWER = "store-follower"
+
+
+def listener_name(listener: Listener) -> str:
+    """The child service's name for a listener: ``ldap:<url>``."""
+    return f"ldap:{listener.url}"
+
+
+class ThreadPoolService(Service):
+    """Owns a thread pool for the tree's blocking work (store reads): started with the
+    tree, stopped (its workers joined) after every other child has stopped."""
+
+    def __init__(self, pool: ThreadPool) -> None:
+        self.pool = pool
+
+    def startService(self) -> None:
+        super().startService()
+        self.pool.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.pool.stop()  # waits for work in progress, as the reactor's own pool does
+
+
+def make_service(
+    config: Config,
+    tree: DirectoryTree,
+    store: Store,
+    seq: int,
+    *,
+    reactor: IReactorFromThreads,
+    clock: IReactorTime,
+    threadpool: ThreadPool,
+    tls: ServerTls | None,
+    listeners: Sequence[Listener],
+    on_listen_failure: Callable[[Failure], object] | None = None,
+) -> MultiService:
+    """The tree serving ``tree`` (loaded from ``store`` at change ``seq``).
+
+    ``reactor`` listens (``IReactorTCP``, ``IReactorSSL``) and takes results back from
+    worker threads; ``clock`` times the store polls and the connections.
+    """
+    top = MultiService()
+    pool = ThreadPoolService(threadpool)
+    pool.setName(THREADPOOL)
+    pool.setServiceParent(top)
+
+    follower = StoreFollower(
+        store,
+        tree,
+        seq,
+        list(tree.containers),
+        interval=config.server.refresh_interval,
+        clock=clock,
+        reactor=reactor,
+        threadpool=threadpool,
+    )
+    follower.setName(FOLLOWER)
+    follower.setServiceParent(top)
+
+    factory = ldap_factory(config, tree, tls, clock)
+    for listener in listeners:
+        endpoint = listener_endpoint(reactor, listener, tls)
+        child = ListenerService(listener.url, endpoint, factory, on_listen_failure)
+        name = listener_name(listener)
+        if top.namedServices.get(name) is None:
+            child.setName(name)
+        # else: the same URL twice; the second fails to listen, as it always did
+        child.setServiceParent(top)
+    return top
