@@ -1,4 +1,11 @@
-"""The meta database (SQL, the source of truth) and its change sequence."""
+"""The meta database (SQL, the source of truth) and its change sequence.
+
+Rooms, lowest first: ``connection`` (engines, dialect quirks, transactions), ``models``
+(tables), ``migrate`` (schema revisions, alembic), ``engine`` (opening a store, the look
+``metadir check`` takes), ``entries`` (entries and the change feed), ``layout``
+(directories, replicators and their saved state), ``runs`` (run records, status); ``store``
+is the facade the rest of metadir uses.
+"""
 
 from metadir.store.store import (
     EntryData,

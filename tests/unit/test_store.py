@@ -15,9 +15,9 @@ from sqlalchemy import create_engine, inspect, select, text
 
 from metadir.core.errors import StoreError
 from metadir.store import EntryData, RunRecord, Store
-from metadir.store.engine import migration_config
+from metadir.store.migrate import migration_config
 from metadir.store.models import metadata, replicators
-from metadir.store.store import PROBLEMS_KEPT, RUNS_WITH_PROBLEMS
+from metadir.store.runs import PROBLEMS_KEPT, RUNS_WITH_PROBLEMS
 from replicators.base import Problem
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
