@@ -1,4 +1,5 @@
-"""Who may read what, from where: directory access rules and the failed-bind brake.
+"""Who may read what, from where: directory access rules (slapd's ACLs, as small as
+metadir needs them). The failed-bind brake is the authenticator's (``authenticator.py``).
 
 A connection sees the directories its identity may read (an account's ``directories``;
 for anonymous clients those that admit anonymous reads), further narrowed to those whose
@@ -8,18 +9,14 @@ for anonymous clients those that admit anonymous reads), further narrowed to tho
 from __future__ import annotations
 
 import ipaddress
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from metadir.directory.settings import DirectorySettings
+from metadir.ldap.authenticator import ANONYMOUS, Identity
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-# failures from one address are forgotten after this long without another
-_FORGET_AFTER = 600.0
-_FIRST_DELAY = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,29 +51,37 @@ def parse_address(host: str) -> Address | None:
         return None
 
 
-_MAX_DOUBLINGS = 64  # far past any max_delay: _FIRST_DELAY * 2**63 is centuries
+class AccessPolicy:
+    """Which directories a client may read, and whether it must use TLS first."""
 
+    def __init__(
+        self,
+        directories: Mapping[str, DirectoryAccess] | None,
+        allow_anonymous: bool,
+        require_tls: bool = False,
+    ) -> None:
+        # per directory: who may read it from where; none: the identity alone decides
+        self.directories = dict(directories or {})
+        self.allow_anonymous = allow_anonymous
+        self.require_tls = require_tls
 
-class BindBrake:
-    """Slows down answers to failed binds from an address that keeps failing: the first
-    failure answers at once, then each one waits twice as long, up to ``max_delay``."""
+    def visible(self, identity: Identity, address: Address | None) -> set[str] | None:
+        """The directories ``identity`` may read from ``address``; None: all of them.
+        An empty set: nothing at all (anonymous reads are off). The connection keeps the
+        answer until the next bind: the set is not to be changed."""
+        dirs = identity.directories
+        access = self.directories
+        if not access:
+            if dirs is None and identity is ANONYMOUS and not self.allow_anonymous:
+                return set()
+            return set(dirs) if dirs is not None else None
+        anonymous = identity is ANONYMOUS
+        allowed = {n for n, a in access.items() if a.admits(anonymous, address)}
+        if dirs is not None:
+            allowed &= dirs
+        return None if len(allowed) == len(access) else allowed
 
-    def __init__(self, max_delay: float) -> None:
-        self.max_delay = max_delay
-        self._failures: dict[str, tuple[int, float]] = {}
-
-    def failed(self, address: str) -> float:
-        """Record a failure; the seconds its answer should wait."""
-        now = time.monotonic()
-        count, last = self._failures.get(address, (0, now))
-        if now - last > _FORGET_AFTER:
-            count = 0
-        # the count stops where the delay has reached its ceiling: 2 ** count must stay a
-        # number a float can hold however long an address keeps failing
-        self._failures[address] = (min(count + 1, _MAX_DOUBLINGS), now)
-        if len(self._failures) > 10_000:  # many addresses: forget the quiet ones
-            self._failures = {a: v for a, v in self._failures.items() if now - v[1] < 60}
-        return 0.0 if count == 0 else min(_FIRST_DELAY * 2 ** (count - 1), self.max_delay)
-
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
+    def tls_required(self, secure: bool) -> bool:
+        """Whether a request on a connection that is (not) ``secure`` must be refused until
+        it runs TLS."""
+        return self.require_tls and not secure

@@ -229,7 +229,7 @@ def sort_entries(entries: list[Entry], keys: Sequence[SortKey]) -> SortOutcome:
             return max(forms) if reverse else min(forms)
 
         present = [(value(e), e) for e in ordered]
-        have = [pair for pair in present if pair[0] is not None]
+        have = [(v, e) for v, e in present if v is not None]
         have.sort(key=lambda pair: pair[0], reverse=key.reverse)
         ordered = [e for _, e in have] + [e for v, e in present if v is None]
     return SortOutcome(ordered, 0)
@@ -264,9 +264,10 @@ def view(entries: list[Entry], request: ViewRequest, key: SortKey) -> View:
         else:  # the client's idea of the size differs: keep the same relative position
             target = count * offset // known if known else offset
     else:
-        target = _position(entries, request.assertion or b"", key)
-        if target is None:
+        position = _position(entries, request.assertion or b"", key)
+        if position is None:
             return View([], 0, count, INAPPROPRIATE_MATCHING)
+        target = position
     first = max(target - request.before, 1)
     last = min(max(target, 1) + request.after, count)
     return View(entries[first - 1 : last], target, count, 0)

@@ -221,7 +221,7 @@ def _write(name: str, response_tag: int) -> Callable[[int, bytes], WriteRequest]
 
 
 # protocolOp tag of each request → its reader
-_READERS = {
+_READERS: dict[int, Callable[[int, bytes], Request]] = {
     0x63: _search,
     0x60: _bind,
     0x6E: _compare,
@@ -256,7 +256,12 @@ def _controls(element: tuple[int, bytes]) -> list[Control]:
     return out
 
 
-_COMPARISONS = {0xA3: f.Equality, 0xA5: f.GreaterOrEqual, 0xA6: f.LessOrEqual, 0xA8: f.Approx}
+_COMPARISONS: dict[int, Callable[[str, str], f.Filter]] = {
+    0xA3: f.Equality,
+    0xA5: f.GreaterOrEqual,
+    0xA6: f.LessOrEqual,
+    0xA8: f.Approx,
+}
 
 
 def decode_filter(tag: int, content: bytes, depth: int = 0) -> f.Filter:

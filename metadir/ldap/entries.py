@@ -40,7 +40,7 @@ class Selection:
         # no attributes asked for means all user attributes; "1.1" or "+" alone mean none
         all_user = "*" in requested or not requested
         all_operational = "+" in requested
-        names = set()
+        names: set[str] = set()
         for name in requested:
             if name in ("*", "+", "1.1") or not name:
                 continue
@@ -90,6 +90,7 @@ def encode_entry(entry: Entry, selection: Selection, operational: frozenset[str]
             return cached
     parts = []
     binary = binary_names()
+    values: Sequence[str] | Sequence[bytes]  # bytes where the attribute is binary
     for name, values in entry.attributes.items():
         if selection.wants(name, name in operational):
             if selection.types_only:

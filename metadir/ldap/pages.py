@@ -14,6 +14,9 @@ import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from metadir.directory.index import Entry
+from metadir.ldap.backend import Backend
+
 # open paged searches one connection may hold; the oldest is dropped beyond that
 MAX_OPEN = 16
 
@@ -56,3 +59,14 @@ class Pages:
             if search.mid == mid:
                 del self.open[cookie]
                 return
+
+
+def next_page(backend: Backend, search: PagedSearch, size: int, size_limit: int) -> list[Entry]:
+    """The next ``size`` entries of ``search`` (fewer where the client's ``size_limit``
+    ends it, or entries left the backend meanwhile), moving it past them."""
+    if size_limit > 0:
+        size = min(size, size_limit - search.sent)
+    page = backend.entries(search.ids[search.position : search.position + size])
+    search.position += size
+    search.sent += len(page)
+    return page

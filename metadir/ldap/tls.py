@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from OpenSSL import SSL
 from twisted.internet import interfaces, ssl
-from zope.interface import implementer
+from zope.interface import implementer  # type: ignore[import-untyped]
 
 log = logging.getLogger("metadir.tls")
 
@@ -101,7 +101,7 @@ def is_active(transport: interfaces.ITransport) -> bool:
 
 def connection_summary(transport: interfaces.ITransport) -> str:
     """Protocol version and cipher of a TLS connection, for the log."""
-    handle = transport.getHandle()  # type: ignore[attr-defined]
+    handle = transport.getHandle()
     return f"{handle.get_protocol_version_name()} {handle.get_cipher_name()}"
 
 

@@ -15,9 +15,9 @@ from ldaptor.protocols import pureldap
 from twisted.internet.task import Clock
 from twisted.python import log as twisted_log
 
-from metadir.config import Limits
 from metadir.core import ber
 from metadir.ldap.logtext import loggable
+from metadir.ldap.settings import Limits
 from scripts.fuzz_ldap import fuzz
 from tests.servers import start_metadir, stop_metadir
 from tests.unit.test_ldap_protocol import Client, make_factory, read_messages

@@ -311,7 +311,7 @@ def test_time_limit(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     assert done.value.resultCode == 0 and len(entries) == 1200
     # a clock that runs a second per look: the limit passes while entries are sent
     ticks = iter(range(10**6))
-    monkeypatch.setattr("metadir.ldap.protocol.time.monotonic", lambda: next(ticks))
+    monkeypatch.setattr("metadir.ldap.connection.time.monotonic", lambda: next(ticks))
     *entries, done = client.send([], time_limit=1)
     assert done.value.resultCode == 3
     assert 0 < len(entries) < 1200

@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import warnings
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from ldaptor.protocols import pureber, pureldap
 from pydantic import SecretStr
 from twisted.internet.testing import StringTransport
 
-from metadir.config import Account, DirectoryConfig
+from metadir.config import DirectoryConfig
 from metadir.core import ber
 from metadir.core.records import StoredEntry
 from metadir.directory.filters import Not, Present, to_text
@@ -23,6 +24,7 @@ from metadir.directory.tree import DirectoryTree
 from metadir.ldap.decode import MalformedRequest, decode_request, parse_filter
 from metadir.ldap.passwords import hash_password
 from metadir.ldap.protocol import LDAPConnection, LDAPServerFactory
+from metadir.ldap.settings import Account
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -32,7 +34,10 @@ NOW = datetime(2026, 11, 21, tzinfo=UTC)
 
 
 def make_factory(
-    allow_anonymous: bool = True, size_limit: int = 0, accounts: list[Account] | None = None
+    allow_anonymous: bool = True,
+    size_limit: int = 0,
+    accounts: list[Account] | None = None,
+    **options: Any,
 ) -> LDAPServerFactory:
     reps = [{"name": "crm", "type": "csv", "path": "x.csv", "key": "k"}]
     tree = DirectoryTree(
@@ -54,7 +59,7 @@ def make_factory(
             for i in range(1, 6)
         ]
     )
-    return LDAPServerFactory(tree, accounts or [], allow_anonymous, size_limit)
+    return LDAPServerFactory(tree, accounts or [], allow_anonymous, size_limit, **options)
 
 
 class Client:
@@ -175,10 +180,11 @@ def test_simple_bind_runs_off_the_reactor_and_scopes_directories() -> None:
         dn="cn=pbx,dc=meta", password=SecretStr(hash_password("s3cret")), directories=["contacts"]
     )
     factory = make_factory(allow_anonymous=False, accounts=[account])
-    assert factory.authenticate("CN=PBX, dc=meta", "s3cret").dn == "cn=pbx,dc=meta"
-    assert factory.authenticate("cn=pbx,dc=meta", "wrong") is None
-    assert factory.authenticate("cn=nobody,dc=meta", "s3cret") is None
-    assert factory.authenticate("not a dn", "s3cret") is None
+    authenticator = factory.authenticator
+    assert authenticator.authenticate("CN=PBX, dc=meta", "s3cret").dn == "cn=pbx,dc=meta"
+    assert authenticator.authenticate("cn=pbx,dc=meta", "wrong") is None
+    assert authenticator.authenticate("cn=nobody,dc=meta", "s3cret") is None
+    assert authenticator.authenticate("not a dn", "s3cret") is None
 
 
 def test_read_only_operations_are_refused() -> None:
@@ -361,12 +367,14 @@ def test_encoded_entries_are_reused_until_the_entry_changes() -> None:
     client = Client(factory)
     base = "entryUUID=u3,ou=contacts,dc=meta"
     (first, _) = client.send(search(base, scope=0))
-    (entry,) = [e for e in factory.tree.index.entries.values() if e.dn == base]
+    (entry,) = [e for e in factory.backend.tree.index.entries.values() if e.dn == base]
     assert entry.wire is not None and len(entry.wire) == 1  # kept for the next search
     (again, _) = client.send(search(base, scope=0))
     assert again.value.toWire() == first.value.toWire()
     changed = {"cn": ["Contact 3"], "sn": ["Neuname"]}
-    factory.tree.apply([StoredEntry(3, "u3", "contacts", "crm", ("3",), changed, NOW, NOW, False)])
+    factory.backend.tree.apply(
+        [StoredEntry(3, "u3", "contacts", "crm", ("3",), changed, NOW, NOW, False)]
+    )
     (after, _) = client.send(search(base, scope=0))
     assert dict(after.value.attributes)[b"sn"] == [b"Neuname"]
 
@@ -376,7 +384,7 @@ def test_photos_are_served_as_bytes_and_broken_ones_left_out(
 ) -> None:
     factory = make_factory()
     photo = b"\xff\xd8\xff\xe0 not text \x80\x81"
-    factory.tree.apply(
+    factory.backend.tree.apply(
         [
             StoredEntry(6, "u6", "contacts", "crm", ("6",),
                         {"cn": ["Foto"], "jpegPhoto": [base64.b64encode(photo).decode()]},
