@@ -122,7 +122,7 @@ def object_class_name(value: str) -> str | None:
     return _class_names().get(value if value[:1].isdigit() else value.lower())
 
 
-def virtual_members(attr: AttributeType, filter: f.Filter) -> tuple[f.Filter, ...]:
+def virtual_members(attr: AttributeType, filter: f.Assertion) -> tuple[f.Assertion, ...]:
     """``filter`` on a virtual attribute as the same filter on each attribute it stands for."""
     members = attr.virtual
     if attr.name == "searchContact" and looks_like_number(_asserted(filter)):
@@ -130,14 +130,14 @@ def virtual_members(attr: AttributeType, filter: f.Filter) -> tuple[f.Filter, ..
     return tuple(_on(filter, name) for name in members)
 
 
-def _asserted(filter: f.Filter) -> str:
+def _asserted(filter: f.Assertion) -> str:
     if isinstance(filter, f.Substrings):
         return "".join(p for p in (filter.initial, *filter.any, filter.final) if p)
     return getattr(filter, "value", "")
 
 
-def _on(filter: f.Filter, name: str) -> f.Filter:
-    return replace(filter, attribute=name)  # type: ignore[type-var]
+def _on(filter: f.Assertion, name: str) -> f.Assertion:
+    return replace(filter, attribute=name)
 
 
 def attribute_type(name: str) -> AttributeType | None:

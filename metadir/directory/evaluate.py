@@ -82,7 +82,8 @@ class Matcher:
         return self._assertion(attr, filter, scope)
 
     def _and(self, parts: tuple[f.Filter, ...], scope: Ids) -> Outcome:
-        true, undefined = scope, EMPTY
+        true: Ids = scope
+        undefined: Ids = EMPTY
         for part in sorted(parts, key=self._cost):
             part_true, part_undefined = self.evaluate(part, true | undefined if undefined else true)
             # TRUE needs every part TRUE; Undefined means no part FALSE and not every part TRUE
@@ -142,11 +143,11 @@ class Matcher:
             if held is None:
                 return EMPTY, EMPTY
 
-            def test(value: str) -> bool:
+            def contains(value: str) -> bool:
                 return substrings_match(value, initial, any_, final)
 
             values, count = held.substring_candidates((initial,) if initial else (), final)
-            return self.select(held, attr.name, values, count, test, scope), EMPTY
+            return self.select(held, attr.name, values, count, contains, scope), EMPTY
         if isinstance(filter, f.GreaterOrEqual | f.LessOrEqual):
             norm = rule.normalize(filter.value)
             if norm is None or not rule.ordering:
@@ -255,7 +256,7 @@ class Matcher:
                 return equal
             below, _ = self.evaluate(f.LessOrEqual(name, value), scope)
             return below - equal
-        candidates = held.present() & scope
+        candidates: Ids = held.present() & scope
         if held.rule is CASE_IGNORE and not rule.ordering:
             # values equal by a text rule are equal ignoring case: the index narrows first
             candidates, _ = self.evaluate(f.Equality(name, value), candidates)

@@ -86,6 +86,9 @@ Filter = (
     | Undefined
 )
 
+# the filters that assert something of one attribute type
+Assertion = Equality | Substrings | Present | GreaterOrEqual | LessOrEqual | Approx
+
 
 def size(filter: Filter) -> int:
     """How many elements ``filter`` has: each and, or, not and assertion."""

@@ -95,7 +95,7 @@ class Entry:
     # canonical attribute name -> values, structural and operational attributes included
     attributes: Mapping[str, Sequence[str]]
     # phone attribute -> canonical numbers, where they differ from the values served
-    numbers: dict[str, Sequence[str]] | None = None
+    numbers: Mapping[str, Sequence[str]] | None = None
     # encoded forms of this entry, keyed by what was selected; filled by the LDAP layer
     # (None until the entry is first sent: most entries of a big directory never are)
     wire: dict[object, bytes] | None = None

@@ -146,12 +146,11 @@ class DirectoryTree:
             old = self.index.remove(entry_id)
             if old is not None:
                 self._forget(old)
-            served = (
-                not stored.deleted
-                and container is not None
+            if (
+                container is not None
+                and not stored.deleted
                 and stored.replicator in self._replicators[stored.directory]
-            )
-            if served:
+            ):
                 self.index.add(self._contact(entry_id, stored, container))
                 container.members.add(entry_id)
                 container.subtree.add(entry_id)
