@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from twisted.internet import protocol, threads
+from twisted.internet import protocol
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
@@ -76,6 +76,8 @@ class Server(Frontend, Protocol):
     policy: AccessPolicy
     # what a bind runs in a thread: the authenticator's, unless a tool replaced it
     authenticate: Callable[[str, str], Identity | None]
+    # runs a call in a worker thread, its result a Deferred fired in the reactor thread
+    in_thread: Callable[..., Any]
 
 
 @implementer(IHandshakeListener)
@@ -335,7 +337,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             answer(OPERATIONS_ERROR, "internal error")
 
         # argon2 is slow on purpose: off the reactor thread
-        bind: Any = threads.deferToThread(self.server.authenticate, dn, password)
+        bind: Any = self.server.in_thread(self.server.authenticate, dn, password)
         bind.addBoth(settled).addCallback(done).addErrback(failed)
         return None
 

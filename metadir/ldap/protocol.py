@@ -14,9 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-# ``reactor`` and ``threads`` are looked up here by tools that run connections on a
-# task.Clock (scripts/fuzz_ldap.py patches them)
-from twisted.internet import protocol, reactor, threads  # noqa: F401
+from twisted.internet import protocol, reactor, threads
 
 from metadir.directory.attributes import operational_names
 from metadir.directory.backend import DirectoryBackend
@@ -54,11 +52,14 @@ class LDAPServerFactory(protocol.ServerFactory):
         limits: Limits | None = None,
         log_operations: bool = False,
         clock: Any = reactor,  # IReactorTime (Any: zope interfaces are opaque to mypy)
+        in_thread: Callable[..., Any] = threads.deferToThread,
     ) -> None:
         if isinstance(backend, DirectoryTree):
             backend = DirectoryBackend(backend)
         self.backend: Backend = backend
         self.clock = clock  # the timers of connections: idle, slow requests, the bind brake
+        # where binds check password hashes (argon2 is slow on purpose): a thread pool
+        self.in_thread = in_thread
         self.size_limit = size_limit
         self.tls = tls  # certificate and key for StartTLS; None: StartTLS is unavailable
         # built once, so that its encodings stay cached on it like any entry's

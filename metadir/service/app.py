@@ -86,7 +86,7 @@ def make_service(
     follower.setName(FOLLOWER)
     follower.setServiceParent(top)
 
-    factory = ldap_factory(config, tree, tls, clock)
+    factory = ldap_factory(config, tree, tls, clock, reactor, threadpool)
     for listener in listeners:
         endpoint = listener_endpoint(reactor, listener, tls)
         child = ListenerService(listener.url, endpoint, factory, on_listen_failure)

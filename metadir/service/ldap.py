@@ -6,7 +6,11 @@ the only caller in the service to follow it.
 
 from __future__ import annotations
 
-from twisted.internet.interfaces import IReactorTime
+from functools import partial
+
+from twisted.internet import threads
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.python.threadpool import ThreadPool
 
 from metadir.config import Config
 from metadir.directory.tree import DirectoryTree
@@ -16,10 +20,16 @@ from metadir.ldap.tls import ServerTls
 
 
 def ldap_factory(
-    config: Config, tree: DirectoryTree, tls: ServerTls | None, clock: IReactorTime
+    config: Config,
+    tree: DirectoryTree,
+    tls: ServerTls | None,
+    clock: IReactorTime,
+    reactor: IReactorFromThreads,
+    threadpool: ThreadPool,
 ) -> LDAPServerFactory:
     """What every LDAP connection shares, over ``tree``; ``clock`` runs the connections'
-    timers (idle time, the failed-bind brake), so tests can drive them."""
+    timers (idle time, the failed-bind brake), so tests can drive them; binds check
+    password hashes in ``threadpool``, their results handed back through ``reactor``."""
     factory = LDAPServerFactory(
         tree,
         config.server.accounts,
@@ -31,6 +41,7 @@ def ldap_factory(
         limits=config.server.limits,
         log_operations=config.server.access_log,
         clock=clock,
+        in_thread=partial(threads.deferToThreadPool, reactor, threadpool),
     )
     factory.noisy = False  # no "Starting factory" lines
     return factory

@@ -9,18 +9,12 @@ import logging
 import pytest
 from ldaptor.protocols import pureldap
 from pydantic import SecretStr
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from metadir.ldap.passwords import hash_password
 from metadir.ldap.settings import Account, Limits
 from tests.unit.test_ldap_protocol import Client, make_factory, read_messages
-
-
-@pytest.fixture
-def bind_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Binds verify the password at once instead of in a thread (no reactor runs here)."""
-    monkeypatch.setattr(threads, "deferToThread", lambda f, *a: defer.maybeDeferred(f, *a))
 
 
 def test_idle_connections_are_closed_after_idle_timeout(caplog: pytest.LogCaptureFixture) -> None:
@@ -60,11 +54,14 @@ def _failed_bind(client: Client, clock: Clock, mid: int) -> float:
     return waited
 
 
-def test_failed_binds_from_one_address_wait_longer_each_time(bind_in_place: None) -> None:
+def test_failed_binds_from_one_address_wait_longer_each_time() -> None:
     clock = Clock()
     account = Account(dn="cn=pbx,dc=meta", password=SecretStr(hash_password("s3cret")))
     factory = make_factory(
-        accounts=[account], clock=clock, limits=Limits(bind_failure_delay=1, idle_timeout=0)
+        accounts=[account],
+        clock=clock,
+        limits=Limits(bind_failure_delay=1, idle_timeout=0),
+        in_thread=defer.maybeDeferred,  # no reactor runs here: the hash is checked at once
     )
     client = Client(factory)
     assert [_failed_bind(client, clock, n) for n in range(1, 6)] == [0, 0.25, 0.5, 1, 1]
