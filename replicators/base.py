@@ -1,24 +1,33 @@
-"""The small interface every import replicator implements (Singer/Airbyte style).
+"""The contract of sources and targets (Singer/Airbyte style).
 
-``check()`` opens the source and names its fields; ``read(state)`` yields one ``Record`` per
-source row (raw source field -> value) and a ``Problem`` for every row it had to skip. A
-source that can tell what changed also yields ``Removed`` keys and ends with a
-``Checkpoint``: the state its next read resumes from. Mapping, normalisation, diff, guard,
-the transaction and keeping the state belong to the sync engine.
+A source kind's settings model (``ReplicatorConfig``) builds its replicator from a
+``Context``: what the running program lends it (the config file's folder, a clock, an HTTP
+client factory, cancellation, progress). ``check()`` opens the source and names its
+fields; ``read(state)`` yields one ``Record`` per source row (raw source field -> value)
+and a ``Problem`` for every row it had to skip. A source that can tell what changed also
+yields ``Removed`` keys and ends with a ``Checkpoint``: the state its next read resumes
+from. Mapping, normalisation, diff, guard, the transaction and keeping the state belong to
+the sync engine.
+
+An export (``ExportConfig``) builds a ``Target`` the same way; ``metadir.sync.export`` feeds
+it the store's change feed from the export's saved position, so exports need no store path
+of their own.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from metadir.core.errors import SourceError
+from metadir.core.errors import MetadirError, SourceError
 from metadir.core.phone import Location
-from metadir.core.records import Checkpoint, Problem, Record, Removed
+from metadir.core.records import Checkpoint, Problem, Record, Removed, StoredEntry
 from metadir.core.settings import MAX_NAME
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -27,6 +36,59 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 class SourceChanged(SourceError):
     """The source changed while it was read: the read is no consistent picture of it. The
     engine reads it once more after a short wait."""
+
+
+class Cancelled(SourceError):
+    """The program asked the read to stop (shutdown, a timeout): the run changes nothing."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _never() -> bool:
+    return False
+
+
+def _ignore(rows: int) -> None:
+    return None
+
+
+# builds an httpx-style client (``get``, ``post``, ``close``); typed loosely because metadir
+# does not depend on httpx: a source kind that needs HTTP brings its own client library
+HttpClientFactory = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the running program lends a source or target besides its settings and state."""
+
+    # what relative paths in the settings (a CSV's path, a CA file) are relative to: the
+    # config file's folder
+    base_dir: Path
+    # the current time, in UTC; tests pass a fixed or stepping clock
+    clock: Callable[[], datetime] = _utc_now
+    # None: this program offers no HTTP client (a source that needs one says so)
+    http: HttpClientFactory | None = None
+    # asked between rows or pages; ``threading.Event().is_set`` fits
+    cancelled: Callable[[], bool] = _never
+    # told how many rows the read has handed on so far
+    progress: Callable[[int], None] = _ignore
+    # checked by ``tick``: one shared list, so that a frozen context can count
+    _rows: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+
+    def tick(self, rows: int = 1) -> None:
+        """``rows`` more were read: report progress, and raise ``Cancelled`` if the program
+        asked the read to stop. Sources call it between rows or pages."""
+        self._rows[0] += rows
+        if self.cancelled():
+            raise Cancelled(f"cancelled after {self._rows[0]} rows")
+        self.progress(self._rows[0])
+
+    @property
+    def rows(self) -> int:
+        """How many rows ``tick`` counted."""
+        return self._rows[0]
 
 
 class Replicator(Protocol):
@@ -43,6 +105,13 @@ class Replicator(Protocol):
         A read without a ``Checkpoint`` is a full one. Raises ``SourceError`` if the source
         fails, ``SourceChanged`` if it changed while it was read."""
         ...
+
+
+def valid_name(value: str) -> str:
+    """A replicator's or export's name: it goes into the store, log lines and messages."""
+    if not re.match(NAME_PATTERN, value):
+        raise ValueError("use letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
 
 
 def one_or_more(value: object) -> object:
@@ -88,14 +157,7 @@ class ReplicatorConfig(BaseModel):
     # how the source writes phone numbers, when it differs from its directory's location
     location: Location | None = None
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not re.match(NAME_PATTERN, value):
-            raise ValueError(
-                "use letters, digits, '.', '_' or '-', starting with a letter or digit"
-            )
-        return value
+    _name = field_validator("name")(valid_name)
 
     @field_validator("max_delete", "max_update", mode="before")
     @classmethod
@@ -115,11 +177,54 @@ class ReplicatorConfig(BaseModel):
             return ChangeLimit(percent=percent)
         raise ValueError("expected a share such as '20%' or a count such as 50")
 
-    def build(self, base_dir: Path) -> Replicator:
-        """The replicator these settings describe."""
+    def build(self, context: Context) -> Replicator:
+        """The replicator these settings describe, lent ``context``."""
         raise NotImplementedError(f"replicator type {self.type!r} cannot be built")
 
     def reading(self, source: Replicator) -> str:
         """How ``source`` (built from these settings) read its last rows, where that can
         explain a run that rewrites most entries (a CSV's text encoding); "" if nothing."""
         return ""
+
+
+class Target(Protocol):
+    """Where an export writes: the store's changes in order, in batches."""
+
+    def start(self, state: dict[str, Any] | None) -> None:
+        """Begin a run from ``state`` (what the last successful run's ``finish`` returned;
+        None the first time)."""
+        ...
+
+    def write(self, changes: Sequence[StoredEntry]) -> None:
+        """Write one batch: entries added or changed, and tombstones (``deleted``) of those
+        gone, in change order. A run that fails is sent again from its start, so a write
+        must be idempotent (an entry's ``uuid`` names it). Raises ``TargetError``."""
+        ...
+
+    def finish(self) -> dict[str, Any]:
+        """End a run whose batches were all written; the target's own state to keep
+        (JSON-serialisable), saved together with the export's new position."""
+        ...
+
+
+class TargetError(MetadirError):
+    """A target cannot be written: the export's saved position stays where it was."""
+
+
+class ExportConfig(BaseModel):
+    """Settings every export has; each target kind extends it with its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=MAX_NAME)
+    type: str
+    # the directories whose entries it exports; none: every directory
+    directories: list[str] = []
+    # entries handed to the target per ``write``
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+
+    _name = field_validator("name")(valid_name)
+
+    def build(self, context: Context) -> Target:
+        """The target these settings describe, lent ``context``."""
+        raise NotImplementedError(f"export type {self.type!r} cannot be built")

@@ -15,13 +15,13 @@ import os
 import re
 from collections.abc import Iterator
 from itertools import chain
-from pathlib import Path
 from typing import Any, Literal, NamedTuple, TextIO
 
 from pydantic import field_validator, model_validator
 
 from metadir.core.errors import SourceError
 from replicators.base import (
+    Context,
     Problem,
     Record,
     Replicator,
@@ -94,8 +94,8 @@ class CsvConfig(ReplicatorConfig):
                 raise ValueError(f"columns: {problem}")
         return self
 
-    def build(self, base_dir: Path) -> Replicator:
-        return CsvReplicator(self, base_dir)
+    def build(self, context: Context) -> Replicator:
+        return CsvReplicator(self, context)
 
     def reading(self, source: Replicator) -> str:
         assert isinstance(source, CsvReplicator)
@@ -109,11 +109,13 @@ class CsvConfig(ReplicatorConfig):
 
 
 class CsvReplicator:
-    """Reads one CSV file; ``path`` in the settings is relative to ``base_dir``."""
+    """Reads one CSV file; ``path`` in the settings is relative to the context's
+    ``base_dir``."""
 
-    def __init__(self, config: CsvConfig, base_dir: Path) -> None:
+    def __init__(self, config: CsvConfig, context: Context) -> None:
         self.config = config
-        self.path = base_dir / config.path
+        self.context = context
+        self.path = context.base_dir / config.path
         # the encoding the last read decoded the file with
         self.encoding: str | None = None
 
@@ -130,7 +132,8 @@ class CsvReplicator:
         """Every row of the file: a file says nothing of what changed, so ``state`` is unused
         and every read is full (no ``Checkpoint``). A broken row's ``Problem`` carries its
         key when the fields before the break hold it. Raises ``SourceChanged`` after the
-        last row if the file was written to or replaced while it was read."""
+        last row if the file was written to or replaced while it was read, ``Cancelled``
+        between rows if the context asks the read to stop."""
         encoding, errors = self._encoding()
         self.encoding = encoding
         with self._open(encoding, errors) as stream:
@@ -140,7 +143,9 @@ class CsvReplicator:
                 lines = LastLine(stream)
                 columns, rows = self._start(lines)
                 key_at = [columns.index(k) for k in self.config.key]
+                tick = self.context.tick
                 for row in rows:
+                    tick()
                     if row.problem is not None:
                         yield Problem(row.problem, row.line, _key(row.fields, key_at))
                         continue
@@ -285,7 +290,7 @@ class CsvReplicator:
                 f"{self.path}: line {len(head)}: the header contains NUL bytes; "
                 "if the file is UTF-16 without a byte order mark, set encoding: utf-16"
             )
-        delimiter = self.config.delimiter
+        delimiter: str = self.config.delimiter
         if delimiter == "auto":
             delimiter = sniff_delimiter(head[-1])
             log.debug("%s: delimiter %r", self.path, delimiter)

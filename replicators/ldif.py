@@ -15,14 +15,13 @@ import codecs
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from pydantic import field_validator
 
 from metadir.core.errors import SourceError
-from replicators.base import Problem, Record, Replicator
-from replicators.ldap.config import DirectorySettings, check_dn
+from replicators.base import Context, Problem, Record, Removed, Replicator
+from replicators.ldap.settings import DirectorySettings, check_dn
 from replicators.ldap.values import EntryReader, dn_parts, split_description
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,8 @@ class LdifConfig(DirectorySettings):
     def _base_dn(cls, value: str | None) -> str | None:
         return None if value is None else check_dn(value)
 
-    def build(self, base_dir: Path) -> Replicator:
-        return LdifReplicator(self, base_dir)
+    def build(self, context: Context) -> Replicator:
+        return LdifReplicator(self, context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +58,13 @@ class Entry:
 
 
 class LdifReplicator:
-    """Reads one LDIF file; ``path`` in the settings is relative to ``base_dir``."""
+    """Reads one LDIF file; ``path`` in the settings is relative to the context's
+    ``base_dir``."""
 
-    def __init__(self, config: LdifConfig, base_dir: Path) -> None:
+    def __init__(self, config: LdifConfig, context: Context) -> None:
         self.config = config
-        self.path = base_dir / config.path
+        self.context = context
+        self.path = context.base_dir / config.path
         self.attributes = config.wanted_attributes()
         classes = config.object_classes
         if classes is None:
@@ -89,22 +90,28 @@ class LdifReplicator:
             raise SourceError(f"{self.path}: no entries (is it an LDIF file?)")
         return [a for a in self.attributes if a.lower() not in own or a.lower() in present]
 
-    def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:
+    def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem | Removed]:
         """Every entry of the file the object classes and base DN select (a file says
-        nothing of what changed: ``state`` is unused, every read is full)."""
+        nothing of what changed: ``state`` is unused, every read is full). Raises
+        ``Cancelled`` between entries if the context asks the read to stop."""
         reader = EntryReader(self.attributes, self.config.key_attributes, self.config.skip_disabled)
         left_out = 0
         with self._open() as file:
-            for item in parse_ldif(file):
-                if isinstance(item, Problem):
-                    yield item
-                elif not self._selected(item):
-                    left_out += 1
-                elif item.problem is not None:
-                    message, line = item.problem
-                    yield reader.problem(message, item.dn, item.attributes, line, item.unread)
-                elif (record := reader.record(item.dn, item.attributes, item.line)) is not None:
-                    yield record
+            try:
+                for item in parse_ldif(file):
+                    self.context.tick()
+                    if isinstance(item, Problem):
+                        yield item
+                    elif not self._selected(item):
+                        left_out += 1
+                    elif item.problem is not None:
+                        message, line = item.problem
+                        yield reader.problem(message, item.dn, item.attributes, line, item.unread)
+                    elif (record := reader.record(item.dn, item.attributes, item.line)) is not None:
+                        yield record
+            except OSError as exc:
+                # a disk or network share that fails mid-read: the run fails, changing nothing
+                raise SourceError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
         if left_out:
             log.info("%s: %d entries of other classes or outside base_dn", self.path, left_out)
         for reason, count in reader.left_out.items():

@@ -10,6 +10,7 @@ from metadir.core.errors import SourceError, StoreError
 from metadir.store.engine import inspect
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
+from replicators.base import Context, ReplicatorConfig
 
 
 def check_command(config: Config) -> int:
@@ -17,12 +18,14 @@ def check_command(config: Config) -> int:
     changing it; 0 when all are fine, else 1."""
     failed = 0
     count = 0
+    context = Context(config.base_dir)
     for d, directory in enumerate(config.directories):
-        for r, rep in enumerate(directory.replicators):
+        replicators: list[ReplicatorConfig] = list(directory.replicators)
+        for r, rep in enumerate(replicators):
             count += 1
             where = f"{config.path}: directories[{d}].replicators[{r}]"
             try:
-                open_source(rep, config.base_dir)
+                open_source(rep, context)
             except SourceError as exc:
                 print(f"{where} ({rep.name}): source: {exc}", file=sys.stderr)
                 failed += 1

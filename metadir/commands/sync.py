@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from metadir.config import Config
+from metadir.config import Config, DirectoryConfig
 from metadir.store import RunRecord, Store
 from metadir.sync.engine import run_replicator
 from replicators.base import ReplicatorConfig
@@ -21,14 +21,15 @@ def sync_command(
 
     Exit status: 0 if every run was ok, 1 if any failed or was stopped, 2 for an unknown name.
     """
-    known = [(d, r) for d in config.directories for r in d.replicators]
-    unknown = [name for name in names if config.replicator(name) is None]
+    known = [(d, r) for d in config.directories for r in _replicators(d)]
+    found = {name: config.replicator(name) for name in dict.fromkeys(names)}
+    unknown = [name for name in names if found[name] is None]
     if unknown:
         listed = ", ".join(r.name for _, r in known) or "none configured"
         for name in unknown:
             print(f"metadir sync: no replicator named {name!r}; known: {listed}", file=sys.stderr)
         return 2
-    selected = [config.replicator(name) for name in dict.fromkeys(names)] if names else known
+    selected = [pair for pair in found.values() if pair is not None] if names else known
     if not selected:
         print(f"metadir sync: {config.path}: no replicators configured", file=sys.stderr)
         return 0
@@ -54,7 +55,7 @@ def status_command(config: Config) -> int:
     for directory in config.directories:
         count = sizes.get(directory.name, 0)
         lines.append(f"directory {directory.name} ({directory.dn}): {_entries(count)}")
-        for rep in directory.replicators:
+        for rep in _replicators(directory):
             run = runs.get(rep.name)
             lines.append(f"  {rep.name} ({rep.type}): " + (_last_run(run) if run else "never run"))
             if run:
@@ -69,8 +70,14 @@ def ensure_layout(store: Store, config: Config) -> None:
     """Give the store every configured directory and replicator."""
     for directory in config.directories:
         store.ensure_directory(directory.name, directory.dn)
-        for rep in directory.replicators:
+        for rep in _replicators(directory):
             store.ensure_replicator(rep.name, rep.type, directory.name)
+
+
+def _replicators(directory: DirectoryConfig) -> list[ReplicatorConfig]:
+    # the config's list holds one settings model per installed kind, a union mypy cannot
+    # see through: each is a ReplicatorConfig
+    return list(directory.replicators)
 
 
 def _summary(result: RunRecord, directory: str, rep: ReplicatorConfig, dry_run: bool) -> str:

@@ -23,6 +23,7 @@ from metadir.sync.diff import Diff, Key, diff, digest
 from metadir.sync.mapping import Attributes, Mapping, MappingError, RowError, default_mapping
 from replicators.base import (
     Checkpoint,
+    Context,
     Problem,
     Record,
     Removed,
@@ -103,14 +104,18 @@ def run_replicator(
     dry_run: bool = False,
     full: bool = False,
     pause: Callable[[float], object] = time.sleep,
+    context: Context | None = None,
 ) -> RunRecord:
     """Run ``rep`` once against the store; what was done (for a dry run: would be done).
 
     The source resumes from the state the last applied run saved, unless ``full`` asks it
     to read everything (it gets no state then). A source that changed while it was read is
-    read once more, after ``pause(REREAD_AFTER)``.
+    read once more, after ``pause(REREAD_AFTER)``. The source is built with ``context``
+    (clock, cancellation, progress), by default one that lends it only ``job.base_dir``;
+    a cancelled read fails the run, which then changes nothing.
     """
     rep = job.replicator
+    context = context or Context(job.base_dir)
     state = None if full else store.replicator_state(rep.name, rep.type)
     run = RunRecord(
         rep.name,
@@ -127,7 +132,7 @@ def run_replicator(
     read = SourceRead()
     try:
         numbers = job.numbers
-        read = _settled_read(rep, job.base_dir, numbers.fingerprint, state, pause)
+        read = _settled_read(rep, context, numbers.fingerprint, state, pause)
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
@@ -165,7 +170,7 @@ def run_replicator(
 
 def _settled_read(
     rep: ReplicatorConfig,
-    base_dir: Path,
+    context: Context,
     reading: str,
     state: dict[str, Any] | None,
     pause: Callable[[float], object],
@@ -174,24 +179,25 @@ def _settled_read(
     Raises ``SourceChanged`` if it changed during both reads."""
     try:
         with paused_gc():
-            return read_source(rep, base_dir, reading, state)
+            return read_source(rep, context, reading, state)
     except SourceChanged:
         # a program rewriting a file is usually done within seconds
         pause(REREAD_AFTER)
     try:
         with paused_gc():
-            return read_source(rep, base_dir, reading, state)
+            return read_source(rep, context, reading, state)
     except SourceChanged as exc:
         raise SourceChanged(f"{exc} (also when read again {REREAD_AFTER:g} s later)") from None
 
 
-def open_source(rep: ReplicatorConfig, base_dir: Path) -> tuple[Replicator, Mapping]:
-    """Build and check the replicator and fit its mapping to the source's fields.
+def open_source(rep: ReplicatorConfig, context: Context) -> tuple[Replicator, Mapping]:
+    """Build the replicator with ``context``, check it and fit its mapping to the source's
+    fields.
 
     Raises ``SourceError`` if the source cannot be opened, ``MappingError`` if the mapping
     does not fit the source's fields.
     """
-    source = rep.build(base_dir)
+    source = rep.build(context)
     available = source.check()
     mapping = Mapping.compile(rep.mapping or default_mapping(available))
     if not mapping.rules:
@@ -263,7 +269,7 @@ def _read_numbers(
 
 
 def read_source(
-    rep: ReplicatorConfig, base_dir: Path, reading: str, state: dict[str, Any] | None = None
+    rep: ReplicatorConfig, context: Context, reading: str, state: dict[str, Any] | None = None
 ) -> SourceRead:
     """Check and read the source, from ``state`` on (None: all of it), mapping every row;
     bad rows become problems. Of a row and a removal with the same key, the later counts.
@@ -271,7 +277,7 @@ def read_source(
     Raises ``SourceError`` if the source fails or breaks the read protocol,
     ``MappingError`` if the mapping does not fit the source's fields.
     """
-    source, mapping = open_source(rep, base_dir)
+    source, mapping = open_source(rep, context)
     read = SourceRead()
     for item in source.read(state):
         if read.checkpoint is not None:

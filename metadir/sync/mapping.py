@@ -16,6 +16,7 @@ from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 
 from metadir.core import fields
+from metadir.core.records import Value
 from replicators.base import ReplicatorConfig
 
 # brackets around a field belong to it: "{A} ({B})" loses "(" and ")" when B is empty
@@ -24,8 +25,6 @@ _OPENING_AT_END = re.compile(r"[(\[{<][\s(\[{<]*$")
 _PHONES = tuple(f.name for f in fields.phone_fields())
 
 Attributes = dict[str, list[str]]
-# a source field's value: one text, or several (a multi-valued LDAP attribute)
-Value = str | Sequence[str] | None
 
 
 class MappingError(ValueError):
@@ -191,11 +190,13 @@ class Mapping:
         attributes: Attributes = {}
         raw_numbers: Attributes = {}
         for rule in self.rules:
+            raw: Value
             if isinstance(rule.source, Template):
                 raw = value = rule.source.render(values)
             else:
                 raw = values.get(rule.source) or ""
                 if not isinstance(raw, str):
+                    # an LDAP attribute with several values
                     _apply_values(rule, raw, attributes, raw_numbers)
                     continue
                 value = raw.strip()
@@ -222,7 +223,7 @@ def _apply_values(
             raw_numbers[rule.attribute] = kept
 
 
-def _first(value: Value) -> str:
+def _first(value: Value | None) -> str:
     """A field's value, or the first non-blank one of several."""
     if value is None or isinstance(value, str):
         return value or ""

@@ -7,12 +7,10 @@ it is clear, what to change.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import ssl
 import time
-from pathlib import Path
 
 import ldap3
 from ldap3.core.exceptions import (
@@ -24,7 +22,9 @@ from ldap3.core.exceptions import (
 )
 
 from metadir.core.errors import SourceError
-from replicators.ldap.config import Endpoint, LdapConfig, parse_url
+from replicators.base import Context
+from replicators.ldap import ldap3_adapter
+from replicators.ldap.settings import Endpoint, LdapSettings, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ class Unreachable(Exception):
 def describe(result: dict) -> str:
     """An LDAP result as ``invalid credentials (49): <the server's message>``."""
     code = result.get("result")
-    words = RESULTS.get(code, str(result.get("description") or "error"))
+    words = (RESULTS.get(code) if isinstance(code, int) else None) or str(
+        result.get("description") or "error"
+    )
     message = str(result.get("message") or "").strip().rstrip("\x00")
     ad = _AD_DATA.search(message)
     if ad and ad.group(1).lower() in _AD_BIND:
@@ -100,19 +102,19 @@ def close(conn: ldap3.Connection) -> None:
     try:
         conn.unbind()
     except LDAPException:
-        with contextlib.suppress(LDAPException, OSError):
-            conn.strategy.close()
+        ldap3_adapter.drop(conn)
 
 
 class Connector:
     """Opens bound connections to the first server of ``url`` that answers."""
 
-    def __init__(self, config: LdapConfig, base_dir: Path) -> None:
+    def __init__(self, config: LdapSettings, context: Context) -> None:
         self.config = config
+        self.context = context
         self.name = config.name
         self.endpoints = [parse_url(url) for url in config.url]
         ca = config.tls.ca_file
-        self.ca_file = base_dir / ca if ca else None
+        self.ca_file = context.base_dir / ca if ca else None
 
     def open(self, first: str | None = None) -> tuple[ldap3.Connection, Endpoint]:
         """A bound connection, trying each server in turn (the one with URL ``first`` before

@@ -1,7 +1,8 @@
 """The LDAP replicator (``type: ldap``): reads a directory with paged results, whole or
 (``usn.py``, ``timestamps.py``) only what changed since the last run.
 
-Pages are read one at a time, so memory stays flat however large the directory is. A lost
+Pages are read one at a time, so memory stays flat however large the directory is; between
+pages the context may cancel the read (``Cancelled``) and hears how far it got. A lost
 connection is reopened (with backoff, on any configured server) and the search starts
 again; entries already handed on are skipped. A source that stays away fails the run,
 which then changes nothing.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import ldap3
@@ -20,10 +20,11 @@ from ldap3.core.exceptions import LDAPCommunicationError
 
 from metadir.core.ber import BerError
 from metadir.core.errors import SourceError
-from replicators.base import Checkpoint, Problem, Record, Removed
+from replicators.base import Checkpoint, Context, Problem, Record, Removed
 from replicators.ldap import timestamps, usn, wire
-from replicators.ldap.config import Endpoint, LdapConfig
 from replicators.ldap.connection import TRANSIENT, Connector, close, describe
+from replicators.ldap.reading import Item, Items
+from replicators.ldap.settings import Endpoint, LdapSettings
 from replicators.ldap.values import EntryReader, split_description
 
 log = logging.getLogger(__name__)
@@ -32,18 +33,18 @@ _NAME = re.compile(r"NAME\s+(?:'([^']+)'|\(([^)]*)\))")
 SIZE_LIMIT_EXCEEDED, NO_SUCH_OBJECT = 4, 32
 
 
-Item = Record | Problem | Removed
-Items = Callable[[ldap3.Connection, Endpoint], Iterator[Item]]
-
-
 class Lost(Exception):
     """The connection went away (or the server became unavailable) during the read."""
 
 
 class LdapReplicator:
-    def __init__(self, config: LdapConfig, base_dir: Path) -> None:
+    """Reads one LDAP directory (``reading.Reader`` is what ``usn`` and ``timestamps`` use
+    of it); ``tls.ca_file`` is relative to the context's ``base_dir``."""
+
+    def __init__(self, config: LdapSettings, context: Context) -> None:
         self.config = config
-        self.connector = Connector(config, base_dir)
+        self.context = context
+        self.connector = Connector(config, context)
         self.attributes = config.wanted_attributes()
 
     def check(self) -> list[str]:
@@ -173,6 +174,7 @@ class LdapReplicator:
             pages += 1
             for dn, raw in answer.entries:
                 yield dn, self._complete(conn, endpoint, dn, raw)
+            self.context.tick(len(answer.entries))
             cookie = answer.cookie
             if not cookie:
                 log.debug("%s: %d pages read", self.config.name, pages)

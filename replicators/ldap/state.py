@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from replicators.base import Checkpoint
-from replicators.ldap.config import LdapConfig
+from replicators.ldap.settings import LdapSettings
 
 METHOD, FINGERPRINT, FULL_AT = "method", "fingerprint", "full_at"
 
 
-def fingerprint(config: LdapConfig) -> str:
+def fingerprint(config: LdapSettings) -> str:
     """A digest of the settings that change which entries and values a read returns."""
     settings = {
         "url": config.url,
@@ -37,10 +38,10 @@ def fingerprint(config: LdapConfig) -> str:
 
 
 def full_reason(
-    config: LdapConfig,
+    config: LdapSettings,
     method: str,
     state: dict[str, Any] | None,
-    position: dict[str, type],
+    position: Mapping[str, type],
     now: datetime,
 ) -> str | None:
     """Why this run must read everything ("" without a state: a first or ``--full`` run),
@@ -76,7 +77,7 @@ def full_reason(
 
 
 def checkpoint(
-    config: LdapConfig,
+    config: LdapSettings,
     method: str,
     state: dict[str, Any] | None,
     reason: str | None,
@@ -106,7 +107,3 @@ def duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0 and not (unit == "d" and seconds < 172800):
             return f"{seconds // size:g}{unit}"
     return f"{seconds:g}s"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)

@@ -14,17 +14,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ldap3
 
 from metadir.core.timestamps import format_generalized_time
 from replicators.base import Checkpoint
-from replicators.ldap.config import Endpoint
-from replicators.ldap.state import checkpoint, full_reason, now
-
-if TYPE_CHECKING:
-    from replicators.ldap.source import Item, LdapReplicator
+from replicators.ldap.reading import Item, Reader
+from replicators.ldap.settings import Endpoint
+from replicators.ldap.state import checkpoint, full_reason
 
 METHOD = "modify_timestamp"
 POSITION = {"watermark": str}
@@ -35,9 +33,9 @@ OVERLAP = timedelta(minutes=2)
 _TIME = re.compile(r"(\d{14})(?:[.,]\d+)?(Z|[+-]\d{4})")
 
 
-def read(rep: LdapReplicator, state: dict[str, Any] | None) -> Iterator[Item | Checkpoint]:
+def read(rep: Reader, state: dict[str, Any] | None) -> Iterator[Item | Checkpoint]:
     """The entries changed since ``state`` (all if it does not fit), then the Checkpoint."""
-    started = now()
+    started = rep.context.clock()
     reason = full_reason(rep.config, METHOD, state, POSITION, started)
     watermark: datetime | None = None
     if reason is None:

@@ -15,21 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ldap3
-from ldap3.protocol.microsoft import show_deleted_control
 
 from metadir.core.errors import SourceError
 from replicators.base import Checkpoint, Record, Removed
-from replicators.ldap import timestamps
-from replicators.ldap.config import Endpoint
+from replicators.ldap import ldap3_adapter, timestamps
 from replicators.ldap.presets import DN
-from replicators.ldap.state import checkpoint, full_reason, now
+from replicators.ldap.reading import Item, Reader
+from replicators.ldap.settings import Endpoint
+from replicators.ldap.state import checkpoint, full_reason
 from replicators.ldap.values import EntryReader, dn_parts, guid_text
-
-if TYPE_CHECKING:
-    from replicators.ldap.source import Item, LdapReplicator
 
 METHOD = "usn"
 # the method's own part of the state, and its types
@@ -51,11 +48,11 @@ class DomainController:
     naming_context: str  # the partition base_dn is in: where its tombstones are
 
 
-def read(rep: LdapReplicator, state: dict[str, Any] | None) -> Iterator[Item | Checkpoint]:
+def read(rep: Reader, state: dict[str, Any] | None) -> Iterator[Item | Checkpoint]:
     """The changes since ``state`` (all entries if it does not fit), then the Checkpoint.
     With ``incremental: auto`` a server without USNs (an AD-like OpenLDAP) is read by
     modifyTimestamp instead."""
-    started = now()
+    started = rep.context.clock()
     reason = full_reason(rep.config, METHOD, state, POSITION, started)
     # per attempt (a lost connection starts another): the DC read and whether it was whole
     attempt: dict[str, Any] = {}
@@ -99,9 +96,7 @@ def _other_dc(state: dict[str, Any] | None, dc: DomainController) -> str | None:
     return None
 
 
-def domain_controller(
-    rep: LdapReplicator, conn: ldap3.Connection, endpoint: Endpoint
-) -> DomainController:
+def domain_controller(rep: Reader, conn: ldap3.Connection, endpoint: Endpoint) -> DomainController:
     """The root DSE's highestCommittedUSN and dnsHostName, and the invocationId of the DC's
     nTDSDSA object, which the root DSE's dsServiceName names."""
     wanted = ["highestCommittedUSN", "dnsHostName", "dsServiceName", "namingContexts"]
@@ -138,7 +133,7 @@ def _naming_context(base_dn: str, contexts: list[bytes]) -> str:
 
 
 def _tombstones(
-    rep: LdapReplicator,
+    rep: Reader,
     conn: ldap3.Connection,
     endpoint: Endpoint,
     dc: DomainController,
@@ -151,7 +146,7 @@ def _tombstones(
     deleted = f"(&(isDeleted=TRUE)(uSNChanged>={since})(|{classes}))"
     keys = [k for k in config.key_attributes if k.lower() != DN]
     reader = EntryReader(keys, config.key_attributes)
-    controls = (show_deleted_control(True),)
+    controls = (ldap3_adapter.show_deleted(),)
     for dn, raw in rep.entries(conn, endpoint, deleted, keys, dc.naming_context, controls):
         item = reader.record(dn, raw)
         if isinstance(item, Record):  # a tombstone without the key cannot be matched

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ldap3
-from ldap3.operation.search import search_operation
-from ldap3.protocol.rfc2696 import paged_search_control
 
 from metadir.core import ber
+from replicators.ldap import ldap3_adapter
 
 PAGED_RESULTS = b"1.2.840.113556.1.4.319"
 NOTICE_OF_DISCONNECTION = b"1.3.6.1.4.1.1466.20036"
@@ -63,20 +62,16 @@ def search(
     cookie: bytes | None = None,
     controls: tuple[Any, ...] = (),
 ) -> Answer:
-    """One search on ``conn``, with ``controls`` (built with ldap3's ``build_control``)
-    besides the paged-results one. Raises ``Closed``, ldap3's communication errors, or
+    """One search on ``conn``, with ``controls`` (from ``ldap3_adapter``) besides the
+    paged-results one. Raises ``Closed``, ldap3's communication errors, or
     ``ber.BerError`` for an answer that is no LDAP."""
-    request = search_operation(
-        base, search_filter, scope, ldap3.DEREF_NEVER, attributes, size_limit, 0, False,
-        conn.auto_escape, conn.auto_encode,
-    )  # fmt: skip
-    sent = [*controls, *([paged_search_control(False, page_size, cookie)] if page_size else [])]
-    message_id = conn.strategy.send("searchRequest", request, sent or None)
-    # ldap3 keeps the request until it reads the answer itself, which it does not here
-    conn.strategy._outstanding.pop(message_id, None)
+    paged = [ldap3_adapter.paged_control(page_size, cookie)] if page_size else []
+    message_id = ldap3_adapter.send_search(
+        conn, base, search_filter, scope, attributes, size_limit, [*controls, *paged]
+    )
     answer = Answer()
     while True:
-        messages = conn.strategy.receiving()
+        messages = ldap3_adapter.receive(conn)
         if not messages:
             raise Closed("the server closed the connection")
         for message in messages:

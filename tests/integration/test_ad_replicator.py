@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from metadir.config import Config
-from replicators.base import Checkpoint
+from replicators.base import Checkpoint, Context
 from replicators.ldap.connection import close
 from replicators.ldap.source import LdapReplicator
 from tests import samba
@@ -132,7 +132,7 @@ def test_lost_state_or_a_restored_dc_mean_a_full_run(
     assert counts(config, full=True) == ("ok", "full", 0, 0, 0, 3)
     save_state(config, "ad", None)
     assert counts(config)[1:3] == ("full", 0)
-    *_, checkpoint = config.directories[0].replicators[0].build(tmp_path).read(None)
+    *_, checkpoint = config.directories[0].replicators[0].build(Context(tmp_path)).read(None)
     assert isinstance(checkpoint, Checkpoint)
     assert checkpoint.state["dc"] == f"{samba.HOST_NAME}.{samba.REALM.lower()}"
     save_state(config, "ad", {**checkpoint.state, "invocation_id": str(uuid.uuid4())})
@@ -228,7 +228,7 @@ def test_a_value_list_cut_into_ranges_is_completed(
                                            "otherTelephone": numbers},
     )  # fmt: skip
     config = write_config(tmp_path, settings(samba_dc, ou))
-    rep = LdapReplicator(config.directories[0].replicators[0], tmp_path)
+    rep = LdapReplicator(config.directories[0].replicators[0], Context(tmp_path))
     conn, endpoint = rep.connector.open()
     try:
         answer = rep.search(

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from metadir.config import Config
 from metadir.core.timestamps import format_generalized_time
-from replicators.base import Checkpoint, Record
+from replicators.base import Checkpoint, Context, Record
 from replicators.ldap import LdapConfig
 from replicators.ldap.source import LdapReplicator
 from replicators.ldap.timestamps import OVERLAP, parse_time
@@ -110,7 +110,7 @@ def test_add_and_modify_are_read_incrementally(
 def test_an_incremental_read_asks_only_for_entries_changed_since_the_watermark(
     source: SourceSlapd, writer: ldap3.Connection, ou: str, tmp_path: Path
 ) -> None:
-    rep = LdapReplicator(LdapConfig.model_validate(settings(source, ou)), tmp_path)
+    rep = LdapReplicator(LdapConfig.model_validate(settings(source, ou)), Context(tmp_path))
     *records, checkpoint = rep.read(None)
     assert isinstance(checkpoint, Checkpoint) and checkpoint.full and len(records) == 3
     time.sleep(1.1)  # modifyTimestamp has whole seconds

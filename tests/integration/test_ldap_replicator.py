@@ -28,7 +28,7 @@ from metadir.core.errors import ConfigError, SourceError
 from metadir.store import RunRecord, Store
 from metadir.sync.engine import run_replicator
 from metadir.sync.mapping import Mapping
-from replicators.base import Problem, Record, Replicator
+from replicators.base import Context, Problem, Record, Replicator
 from replicators.ldap import LdapConfig
 from replicators.ldap.source import LdapReplicator
 from replicators.ldap.values import EntryReader, filetime, guid_text, sid_text, split_description
@@ -281,7 +281,7 @@ def settings(url: str | list[str], **more: object) -> dict:
 
 
 def replicator(tmp_path: Path, url: str | list[str], **more: object) -> LdapReplicator:
-    return LdapReplicator(LdapConfig.model_validate(settings(url, **more)), tmp_path)
+    return LdapReplicator(LdapConfig.model_validate(settings(url, **more)), Context(tmp_path))
 
 
 def read_all(rep: Replicator) -> tuple[dict[tuple[str, ...], Record], list[Problem]]:
@@ -451,7 +451,7 @@ def test_other_presets(
     source: SourceSlapd, tmp_path: Path, flavor: str, base: str, key: str, expected: dict
 ) -> None:
     rep_settings = settings(source.url, flavor=flavor, base_dn=base)
-    records, problems = read_all(LdapConfig.model_validate(rep_settings).build(tmp_path))
+    records, problems = read_all(LdapConfig.model_validate(rep_settings).build(Context(tmp_path)))
     assert not problems
     assert len(records) in (2, 3)
     (record,) = [r for r in records.values() if r.values.get("cn") in (
@@ -479,7 +479,7 @@ def test_a_mapping_extends_and_overrides_the_preset(source: SourceSlapd, tmp_pat
         "custom3": "{otherTelephone} ({sn})",  # a template takes a field's first value
     }
     rep_settings = settings(source.url, mapping=more)
-    records, _ = read_all(LdapConfig.model_validate(rep_settings).build(tmp_path))
+    records, _ = read_all(LdapConfig.model_validate(rep_settings).build(Context(tmp_path)))
     attributes = mapped(rep_settings, records[(str(guid(1000)),)])
     assert attributes["mobile"] == ["0171 7654321"]  # the preset's mobile is replaced
     assert attributes["custom1"] == ["user1000"]
@@ -831,7 +831,7 @@ def test_a_source_dying_mid_load_fails_the_run_and_deletes_nothing(
         ({"objects": "groups"}, "objects: flavor ad has users, contacts, all, not 'groups'"),
         ({"flavor": "openldap", "skip_disabled": True},
          "skip_disabled: only for flavor ad (it reads userAccountControl and accountExpires)"),
-        ({"page_size": 0}, "page_size: Input should be greater than or equal to 1"),
+        ({"page_size": 0}, "page_size: must be at least 1, not 0"),
         ({"password_file": "secret.txt"},
          "give either 'password' or 'password_file', not both"),
         ({"password": None, "password_file": "missing.txt"},

@@ -12,7 +12,7 @@ import pytest
 from metadir.core.errors import SourceError
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
-from replicators.base import Problem, Record
+from replicators.base import Context, Problem, Record
 from replicators.ldif import LdifConfig, LdifReplicator
 from tests.integration.test_ldap_replicator import (
     ADMIN,
@@ -67,7 +67,7 @@ def ldif_replicator(tmp_path: Path, text: str | bytes, **settings: object) -> Ld
     path = tmp_path / "export.ldif"
     path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
     values = {"name": "export", "type": "ldif", "path": path.name, **settings}
-    return LdifReplicator(LdifConfig.model_validate(values), tmp_path)
+    return LdifReplicator(LdifConfig.model_validate(values), Context(tmp_path))
 
 
 def records_of(rep: LdifReplicator) -> list[Record]:
@@ -163,7 +163,7 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"export\.ldif: cannot read: No such file"):
         LdifReplicator(
             LdifConfig.model_validate({"name": "x", "type": "ldif", "path": "export.ldif"}),
-            tmp_path,
+            Context(tmp_path),
         ).check()
     with pytest.raises(SourceError, match=r"export\.ldif: no entries \(is it an LDIF file\?\)"):
         ldif_replicator(tmp_path, "Id;Name\n1;Müller\n").check()
@@ -172,7 +172,7 @@ def test_bad_files(tmp_path: Path) -> None:
     path.write_text(PERSON.format(uuid=UUID), encoding="utf-8")
     settings = {"name": "x", "type": "ldif", "path": path.name, "mapping": {"mobile": "mobil"}}
     with pytest.raises(MappingError, match=r"^mapping.mobile: the source has no field 'mobil'"):
-        open_source(LdifConfig.model_validate(settings), tmp_path)
+        open_source(LdifConfig.model_validate(settings), Context(tmp_path))
 
 
 # --- presets -------------------------------------------------------------------------

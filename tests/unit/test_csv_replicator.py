@@ -13,7 +13,7 @@ import pytest
 
 from metadir.config import load_config
 from metadir.core.errors import ConfigError, SourceError
-from replicators.base import Problem, Record
+from replicators.base import Context, Problem, Record
 from replicators.csv import CsvConfig, CsvReplicator, sniff_delimiter
 
 GERMAN = "Nr;Vorname;Nachname;Ort\r\n1;Jürgen;Groß;München\r\n2;Zoë;Müller-Weiß;Köln\r\n"
@@ -28,7 +28,7 @@ def csv_replicator(tmp_path: Path, data: bytes | str, **settings: object) -> Csv
     path = tmp_path / "contacts.csv"
     path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     settings = {"name": "crm", "type": "csv", "path": path.name, "key": "Nr", **settings}
-    replicator = CsvConfig.model_validate(settings).build(tmp_path)
+    replicator = CsvConfig.model_validate(settings).build(Context(tmp_path))
     assert isinstance(replicator, CsvReplicator)
     return replicator
 
@@ -391,7 +391,9 @@ def test_a_broken_row_carries_its_key_when_it_can_be_read(
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    replicator = CsvConfig(name="crm", type="csv", path="nowhere.csv", key=["Nr"]).build(tmp_path)
+    replicator = CsvConfig(name="crm", type="csv", path="nowhere.csv", key=["Nr"]).build(
+        Context(tmp_path)
+    )
     with pytest.raises(SourceError, match=r"nowhere\.csv: cannot read: No such file"):
         replicator.check()
     with pytest.raises(SourceError, match=r"nowhere\.csv: cannot read: No such file"):
@@ -410,7 +412,7 @@ def test_file_removed_after_check(tmp_path: Path) -> None:
 def test_a_directory_is_not_a_file(tmp_path: Path, encoding: str) -> None:
     (tmp_path / "dir.csv").mkdir()
     settings = {"name": "crm", "type": "csv", "path": "dir.csv", "key": "Nr", "encoding": encoding}
-    replicator = CsvConfig.model_validate(settings).build(tmp_path)
+    replicator = CsvConfig.model_validate(settings).build(Context(tmp_path))
     with pytest.raises(SourceError, match=r"dir\.csv: cannot read: Is a directory"):
         list(replicator.read())
 
@@ -481,12 +483,12 @@ def test_config_builds_a_replicator_reading_relative_to_the_config(tmp_path: Pat
     _, settings = config.replicator("crm")
     assert isinstance(settings, CsvConfig)
     assert (settings.key, settings.delimiter, settings.encoding) == (["Nr"], "\t", "cp1252")
-    replicator = settings.build(config.base_dir)
+    replicator = settings.build(Context(config.base_dir))
     # the file is ;-separated, so with tab each row is one field
     with pytest.raises(SourceError, match="key column 'Nr' is not in the header"):
         replicator.check()
     settings.delimiter = ";"
-    assert records(settings.build(config.base_dir)) == GERMAN_ROWS
+    assert records(settings.build(Context(config.base_dir))) == GERMAN_ROWS
 
 
 def test_config_accepts_every_setting(tmp_path: Path) -> None:

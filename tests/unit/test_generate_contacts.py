@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from replicators.base import Problem, Record
+from replicators.base import Context, Problem, Record
 from replicators.csv import CsvConfig
 from replicators.ldif import LdifConfig
 
@@ -34,7 +34,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 def read(path: Path) -> dict[str, dict[str, str]]:
     """The file as the CSV replicator reads it, by CustomerNo."""
     settings = {"name": "gen", "type": "csv", "path": path.name, "key": "CustomerNo"}
-    replicator = CsvConfig.model_validate(settings).build(path.parent)
+    replicator = CsvConfig.model_validate(settings).build(Context(path.parent))
     assert replicator.check() == gen.COLUMNS
     out = list(replicator.read())
     assert not [p for p in out if isinstance(p, Problem)]
@@ -148,7 +148,7 @@ def test_ldif_format(tmp_path: Path) -> None:
     rows = read(csv_file)
     settings = {"name": "gen", "type": "ldif", "path": ldif_file.name, "flavor": "openldap"}
     settings["key"] = "uid"
-    replicator = LdifConfig.model_validate(settings).build(tmp_path)
+    replicator = LdifConfig.model_validate(settings).build(Context(tmp_path))
     records = [r for r in replicator.read() if isinstance(r, Record)]
     assert len(records) == 500
     by_uid = {r.key[0]: r.values for r in records}

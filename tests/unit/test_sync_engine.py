@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,15 @@ from metadir.core.phone import Location, _read
 from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
 from metadir.sync.engine import run_replicator
-from replicators.base import ChangeLimit, Checkpoint, Problem, Record, Removed, ReplicatorConfig
+from replicators.base import (
+    ChangeLimit,
+    Checkpoint,
+    Context,
+    Problem,
+    Record,
+    Removed,
+    ReplicatorConfig,
+)
 
 FIELDS = ["Id", "First", "Last", "Phone", "Company"]
 FAIL = object()  # a row at which reading the source fails
@@ -55,7 +62,7 @@ class ListConfig(ReplicatorConfig):
     type: str = "list"
     source: Any = None
 
-    def build(self, base_dir: Path) -> ListSource:
+    def build(self, context: Context) -> ListSource:
         return self.source
 
 

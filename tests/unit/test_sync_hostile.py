@@ -14,7 +14,15 @@ import pytest
 from metadir.config import Config, DirectoryConfig
 from metadir.store import RunRecord, Store
 from metadir.sync.engine import REREAD_AFTER, run_replicator
-from replicators.base import Checkpoint, Problem, Record, Removed, Replicator, SourceChanged
+from replicators.base import (
+    Checkpoint,
+    Context,
+    Problem,
+    Record,
+    Removed,
+    Replicator,
+    SourceChanged,
+)
 from replicators.csv import CsvConfig, CsvReplicator
 from tests.unit.test_sync_engine import MAPPING, ListConfig, ListSource, person
 
@@ -247,8 +255,8 @@ class Rewriting(CsvReplicator):
     """A CSV replicator whose file is changed by ``change`` after the first row of each of
     its first ``times`` reads: the ERP that rewrites the file while metadir reads it."""
 
-    def __init__(self, config: RewritingConfig, base_dir: Path) -> None:
-        super().__init__(config, base_dir)
+    def __init__(self, config: RewritingConfig, context: Context) -> None:
+        super().__init__(config, context)
         self.settings = config
 
     def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:
@@ -264,8 +272,8 @@ class RewritingConfig(CsvConfig):
     change: Any = None
     times: int = 1
 
-    def build(self, base_dir: Path) -> Replicator:
-        return Rewriting(self, base_dir)
+    def build(self, context: Context) -> Replicator:
+        return Rewriting(self, context)
 
 
 def rewriting(change: Callable[[Path], None], times: int = 1) -> RewritingConfig:
@@ -289,7 +297,7 @@ def test_the_replicator_notices_a_file_changed_while_it_is_read(
     tmp_path: Path, change: Callable[[Path], None], message: str
 ) -> None:
     (tmp_path / "crm.csv").write_text(BIG, encoding="utf-8")
-    replicator = rewriting(change=change).build(tmp_path)
+    replicator = rewriting(change=change).build(Context(tmp_path))
     with pytest.raises(SourceChanged, match=message):
         list(replicator.read())
 
@@ -299,7 +307,7 @@ def test_the_replicator_notices_a_file_changed_while_it_is_read(
 def test_a_stable_file_reads_without_complaint(tmp_path: Path, encoding: str, text: str) -> None:
     # also one whose last line never had a line end: only a line end lost counts
     (tmp_path / "crm.csv").write_text(text, encoding=encoding, newline="")
-    assert len(list(CRM.build(tmp_path).read())) == 3000
+    assert len(list(CRM.build(Context(tmp_path)).read())) == 3000
 
 
 @pytest.mark.parametrize(("change", "message"), CHANGES[:3], ids=["truncate", "grow", "touch"])

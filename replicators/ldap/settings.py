@@ -1,0 +1,290 @@
+"""Settings of directory sources: what LDAP servers (``type: ldap``) and LDIF exports
+(``type: ldif``) share — flavor preset, key, mapping — and the LDAP connection settings.
+
+Kept apart from ``config.py`` (the entry point, which builds the replicator): the reading
+modules need the settings, and ``config.py`` needs them, so neither imports the other."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from metadir.core import fields
+from metadir.core.dn import parse_dn
+from metadir.core.settings import read_secret_files
+from replicators.base import ReplicatorConfig, one_or_more
+from replicators.ldap.presets import DN, Flavor, Incremental, Preset, preset
+
+# full_every: a number of seconds, or a count of these units
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
+
+
+class DirectorySettings(ReplicatorConfig):
+    """Settings every directory source has: the preset and what the replicator may change."""
+
+    flavor: Flavor = "generic"
+    # which entries: users, contacts or all (AD); the preset's first choice by default
+    objects: str | None = None
+    # the stable key: the first of these attributes an entry has ("dn": its DN)
+    key: list[str] | None = None
+    # false: only the replicator's own mapping, not the preset's
+    preset_mapping: bool = True
+    # AD: leave out disabled (userAccountControl) and expired (accountExpires) accounts
+    skip_disabled: bool = False
+
+    # the source fields of the replicator's own mapping, before the preset's was merged in
+    _own_fields: frozenset[str] = PrivateAttr(default=frozenset())
+
+    _key = field_validator("key", mode="before")(one_or_more)
+
+    @model_validator(mode="after")
+    def _preset(self) -> DirectorySettings:
+        choices = self.preset.filters
+        if self.objects is not None and self.objects not in choices:
+            raise ValueError(
+                f"objects: flavor {self.flavor} has {', '.join(choices)}, not {self.objects!r}"
+            )
+        if self.key is not None and not [k for k in self.key if k.strip()]:
+            raise ValueError("key: name at least one attribute (or dn)")
+        if self.skip_disabled and self.flavor != "ad":
+            raise ValueError(
+                "skip_disabled: only for flavor ad (it reads userAccountControl and accountExpires)"
+            )
+        self._own_fields = frozenset(_source_fields(self.mapping))
+        if self.preset_mapping:
+            # a target the replicator maps itself (in any spelling) is not taken from the preset
+            own = {f.name for f in map(fields.lookup, self.mapping) if f is not None}
+            merged = {k: v for k, v in self.preset.mapping.items() if k not in own}
+            self.mapping = {**merged, **self.mapping}
+        elif not self.mapping:
+            raise ValueError("mapping: required when preset_mapping is false")
+        return self
+
+    @property
+    def preset(self) -> Preset:
+        return preset(self.flavor)
+
+    @property
+    def chosen_objects(self) -> str:
+        return self.objects or self.preset.default_objects
+
+    @property
+    def key_attributes(self) -> tuple[str, ...]:
+        if self.key is None:
+            return self.preset.key
+        return tuple(k.strip() for k in self.key if k.strip())
+
+    @property
+    def own_fields(self) -> frozenset[str]:
+        """The source attributes the replicator's own mapping names (not the preset's)."""
+        return self._own_fields
+
+    def wanted_attributes(self) -> list[str]:
+        """Every source attribute a read needs: the mapping's, the key's, the account state's."""
+        wanted = _source_fields(self.mapping)
+        wanted += [k for k in self.key_attributes if k.lower() != DN]
+        if self.skip_disabled:
+            wanted += ["userAccountControl", "accountExpires"]
+        unique: dict[str, str] = {}
+        for name in wanted:
+            unique.setdefault(name.lower(), name)
+        return list(unique.values())
+
+
+def _source_fields(mapping: dict[str, str]) -> list[str]:
+    """The source fields a mapping reads: plain names, and the fields of templates."""
+    names: list[str] = []
+    for source in mapping.values():
+        try:
+            parsed = [name for _, name, _, _ in string.Formatter().parse(source) if name]
+        except ValueError:
+            continue  # a bad template: metadir.config names it
+        names += parsed or [source]
+    return names
+
+
+class LdapTls(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # PEM file with the CA certificate(s) to trust, relative to the config file;
+    # without it the system's trusted CAs are used
+    ca_file: str | None = None
+    # check the server's certificate and name (only ever turn off for a test setup)
+    verify: bool = True
+    # ldap:// only: switch to TLS with StartTLS before binding
+    start_tls: bool = False
+
+
+class LdapSettings(DirectorySettings):
+    """An LDAP server's settings; ``config.LdapConfig`` adds building the replicator."""
+
+    type: Literal["ldap"]
+    # one or more ldap://HOST[:PORT] or ldaps://HOST[:PORT], tried in this order
+    url: list[str]
+    # a DN or, for Active Directory, a user principal name (user@example.com); none: anonymous
+    bind_dn: str | None = None
+    password: SecretStr = SecretStr("")
+    base_dn: str
+    # the LDAP filter; the preset's (per flavor and objects) when not given
+    filter: str | None = None
+    page_size: int = Field(default=500, ge=1, le=100_000)
+    tls: LdapTls = LdapTls()
+    # seconds to wait for a connection, and for each answer of the server
+    connect_timeout: float = Field(default=10, gt=0)
+    timeout: int = Field(default=120, ge=1)
+    # after a lost connection: reconnect this many times, waiting retry_delay, then twice as
+    # long, and so on
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_delay: float = Field(default=1.0, ge=0)
+    # how runs after the first read only what changed: the flavor's way (auto), AD's
+    # uSNChanged (usn), modifyTimestamp, or never (none: every run reads everything)
+    incremental: Literal["auto", "usn", "modify_timestamp", "none"] = "auto"
+    # seconds (or "12h", "7d") after which a run reads everything again, to see deletions an
+    # incremental read cannot (and what left the filter); 0: every run
+    full_every: float = 86400.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_file(cls, data: Any, info: ValidationInfo) -> Any:
+        # metadir.config imports the replicators: its secret-file reading is imported late
+        return read_secret_files(cls, data, info)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        urls = one_or_more(value)
+        if urls == []:
+            raise ValueError("give at least one ldap:// or ldaps:// URL")
+        for url in urls if isinstance(urls, list) else ():
+            if isinstance(url, str):
+                parse_url(url)  # anything else: pydantic says it is no string
+        return urls
+
+    @field_validator("base_dn")
+    @classmethod
+    def _base_dn(cls, value: str) -> str:
+        return check_dn(value)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, value: str | None) -> str | None:
+        return None if value is None else check_filter(value)
+
+    @field_validator("full_every", mode="before")
+    @classmethod
+    def _full_every(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("expected seconds or a duration such as '12h' or '7d'")
+        if isinstance(value, int | float):
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value
+        if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
+            return float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()]
+        raise ValueError("expected seconds or a duration such as '12h' or '7d'")
+
+    @model_validator(mode="after")
+    def _tls_and_bind(self) -> LdapSettings:
+        if self.tls.start_tls and any(parse_url(u).ssl for u in self.url):
+            raise ValueError("tls.start_tls: ldaps:// URLs speak TLS already; use ldap:// URLs")
+        if self.bind_dn is not None and not self.bind_dn.strip():
+            raise ValueError("bind_dn: empty; leave it out for an anonymous bind")
+        secret = self.password.get_secret_value()
+        if self.bind_dn and not secret:
+            # a simple bind with a DN and no password is an anonymous bind that "succeeds"
+            raise ValueError("password: required with bind_dn (or give password_file)")
+        if secret and not self.bind_dn:
+            raise ValueError("bind_dn: required with a password")
+        if self.incremental == "usn" and self.flavor != "ad":
+            raise ValueError(
+                "incremental: usn reads Active Directory's uSNChanged: only for flavor ad "
+                "(modify_timestamp for other servers)"
+            )
+        return self
+
+    @property
+    def incremental_method(self) -> Incremental:
+        """How runs after the first read: ``auto`` resolved by the flavor."""
+        return self.preset.incremental if self.incremental == "auto" else self.incremental
+
+    @property
+    def search_filter(self) -> str:
+        return self.filter or self.preset.filters[self.chosen_objects]
+
+
+class Endpoint(BaseModel):
+    """One server of ``url``."""
+
+    model_config = ConfigDict(frozen=True)
+    url: str
+    host: str
+    port: int
+    ssl: bool
+
+
+def parse_url(url: str) -> Endpoint:
+    """``ldap://HOST[:PORT]`` or ``ldaps://HOST[:PORT]``. Raises ``ValueError``."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("ldap", "ldaps"):
+        raise ValueError(f"{url!r}: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
+    ssl = parts.scheme.lower() == "ldaps"
+    try:
+        port = parts.port or (636 if ssl else 389)
+    except ValueError:
+        raise ValueError(f"{url!r}: bad port") from None
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: no host name")
+    if parts.path not in ("", "/") or parts.query:
+        raise ValueError(f"{url!r}: give the base DN as base_dn, not in the URL")
+    return Endpoint(url=url.strip(), host=parts.hostname, port=port, ssl=ssl)
+
+
+def check_dn(value: str) -> str:
+    """``value`` if it is a DN. Raises ``ValueError``."""
+    try:
+        parse_dn(value)
+    except ValueError as exc:
+        raise ValueError(f"not a valid DN: {exc}") from None
+    return value
+
+
+def check_filter(text: str) -> str:
+    """``text`` as an LDAP filter (``cn=x`` gets its parentheses). Raises ``ValueError``."""
+    value = text.strip()
+    if not value:
+        raise ValueError("empty filter")
+    if not value.startswith("("):
+        value = f"({value})"
+    depth = 0
+    for position, char in enumerate(value, 1):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and position < len(value):
+            if value[position] == ")":
+                where = f"')' at position {position + 1} closes nothing"
+            else:
+                where = f"text after the filter at position {position + 1}"
+            raise ValueError(f"bad filter {text!r}: {where}")
+    if depth:
+        raise ValueError(f"bad filter {text!r}: {depth} '(' not closed")
+    # ldap3 is imported when an LDAP source is configured, not by every config load
+    from replicators.ldap.ldap3_adapter import filter_is_valid
+
+    if not filter_is_valid(value):
+        raise ValueError(
+            f"bad filter {text!r}: each part must read (attribute=value), (&...), (|...) or (!...)"
+        )
+    return value

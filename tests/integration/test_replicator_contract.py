@@ -1,0 +1,321 @@
+"""The contract every source kind keeps, run against each: check, full read, incremental
+read, state round-trip, a failure or a cancel mid-read that leaves the store as it was.
+
+A new source kind joins by adding a harness (a class with the methods of ``Harness``) and
+its fixture to ``HARNESSES``: it makes a source with N contacts (``sn`` PersonI), changes
+some (renames contact 0 to Changed0, deletes contact 1, adds contact N) and breaks the
+source while it is read.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import ldap3
+import pytest
+
+from metadir.core.records import Checkpoint, Problem, Record, Removed
+from metadir.store import RunRecord, Store
+from metadir.sync.engine import Job, Numbers, open_source, run_replicator
+from replicators import kinds
+from replicators.base import Cancelled, Context, ReplicatorConfig
+from tests.conftest import need_slapd
+from tests.servers import SourceSlapd, connect
+
+N = 5
+DIRECTORY, BASE_DN = "contacts", "ou=contacts,dc=meta"
+
+
+class Harness(Protocol):
+    # whether an incremental read reports deletions (else the next full read does)
+    sees_deletions: bool
+
+    def settings(self) -> dict[str, Any]:
+        """The replicator's settings (name, type, ...), relative paths to ``base_dir``."""
+        ...
+
+    def fill(self, n: int) -> None:
+        """Make the source hold contacts 0..n-1."""
+        ...
+
+    def change(self, n: int) -> None:
+        """Rename contact 0 (sn Changed0), delete contact 1, add contact n."""
+        ...
+
+    def sabotage(self) -> None:
+        """Break the source now, while it is being read (called between rows or pages)."""
+        ...
+
+    def repair(self) -> None:
+        """Undo ``sabotage``."""
+        ...
+
+
+class CsvHarness:
+    sees_deletions = True
+
+    def __init__(self, base_dir: Path) -> None:
+        self.path = base_dir / "contacts.csv"
+        self.rows: dict[int, str] = {}
+
+    def settings(self) -> dict[str, Any]:
+        mapping = {"sn": "Last", "telephoneNumber": "Phone"}
+        return {"name": "crm", "type": "csv", "path": self.path.name, "key": "Id",
+                "mapping": mapping, "max_delete": "100%"}  # fmt: skip
+
+    def fill(self, n: int) -> None:
+        self.rows = {i: f"Person{i}" for i in range(n)}
+        self._write()
+
+    def change(self, n: int) -> None:
+        self.rows[0] = "Changed0"
+        del self.rows[1]
+        self.rows[n] = f"Person{n}"
+        self._write()
+
+    def _write(self) -> None:
+        lines = ["Id;Last;Phone", *(f"C{i};{sn};+49 40 555-{i}" for i, sn in self.rows.items())]
+        self.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def sabotage(self) -> None:
+        # the file is gone: the read notices at its end, and reading again fails
+        self.path.unlink()
+
+    def repair(self) -> None:
+        self._write()
+
+
+LDIF_ENTRY = """\
+dn: uid=p{i},ou=people,dc=corp,dc=example
+objectClass: inetOrgPerson
+uid: p{i}
+cn: {sn}
+sn: {sn}
+telephoneNumber: +49 40 555-{i}
+entryUUID: 00000000-0000-4000-8000-{i:012}
+"""
+
+
+class LdifHarness(CsvHarness):
+    def __init__(self, base_dir: Path) -> None:
+        super().__init__(base_dir)
+        self.path = base_dir / "contacts.ldif"
+
+    def settings(self) -> dict[str, Any]:
+        return {"name": "export", "type": "ldif", "flavor": "openldap", "path": self.path.name,
+                "max_delete": "100%"}  # fmt: skip
+
+    def _write(self) -> None:
+        entries = [LDIF_ENTRY.format(i=i, sn=sn) for i, sn in self.rows.items()]
+        self.path.write_text("version: 1\n\n" + "\n".join(entries), encoding="utf-8")
+
+    def sabotage(self) -> None:
+        # a disk or network share failing under the open file
+        raise OSError(errno.EIO, "Input/output error")
+
+    def repair(self) -> None:
+        pass
+
+
+class LdapHarness:
+    # modifyTimestamp (OpenLDAP) sees deletions at the periodic full read only
+    sees_deletions = False
+
+    def __init__(self, server: SourceSlapd) -> None:
+        self.server = server
+        self.conn = connect(server.url, server.root_dn, server.root_pw)
+        self.ou = f"ou=t{secrets.token_hex(4)},{SourceSlapd.suffix}"
+        assert self.conn.add(self.ou, ["organizationalUnit"], {"ou": self.ou[3:11]})
+
+    def settings(self) -> dict[str, Any]:
+        server = self.server
+        return {"name": "people", "type": "ldap", "flavor": "openldap", "url": server.url,
+                "base_dn": self.ou, "bind_dn": server.root_dn, "password": server.root_pw,
+                "retries": 0, "page_size": 2, "max_delete": "100%"}  # fmt: skip
+
+    def _add(self, i: int) -> None:
+        attributes = {"cn": f"Person{i}", "sn": f"Person{i}", "telephoneNumber": f"+49 40 555-{i}"}
+        assert self.conn.add(f"uid=p{i},{self.ou}", ["inetOrgPerson"], attributes)
+
+    def fill(self, n: int) -> None:
+        for i in range(n):
+            self._add(i)
+
+    def change(self, n: int) -> None:
+        replace = {"sn": [(ldap3.MODIFY_REPLACE, ["Changed0"])]}
+        assert self.conn.modify(f"uid=p0,{self.ou}", replace), self.conn.result
+        assert self.conn.delete(f"uid=p1,{self.ou}"), self.conn.result
+        self._add(n)
+
+    def sabotage(self) -> None:
+        self.server.stop()  # the server goes away between two pages
+
+    def repair(self) -> None:
+        self.server.start()
+        self.conn = connect(self.server.url, self.server.root_dn, self.server.root_pw)
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SourceSlapd]:
+    need_slapd()
+    server = SourceSlapd(tmp_path_factory.mktemp("contract"))
+    server.load(
+        f"dn: {SourceSlapd.suffix}\nobjectClass: dcObject\nobjectClass: organization\n"
+        "dc: corp\no: C\n"
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], Harness]] = {
+    "csv": lambda request, base_dir: CsvHarness(base_dir),
+    "ldif": lambda request, base_dir: LdifHarness(base_dir),
+    "ldap": lambda request, base_dir: LdapHarness(request.getfixturevalue("slapd")),
+}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Harness:
+    made = HARNESSES[request.param](request, tmp_path)
+    made.fill(N)
+    return made
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(f"sqlite:///{tmp_path}/metadir.db") as opened:
+        yield opened
+
+
+def settings_of(harness: Harness) -> ReplicatorConfig:
+    values = harness.settings()
+    return kinds()[values["type"]].settings.model_validate(values)
+
+
+def sync(store: Store, harness: Harness, base_dir: Path, **options: Any) -> RunRecord:
+    job = Job(settings_of(harness), DIRECTORY, BASE_DN, Numbers(None), base_dir)
+    return run_replicator(store, job, pause=lambda seconds: None, **options)
+
+
+def surnames(store: Store) -> set[str]:
+    _, entries = store.snapshot()
+    return {entry.attributes["sn"][0] for entry in entries}
+
+
+def everything(store: Store) -> tuple[object, ...]:
+    """What a failed run must leave alone: the entries, the saved state, the sequence."""
+    _, entries = store.snapshot()
+    rep = entries[0].replicator if entries else ""
+    return (
+        store.current_seq(),
+        sorted((e.uuid, e.modified, json.dumps(e.attributes)) for e in entries),
+        store.replicator_state(rep),
+    )
+
+
+def cancelling(base_dir: Path, after: int = 2) -> Context:
+    """A context that asks the read to stop once it has counted ``after`` rows."""
+    context = Context(base_dir, cancelled=lambda: context.rows >= after)
+    return context
+
+
+def test_the_kind_is_installed(harness: Harness) -> None:
+    kind = kinds()[harness.settings()["type"]]
+    assert kind.package == "metadir"
+
+
+def test_check_names_the_fields_the_mapping_needs(harness: Harness, tmp_path: Path) -> None:
+    source, mapping = open_source(settings_of(harness), Context(tmp_path))
+    fields = source.check()
+    assert fields and all(isinstance(name, str) for name in fields)
+    assert mapping.missing(fields) == []
+
+
+def test_a_full_read(harness: Harness, tmp_path: Path) -> None:
+    source = settings_of(harness).build(Context(tmp_path))
+    items = list(source.read(None))
+    records = [item for item in items if isinstance(item, Record)]
+    assert [item for item in items if isinstance(item, Problem | Removed)] == []
+    assert len(records) == N and len({record.key for record in records}) == N
+    for record in records:
+        # Record.values: one text or a list of texts per field
+        for value in record.values.values():
+            assert isinstance(value, str) or all(isinstance(v, str) for v in value)
+    checkpoints = [item for item in items if isinstance(item, Checkpoint)]
+    # no checkpoint: a full read that keeps no state; else one, last, and whole
+    assert checkpoints in ([], [items[-1]])
+    assert all(checkpoint.full for checkpoint in checkpoints)
+
+
+def test_an_incremental_read(harness: Harness, store: Store, tmp_path: Path) -> None:
+    first = sync(store, harness, tmp_path)
+    assert (first.outcome, first.added, first.mode) == ("ok", N, "full")
+    assert surnames(store) == {f"Person{i}" for i in range(N)}
+    harness.change(N)
+    run = sync(store, harness, tmp_path)
+    assert run.outcome == "ok", run.message
+    assert (run.added, run.updated) == (1, 1)
+    truth = {"Changed0", *(f"Person{i}" for i in range(2, N + 1))}
+    expected = truth if harness.sees_deletions else truth | {"Person1"}
+    assert surnames(store) == expected
+    assert run.deleted == (1 if harness.sees_deletions else 0)
+    # a full read always ends equal to the source
+    full = sync(store, harness, tmp_path, full=True)
+    assert (full.outcome, full.mode) == ("ok", "full")
+    assert surnames(store) == truth
+
+
+def test_the_state_survives_a_round_trip(harness: Harness, store: Store, tmp_path: Path) -> None:
+    source = settings_of(harness).build(Context(tmp_path))
+    *_, last = source.read(None)
+    if isinstance(last, Checkpoint):
+        state = json.loads(json.dumps(last.state, allow_nan=False))
+        assert state == last.state
+        *_, again = settings_of(harness).build(Context(tmp_path)).read(state)
+        assert isinstance(again, Checkpoint)
+        assert again.note == ""  # the saved state counted
+    assert sync(store, harness, tmp_path).outcome == "ok"
+    # from the saved state, with nothing changed: nothing to write
+    run = sync(store, harness, tmp_path)
+    assert (run.outcome, run.added, run.updated, run.deleted) == ("ok", 0, 0, 0)
+
+
+def test_a_failure_mid_read_changes_nothing(harness: Harness, store: Store, tmp_path: Path) -> None:
+    assert sync(store, harness, tmp_path).outcome == "ok"
+    harness.change(N)
+    before = everything(store)
+    broken: list[int] = []
+
+    def progress(rows: int) -> None:
+        if rows >= 2 and not broken:
+            broken.append(rows)
+            harness.sabotage()
+
+    try:
+        run = sync(store, harness, tmp_path, context=Context(tmp_path, progress=progress))
+    finally:
+        harness.repair()
+    assert broken, "the source was not read row by row or page by page"
+    assert run.outcome == "failed" and run.message, run
+    assert everything(store) == before
+    # the next run, from the old state, applies the change
+    assert sync(store, harness, tmp_path).outcome == "ok"
+    assert "Changed0" in surnames(store)
+
+
+def test_a_cancelled_read_changes_nothing(harness: Harness, store: Store, tmp_path: Path) -> None:
+    assert sync(store, harness, tmp_path).outcome == "ok"
+    harness.change(N)
+    before = everything(store)
+    with pytest.raises(Cancelled, match="cancelled after"):
+        list(settings_of(harness).build(cancelling(tmp_path)).read(None))
+    run = sync(store, harness, tmp_path, context=cancelling(tmp_path))
+    assert run.outcome == "failed"
+    assert "cancelled after" in run.message
+    assert everything(store) == before
