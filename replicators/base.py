@@ -28,9 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from metadir.core.errors import MetadirError, SourceError
 from metadir.core.phone import Location
 from metadir.core.records import Checkpoint, Problem, Record, Removed, StoredEntry
-from metadir.core.settings import MAX_NAME
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+from metadir.core.settings import MAX_NAME, check_name
 
 
 class SourceChanged(SourceError):
@@ -107,13 +105,6 @@ class Replicator(Protocol):
         ...
 
 
-def valid_name(value: str) -> str:
-    """A replicator's or export's name: it goes into the store, log lines and messages."""
-    if not re.match(NAME_PATTERN, value):
-        raise ValueError("use letters, digits, '.', '_' or '-', starting with a letter or digit")
-    return value
-
-
 def one_or_more(value: object) -> object:
     """A setting that takes one name or a list of them: a single string as a one-item list
     (anything else is left for pydantic to judge)."""
@@ -157,7 +148,7 @@ class ReplicatorConfig(BaseModel):
     # how the source writes phone numbers, when it differs from its directory's location
     location: Location | None = None
 
-    _name = field_validator("name")(valid_name)
+    _name = field_validator("name")(check_name)
 
     @field_validator("max_delete", "max_update", mode="before")
     @classmethod
@@ -223,7 +214,7 @@ class ExportConfig(BaseModel):
     # entries handed to the target per ``write``
     batch_size: int = Field(default=500, ge=1, le=100_000)
 
-    _name = field_validator("name")(valid_name)
+    _name = field_validator("name")(check_name)
 
     def build(self, context: Context) -> Target:
         """The target these settings describe, lent ``context``."""
