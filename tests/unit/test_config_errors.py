@@ -9,21 +9,11 @@ from pathlib import Path
 import pytest
 
 from metadir.config import load_config
-from metadir.core.errors import ConfigError
 from replicators import kinds
+from tests.unit.test_config import problems
 
 LDAP = "      - {name: dc, type: ldap, url: 'ldap://dc1', base_dn: 'dc=corp,dc=example', "
 CSV = "      - {name: crm, type: csv, path: crm.csv, key: Id, "
-
-
-def problems(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "metadir.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    for problem in info.value.problems:
-        assert problem.startswith(f"{path}: "), problem
-    return [p.removeprefix(f"{path}: ") for p in info.value.problems]
 
 
 def replicator(line: str) -> str:
