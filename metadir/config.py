@@ -34,7 +34,7 @@ from metadir.core.settings import Strict, secret_fields
 from metadir.directory.settings import DirectorySettings
 from metadir.ldap.settings import ServerConfig, tls_problems
 from metadir.store.settings import StoreConfig
-from metadir.sync.engine import Job, Numbers
+from metadir.sync.job import Job, Numbers
 from metadir.sync.mapping import canonicalize_mapping
 from replicators import KindError, kinds
 from replicators.base import ReplicatorConfig

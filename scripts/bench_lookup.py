@@ -26,14 +26,16 @@ from pathlib import Path
 
 import yaml
 from ldaptor.protocols import pureldap
+from twisted.internet import defer, task
 from twisted.internet.testing import StringTransport
 
 from metadir.config import load_config
+from metadir.directory.backend import DirectoryBackend
 from metadir.directory.tree import DirectoryTree, Scope
 from metadir.ldap.decode import parse_filter
 from metadir.ldap.protocol import LDAPServerFactory
 from metadir.service.load import load_tree
-from metadir.store import Store
+from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
 
 with warnings.catch_warnings():
@@ -67,7 +69,10 @@ def main() -> None:
         tree, numbers = load(Path(tmp), args.count)
         print(f"{args.count} contacts loaded; {args.rounds} lookups per filter, random numbers")
         print(f"{'filter':38} {'index p50':>10} {'p99':>9} {'server p50':>11} {'p99':>9}")
-        connection = LDAPServerFactory(tree, [], True, 0).buildProtocol(None)
+        factory = LDAPServerFactory(
+            DirectoryBackend(tree), [], True, 0, clock=task.Clock(), in_thread=defer.maybeDeferred
+        )
+        connection = factory.buildProtocol(None)
         transport = StringTransport()
         connection.makeConnection(transport)
         rng = random.Random(7)

@@ -22,6 +22,7 @@ from twisted.python import log as twisted_log
 
 from metadir.config import DirectoryConfig
 from metadir.core import ber
+from metadir.directory.backend import DirectoryBackend
 from metadir.directory.tree import DirectoryTree
 from metadir.ldap.protocol import LDAPServerFactory
 
@@ -153,7 +154,13 @@ def small_factory(clock: task.Clock) -> LDAPServerFactory:
     )
     # binds answered at once, timers on ``clock``: every case runs to its end in one turn
     factory = LDAPServerFactory(
-        tree, [], True, 0, log_operations=True, clock=clock, in_thread=defer.maybeDeferred
+        DirectoryBackend(tree),
+        [],
+        True,
+        0,
+        log_operations=True,
+        clock=clock,
+        in_thread=defer.maybeDeferred,
     )
     factory.authenticate = lambda dn, password: None  # argon2 is not under test here
     return factory

@@ -10,7 +10,7 @@ from metadir.directory.filters import Equality
 from metadir.directory.index import Entry
 from metadir.directory.tree import DirectoryTree, Scope
 from metadir.service.load import load_tree
-from metadir.store import Store
+from metadir.store.store import Store
 
 
 def lookup_command(config: Config, number: str) -> int:

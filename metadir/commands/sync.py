@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from metadir.config import Config, DirectoryConfig
-from metadir.store import RunRecord, Store
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
 from replicators.base import ReplicatorConfig
 

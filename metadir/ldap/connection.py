@@ -143,7 +143,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
 
     def _tls_missing(self) -> bool:
         """Whether this request must be refused until the connection runs TLS."""
-        return self.server.policy.require_tls and not is_active(self.transport)
+        return self.server.policy.tls_required(is_active(self.transport))
 
     # --- framing -----------------------------------------------------------------------
 
@@ -260,9 +260,8 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
     # --- search ------------------------------------------------------------------------
 
     def _search(self, mid: int, request: SearchRequest, requested: list[Control]) -> None:
-        tls_missing = self.server.policy.require_tls and not is_active(self.transport)
         done = search(self.server, mid, request, requested, self.identity, self.visible,
-                      tls_missing, self.pages, self._send_entries)  # fmt: skip
+                      self._tls_missing(), self.pages, self._send_entries)  # fmt: skip
         result = ber.result(ber.SEARCH_RESULT_DONE, done.code, done.matched, done.why)
         self._send(mid, result, controls.controls(*done.controls) if done.controls else b"")
 

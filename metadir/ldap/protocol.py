@@ -14,20 +14,16 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from twisted.internet import protocol, reactor, threads
+from twisted.internet import protocol
 
 from metadir.directory.attributes import operational_names
-from metadir.directory.backend import DirectoryBackend
-from metadir.directory.tree import DirectoryTree
 from metadir.ldap.access import AccessPolicy, DirectoryAccess
-from metadir.ldap.authenticator import ANONYMOUS, Authenticator, BindBrake, Identity
+from metadir.ldap.authenticator import Authenticator, BindBrake, Identity
 from metadir.ldap.backend import Backend
 from metadir.ldap.connection import LDAPConnection
 from metadir.ldap.settings import Account, Limits
 from metadir.ldap.special import root_dse
 from metadir.ldap.tls import ServerTls
-
-__all__ = ["ANONYMOUS", "Identity", "LDAPConnection", "LDAPServerFactory"]
 
 log = logging.getLogger("metadir.ldap")
 
@@ -35,14 +31,15 @@ log = logging.getLogger("metadir.ldap")
 class LDAPServerFactory(protocol.ServerFactory):
     """What every connection of one LDAP front end shares.
 
-    ``backend``: what answers searches and compares; a ``DirectoryTree`` is served
-    through ``DirectoryBackend``. ``accounts`` make the ``Authenticator``;
-    ``allow_anonymous``, ``require_tls`` and ``access`` (per directory: who may read it
-    from where) the ``AccessPolicy``."""
+    ``backend``: what answers searches and compares (``DirectoryBackend`` over the
+    tree). ``accounts`` make the ``Authenticator``; ``allow_anonymous``, ``require_tls``
+    and ``access`` (per directory: who may read it from where) the ``AccessPolicy``.
+    ``clock`` runs the connections' timers; ``in_thread`` runs a call in a worker thread
+    and hands its result back as a Deferred (the service passes its thread pool's)."""
 
     def __init__(
         self,
-        backend: Backend | DirectoryTree,
+        backend: Backend,
         accounts: Iterable[Account],
         allow_anonymous: bool,
         size_limit: int,
@@ -51,12 +48,11 @@ class LDAPServerFactory(protocol.ServerFactory):
         access: Mapping[str, DirectoryAccess] | None = None,
         limits: Limits | None = None,
         log_operations: bool = False,
-        clock: Any = reactor,  # IReactorTime (Any: zope interfaces are opaque to mypy)
-        in_thread: Callable[..., Any] = threads.deferToThread,
+        *,
+        clock: Any,  # IReactorTime (Any: zope interfaces are opaque to mypy)
+        in_thread: Callable[..., Any],
     ) -> None:
-        if isinstance(backend, DirectoryTree):
-            backend = DirectoryBackend(backend)
-        self.backend: Backend = backend
+        self.backend = backend
         self.clock = clock  # the timers of connections: idle, slow requests, the bind brake
         # where binds check password hashes (argon2 is slow on purpose): a thread pool
         self.in_thread = in_thread

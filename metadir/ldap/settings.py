@@ -17,7 +17,6 @@ from metadir.core.settings import (
     relative_to_config,
 )
 from metadir.ldap.passwords import is_hash
-from metadir.ldap.tls import TlsFileError, load_options
 
 
 class Account(SecretFiles):
@@ -140,6 +139,10 @@ def tls_problems(server: ServerConfig) -> list[str]:
         if server.require_tls:
             problems.append("server.require_tls: needs server.tls (certificate and private_key)")
         return problems
+    # here, not at the top: Twisted and OpenSSL load only for a config that has server.tls,
+    # not for every command that reads a config
+    from metadir.ldap.tls import TlsFileError, load_options
+
     try:
         load_options(server.tls.certificate, server.tls.private_key)
     except TlsFileError as exc:

@@ -23,7 +23,7 @@ from metadir.ldap.tls import ServerTls
 from metadir.service.follower import StoreFollower
 from metadir.service.ldap import ldap_factory
 from metadir.service.listeners import ListenerService, listener_endpoint
-from metadir.store import Store
+from metadir.store.store import Store
 
 THREADPOOL = "threadpool"
 FOLLOWER = "store-follower"

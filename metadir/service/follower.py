@@ -18,8 +18,9 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from metadir.core.records import StoredEntry
 from metadir.directory.tree import DirectoryTree
-from metadir.store import Store, StoredEntry
+from metadir.store.store import Store
 
 # one logger for everything ``metadir serve`` says, as the log lines always named it
 log = logging.getLogger("metadir.server")

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.python.threadpool import ThreadPool
 
 from metadir.config import Config
+from metadir.directory.backend import DirectoryBackend
 from metadir.directory.tree import DirectoryTree
 from metadir.ldap.access import directory_access
 from metadir.ldap.protocol import LDAPServerFactory
@@ -31,7 +32,7 @@ def ldap_factory(
     timers (idle time, the failed-bind brake), so tests can drive them; binds check
     password hashes in ``threadpool``, their results handed back through ``reactor``."""
     factory = LDAPServerFactory(
-        tree,
+        DirectoryBackend(tree),
         config.server.accounts,
         config.server.allow_anonymous,
         config.server.size_limit,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from metadir.config import Config
 from metadir.core.memory import paused_gc
 from metadir.directory.tree import DirectoryTree
-from metadir.store import Store
+from metadir.store.store import Store
 
 
 def load_tree(store: Store, config: Config) -> tuple[int, DirectoryTree]:

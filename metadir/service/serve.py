@@ -27,7 +27,7 @@ from metadir.ldap.settings import Listener, listener_problems, parse_listener
 from metadir.ldap.tls import ServerTls, TlsFileError
 from metadir.service.app import make_service
 from metadir.service.load import load_tree
-from metadir.store import Store
+from metadir.store.store import Store
 
 log = logging.getLogger("metadir.server")
 

@@ -4,15 +4,6 @@ Rooms, lowest first: ``connection`` (engines, dialect quirks, transactions), ``m
 (tables), ``migrate`` (schema revisions, alembic), ``engine`` (opening a store, the look
 ``metadir check`` takes), ``entries`` (entries and the change feed), ``layout``
 (directories, replicators and their saved state), ``runs`` (run records, status); ``store``
-is the facade the rest of metadir uses.
+is the facade the rest of metadir uses. The package itself imports nothing, so that reading
+``settings`` (the config does, for every command) loads no SQL.
 """
-
-from metadir.store.store import (
-    EntryData,
-    RunRecord,
-    Store,
-    StoredDigest,
-    StoredEntry,
-)
-
-__all__ = ["EntryData", "RunRecord", "Store", "StoredDigest", "StoredEntry"]

@@ -20,8 +20,6 @@ from metadir.store.engine import open_engine
 from metadir.store.entries import EntryData, StoredDigest
 from metadir.store.runs import RunRecord
 
-__all__ = ["EntryData", "RunRecord", "Store", "StoredDigest", "StoredEntry"]
-
 
 class Store:
     """The meta database behind one SQLAlchemy engine; safe to share between threads."""

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
-from metadir.store import StoredDigest
+from metadir.store.entries import StoredDigest
 
 Key = tuple[str, ...]
 

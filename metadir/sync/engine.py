@@ -12,15 +12,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from metadir.core.errors import SourceError, StoreError
 from metadir.core.memory import paused_gc
-from metadir.core.phone import Location, PhoneFormat, display, read_number
-from metadir.store import EntryData, RunRecord, Store, StoredDigest
+from metadir.store.entries import EntryData, StoredDigest
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 from metadir.sync.diff import Diff, Key, diff, digest
-from metadir.sync.mapping import Attributes, Mapping, MappingError, RowError, default_mapping
+from metadir.sync.job import Job, Numbers
+from metadir.sync.mapping import Mapping, MappingError, RowError, default_mapping
 from replicators.base import (
     Checkpoint,
     Context,
@@ -81,19 +82,6 @@ class SourceRead:
         else:
             self.skipped.setdefault(key, problem.line)
             self.removed.discard(key)
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One replicator and where its entries go: what ``run_replicator`` needs of the
-    configuration (which ``Config.job`` assembles)."""
-
-    replicator: ReplicatorConfig
-    directory: str
-    base_dn: str
-    numbers: Numbers
-    # what the replicator's relative paths are relative to: the config file's folder
-    base_dir: Path
 
 
 def run_replicator(
@@ -209,42 +197,6 @@ def open_source(rep: ReplicatorConfig, context: Context) -> tuple[Replicator, Ma
     if missing:
         raise MappingError(f"{'; '.join(missing)} (fields: {', '.join(available) or 'none'})")
     return source, mapping
-
-
-@dataclass(frozen=True, slots=True)
-class Numbers:
-    """How a replicator's phone numbers are read, and how its directory serves them."""
-
-    location: Location | None
-    format: PhoneFormat = "e164"
-    # the country of the directory that serves the numbers, for the national format
-    country: str | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        """Part of every entry's digest: reading numbers otherwise rewrites every entry."""
-        return repr((self.location, self.format, self.country))
-
-    def apply(
-        self, attributes: Attributes, raw_numbers: Attributes
-    ) -> tuple[Attributes, list[str]]:
-        """Serve ``attributes``' phone values in this format; return their canonical forms,
-        and the values that are no phone number (kept as written)."""
-        canonical: Attributes = {}
-        kept = []
-        for name, raws in raw_numbers.items():
-            read = [read_number(raw, self.location) for raw in raws]
-            canonical[name] = [number.canonical for number in read]
-            attributes[name] = [
-                display(n, raw, self.format, self.country)
-                for n, raw in zip(read, raws, strict=True)
-            ]
-            kept += [
-                f"{name} {raw.strip()!r}"
-                for n, raw in zip(read, raws, strict=True)
-                if n.kind == "text"
-            ]
-        return canonical, kept
 
 
 def _read_numbers(

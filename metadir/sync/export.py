@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from metadir.core.errors import MetadirError
-from metadir.store import RunRecord, Store, StoredEntry
+from metadir.core.records import StoredEntry
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 from replicators.base import Context, ExportConfig, TargetError
 
 # the store's name for an export: ":" keeps it apart from every replicator's name

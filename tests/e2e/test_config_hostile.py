@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from metadir.store import Store
+from metadir.store.store import Store
 
 TIME_LIMIT = 5.0
 MEMORY_LIMIT = 512 << 20

@@ -15,11 +15,14 @@ from datetime import UTC, datetime
 import ldap3
 import pytest
 from ldaptor.protocols import pureber, pureldap
+from twisted.internet import defer
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from metadir.config import DirectoryConfig
 from metadir.core import ber
 from metadir.core.records import StoredEntry
+from metadir.directory.backend import DirectoryBackend
 from metadir.directory.tree import DirectoryTree
 from metadir.ldap import controls
 from metadir.ldap.pages import MAX_OPEN
@@ -246,7 +249,10 @@ def client() -> Client:
         [DirectoryConfig.model_validate({"name": "contacts", "replicators": reps})]
     )
     tree.apply([contact(i) for i in range(1, 1201)])
-    connection = LDAPServerFactory(tree, [], True, 0).buildProtocol(None)
+    factory = LDAPServerFactory(
+        DirectoryBackend(tree), [], True, 0, clock=Clock(), in_thread=defer.maybeDeferred
+    )
+    connection = factory.buildProtocol(None)
     transport = StringTransport()
     connection.makeConnection(transport)
 

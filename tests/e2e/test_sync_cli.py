@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from metadir.store import RunRecord, Store
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 
 CRM_CSV = """\
 CustomerNo;FirstName;LastName;Company;Phone

@@ -25,7 +25,8 @@ import yaml
 
 from metadir.config import Config, load_config
 from metadir.core.errors import ConfigError, SourceError
-from metadir.store import RunRecord, Store
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
 from metadir.sync.mapping import Mapping
 from replicators.base import Context, Problem, Record, Replicator

@@ -20,8 +20,10 @@ import ldap3
 import pytest
 
 from metadir.core.records import Checkpoint, Problem, Record, Removed
-from metadir.store import RunRecord, Store
-from metadir.sync.engine import Job, Numbers, open_source, run_replicator
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
+from metadir.sync.engine import open_source, run_replicator
+from metadir.sync.job import Job, Numbers
 from replicators import kinds
 from replicators.base import Cancelled, Context, ReplicatorConfig
 from tests.conftest import need_slapd

@@ -12,7 +12,9 @@ from typing import Any, Literal
 import pytest
 
 from metadir.core.records import StoredEntry
-from metadir.store import EntryData, RunRecord, Store
+from metadir.store.entries import EntryData
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 from metadir.sync.export import PREFIX, ExportJob, run_export
 from replicators.base import Context, ExportConfig, Target, TargetError
 

@@ -36,6 +36,9 @@ def test_the_core_loads_no_layer_above_it() -> None:
     assert loaded(modules, above) == []
 
 
-def test_reading_the_config_loads_no_ldap_client() -> None:
-    # an LDAP source's client library is loaded when a sync reads one, not by every command
-    assert loaded("metadir.config", ("ldap3",)) == []
+def test_reading_the_config_loads_no_server_no_sql_and_no_ldap_client() -> None:
+    # every command reads the config: what a command needs beyond it loads when it runs
+    # (the store for sync, Twisted for serve, ldap3 when an LDAP source is read)
+    heavy = ("ldap3", "twisted", "OpenSSL", "sqlalchemy", "alembic", "metadir.store.store")
+    assert loaded("metadir.cli", heavy) == []
+    assert loaded("metadir.config", heavy) == []

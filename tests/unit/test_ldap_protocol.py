@@ -14,16 +14,19 @@ from typing import Any
 import pytest
 from ldaptor.protocols import pureber, pureldap
 from pydantic import SecretStr
+from twisted.internet import task, threads
 from twisted.internet.testing import StringTransport
 
 from metadir.config import DirectoryConfig
 from metadir.core import ber
 from metadir.core.records import StoredEntry
+from metadir.directory.backend import DirectoryBackend
 from metadir.directory.filters import Not, Present, to_text
 from metadir.directory.tree import DirectoryTree
+from metadir.ldap.connection import LDAPConnection
 from metadir.ldap.decode import MalformedRequest, decode_request, parse_filter
 from metadir.ldap.passwords import hash_password
-from metadir.ldap.protocol import LDAPConnection, LDAPServerFactory
+from metadir.ldap.protocol import LDAPServerFactory
 from metadir.ldap.settings import Account
 
 with warnings.catch_warnings():
@@ -59,7 +62,9 @@ def make_factory(
             for i in range(1, 6)
         ]
     )
-    return LDAPServerFactory(tree, accounts or [], allow_anonymous, size_limit, **options)
+    options = {"clock": task.Clock(), "in_thread": threads.deferToThread, **options}
+    backend = DirectoryBackend(tree)
+    return LDAPServerFactory(backend, accounts or [], allow_anonymous, size_limit, **options)
 
 
 class Client:

@@ -25,7 +25,7 @@ from metadir.config import Config, load_config
 from metadir.directory.tree import DirectoryTree, NoSuchObject, Scope
 from metadir.ldap.decode import parse_filter
 from metadir.service.load import load_tree
-from metadir.store import Store
+from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
 
 # the global numbering plan: Munich, outside line 0, a switchboard with extensions 100-999

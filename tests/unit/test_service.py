@@ -32,7 +32,9 @@ from metadir.service.app import FOLLOWER, THREADPOOL, make_service
 from metadir.service.follower import StoreFollower
 from metadir.service.listeners import ListenerService
 from metadir.service.load import load_tree
-from metadir.store import EntryData, RunRecord, Store
+from metadir.store.entries import EntryData
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 INTERVAL = 2.0

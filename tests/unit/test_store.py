@@ -14,10 +14,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, select, text
 
 from metadir.core.errors import StoreError
-from metadir.store import EntryData, RunRecord, Store
+from metadir.store.entries import EntryData
 from metadir.store.migrate import migration_config
 from metadir.store.models import metadata, replicators
-from metadir.store.runs import PROBLEMS_KEPT, RUNS_WITH_PROBLEMS
+from metadir.store.runs import PROBLEMS_KEPT, RUNS_WITH_PROBLEMS, RunRecord
+from metadir.store.store import Store
 from replicators.base import Problem
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

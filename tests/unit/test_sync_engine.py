@@ -18,8 +18,9 @@ from metadir.commands.sync import status_command, sync_command
 from metadir.config import Config, DirectoryConfig, StoreConfig
 from metadir.core.errors import SourceError
 from metadir.core.phone import Location, _read
-from metadir.store import RunRecord, Store
 from metadir.store.models import entries, sync_runs
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
 from replicators.base import (
     ChangeLimit,

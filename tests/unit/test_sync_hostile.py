@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from metadir.config import Config, DirectoryConfig
-from metadir.store import RunRecord, Store
+from metadir.store.runs import RunRecord
+from metadir.store.store import Store
 from metadir.sync.engine import REREAD_AFTER, run_replicator
 from replicators.base import (
     Checkpoint,
