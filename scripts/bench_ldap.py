@@ -511,7 +511,8 @@ def copy_entries(
                 surnames += [v for v in attrs.get("sn", ()) if len(v) >= 3]
     dump.unlink()
     if slapd is not None:
-        # the schema is checked by tests/test_differential.py; company-only contacts lack sn
+        # the schema is checked by tests/integration/test_differential.py; company-only
+        # contacts lack sn
         slapd.load_file(converted, check_schema=False)
     converted.unlink()
     return entries, numbers, surnames

@@ -87,7 +87,7 @@ def scrambled(index: int, offset: int) -> int:
 
 def pick(choices: list, slot: int, width: int) -> tuple:
     """One of ``choices`` and ``width`` digits for ``slot``: different slots, different pairs,
-    as long as len(choices) * 10**width > slot (tests/test_generate_contacts.py checks)."""
+    as long as len(choices) * 10**width > slot (tests/e2e/test_generate_contacts.py checks)."""
     rest, at = divmod(slot, len(choices))
     # spread the remainder over all width-digit values; a bijection, as 7654321 is prime to 10
     return choices[at], f"{rest * 7_654_321 % 10**width:0{width}d}"

@@ -1,5 +1,5 @@
-"""The filters tests/test_differential.py sends to metadir and to slapd, and the divergences
-metadir keeps on purpose. Fixed filters name what the generated contacts hold
+"""The filters tests/integration/test_differential.py sends to metadir and to slapd, and the
+divergences metadir keeps on purpose. Fixed filters name what the generated contacts hold
 (``generate_contacts.py --international``: Müller, Groß, İnce, Işık, Παπαδόπουλος, O'Brien…);
 the others are made from the contacts as metadir serves them."""
 

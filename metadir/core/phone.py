@@ -244,7 +244,7 @@ def _plain(text: str, country: str) -> tuple[int, str] | None:
     ``parse`` spends two thirds of its time on what plain text does not have (Unicode
     digits, extensions, ``tel:`` URIs, letters); this takes its steps for plain text
     only and leaves the number's own rules (national prefix, lengths) to the library's
-    helpers. tests/test_phone.py compares both on thousands of numbers.
+    helpers. tests/unit/test_phone.py compares both on thousands of numbers.
     """
     if not _PLAIN.fullmatch(text):
         return None

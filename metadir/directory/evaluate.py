@@ -237,7 +237,7 @@ class Matcher:
                     *(field.name for field in fields.all_fields()),
                     *_STORED_TREE_ATTRIBUTES,
                 )
-                if attribute_type(name).rule in rule.syntaxes  # type: ignore[union-attr]
+                if (known := attribute_type(name)) is not None and known.rule in rule.syntaxes
             )
         )
         true = union(self._matching(rule, name, filter.value, wanted, scope) for name in names)

@@ -150,16 +150,19 @@ class SearchControls:
 
     @classmethod
     def parse(cls, requested: Sequence[tuple[str, bool, bytes | None]]) -> SearchControls:
-        found: dict[str, object] = {}
-        for oid, critical, value in requested:
+        paged: PageRequest | None = None
+        sort: tuple[SortKey, ...] | None = None
+        sort_critical = False
+        view: ViewRequest | None = None
+        for oid, critical, value in requested:  # a control given twice: the last one counts
             if oid == PAGED:
-                found["paged"] = parse_paged(value)
+                paged = parse_paged(value)
             elif oid == SORT:
-                found["sort"] = tuple(parse_sort(value))
-                found["sort_critical"] = bool(critical)
+                sort = tuple(parse_sort(value))
+                sort_critical = bool(critical)
             elif oid == VLV:
-                found["view"] = parse_vlv(value)
-        return cls(**found)  # type: ignore[arg-type]
+                view = parse_vlv(value)
+        return cls(paged, sort, sort_critical, view)
 
 
 # --- response controls -------------------------------------------------------------------

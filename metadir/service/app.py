@@ -1,10 +1,10 @@
 """The service tree of ``metadir serve``: one parent, one child per job.
 
-Children start in the order they were added and stop in reverse: the thread pool first
-up and last down, then the store follower, then one listener per address. The scheduler,
-the HTTP service and the lease of later work are one more child each. Every child gets its
-clock, reactor and thread pool as arguments, so a test builds the tree on
-``task.Clock`` and an in-memory reactor.
+Children start in the order they were added and are told to stop in reverse: the thread
+pool first up and last told, then the store follower, then one listener per address. A
+scheduler, an HTTP service or a lease would be one more child each. The children are
+given the clock, reactor and thread pool they use (a listener its endpoint on the
+reactor), so a test builds the tree on ``task.Clock`` and an in-memory reactor.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def listener_name(listener: Listener) -> str:
 
 
 class ThreadPoolService(Service):
-    """Owns a thread pool for the tree's blocking work (store reads): started with the
-    tree, stopped (its workers joined) after every other child has stopped."""
+    """Owns a thread pool for the tree's blocking work (store reads, password hashes):
+    started first; told to stop last, it joins its workers, so a store read in progress
+    ends before the store is closed."""
 
     def __init__(self, pool: ThreadPool) -> None:
         self.pool = pool

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,7 @@ def run_export(
     store.ensure_replicator(name, export.type, min(job.directories))
     saved = store.replicator_state(name, export.type)
     position, target_state, note = _resume(None if full else saved, job.directories)
-    started = _now()
+    started = context.clock()
     run = RunRecord(name, "ok", started, started, mode="full" if position == 0 else "incremental")
     try:
         seq, changes = store.changes_since(position, job.directories)
@@ -76,12 +75,13 @@ def run_export(
         _check_saveable(state)
     except (MetadirError, OSError) as exc:
         run = replace(run, outcome="failed", message=f"export {export.name}: {exc}", note=note)
-        store.record_run(replace(run, finished=_now()))
-        return replace(run, finished=_now())
+        run = replace(run, finished=context.clock())
+        store.record_run(run)
+        return run
     deleted = sum(entry.deleted for entry in changes)
     run = replace(
         run,
-        finished=_now(),
+        finished=context.clock(),
         updated=len(changes) - deleted,
         deleted=deleted,
         note=note or f"exported up to change {seq}",
@@ -117,7 +117,3 @@ def _check_saveable(state: dict[str, Any]) -> None:
         json.dumps(state, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TargetError(f"its state cannot be saved as JSON: {exc}") from None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

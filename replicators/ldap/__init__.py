@@ -2,6 +2,6 @@
 any LDAPv3 server, each with a preset from ``schema/ldap_presets.yaml`` — and the parts the
 LDIF replicator shares with them."""
 
-from replicators.ldap.config import DirectorySettings, LdapConfig
+from replicators.ldap.config import LdapConfig
 
-__all__ = ["DirectorySettings", "LdapConfig"]
+__all__ = ["LdapConfig"]

@@ -5,25 +5,7 @@ configuration is loaded (``import metadir.config`` stays fast)."""
 from __future__ import annotations
 
 from replicators.base import Context, Replicator
-from replicators.ldap.settings import (
-    DirectorySettings,
-    Endpoint,
-    LdapSettings,
-    LdapTls,
-    check_dn,
-    check_filter,
-    parse_url,
-)
-
-__all__ = [
-    "DirectorySettings",
-    "Endpoint",
-    "LdapConfig",
-    "LdapTls",
-    "check_dn",
-    "check_filter",
-    "parse_url",
-]
+from replicators.ldap.settings import LdapSettings
 
 
 class LdapConfig(LdapSettings):

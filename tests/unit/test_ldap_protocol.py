@@ -339,7 +339,7 @@ def search_pdu(filter_element: bytes, base: str = "dc=meta", scope: int = 2) -> 
 
 
 # filters slapd cannot use but reads (an empty or misplaced substring part, an unknown
-# filter choice) are Undefined: tests/test_ldap_standards.py; these are no Filter at all, and
+# filter choice) are Undefined: tests/unit/test_ldap_standards.py; these are no Filter at all, and
 # slapd hangs up on them too
 @pytest.mark.parametrize(
     ("element", "why"),

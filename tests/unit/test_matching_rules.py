@@ -1,6 +1,7 @@
 """Matching rules as slapd applies them (each expectation probed on slapd 2.5): Unicode case
 folding, objectClass's own rule, and extensible matches naming a rule (RFC 4511 §4.5.1.7.7).
-tests/test_differential.py holds the same cases against a real slapd on generated data."""
+tests/integration/test_differential.py holds the same cases against a real slapd on generated
+data."""
 
 from __future__ import annotations
 
