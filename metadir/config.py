@@ -203,6 +203,15 @@ def _describe(path: Path, err: ErrorDetails, raw: Any) -> str:
     return f"{path}: {_key_path(loc)}: {msg}"
 
 
+# pydantic's errors for numbers out of bounds: where its context holds the bound, in words
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "more than"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+
+
 def _in_words(err: ErrorDetails) -> str:
     """pydantic's message, said the way the other messages are: what was expected."""
     kind = err["type"]
@@ -212,14 +221,9 @@ def _in_words(err: ErrorDetails) -> str:
         return f"{err['msg']}, not {got}"
     if kind == "string_pattern_mismatch":
         return f"expected text of the form {ctx['pattern']}, not {got}"
-    if kind == "greater_than_equal":
-        return f"must be at least {_number(ctx['ge'])}, not {got}"
-    if kind == "greater_than":
-        return f"must be more than {_number(ctx['gt'])}, not {got}"
-    if kind == "less_than_equal":
-        return f"must be at most {_number(ctx['le'])}, not {got}"
-    if kind == "less_than":
-        return f"must be less than {_number(ctx['lt'])}, not {got}"
+    if kind in _BOUNDS:
+        bound, words = _BOUNDS[kind]
+        return f"must be {words} {_number(ctx[bound])}, not {got}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"expected a mapping of keys and values (got {type(err.get('input')).__name__})"
     msg = err["msg"].removeprefix("Value error, ")

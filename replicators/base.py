@@ -57,7 +57,7 @@ def _ignore(rows: int) -> None:
 HttpClientFactory = Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Context:
     """What the running program lends a source or target besides its settings and state."""
 
@@ -72,21 +72,16 @@ class Context:
     cancelled: Callable[[], bool] = _never
     # told how many rows the read has handed on so far
     progress: Callable[[int], None] = _ignore
-    # checked by ``tick``: one shared list, so that a frozen context can count
-    _rows: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    # rows ``tick`` counted so far
+    rows: int = field(default=0, compare=False)
 
     def tick(self, rows: int = 1) -> None:
         """``rows`` more were read: report progress, and raise ``Cancelled`` if the program
         asked the read to stop. Sources call it between rows or pages."""
-        self._rows[0] += rows
+        self.rows += rows
         if self.cancelled():
-            raise Cancelled(f"cancelled after {self._rows[0]} rows")
-        self.progress(self._rows[0])
-
-    @property
-    def rows(self) -> int:
-        """How many rows ``tick`` counted."""
-        return self._rows[0]
+            raise Cancelled(f"cancelled after {self.rows} rows")
+        self.progress(self.rows)
 
 
 class Replicator(Protocol):
