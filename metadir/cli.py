@@ -1,4 +1,4 @@
-"""The ``metadir`` command: serve, sync, check, status, hash-password."""
+"""The ``metadir`` command: serve, sync, check, status, history, lookup, hash-password."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import getpass
 import logging
 import sys
+from datetime import datetime
 
 from metadir import __version__
 from metadir.config import Config, load_config
@@ -45,6 +46,34 @@ def _parser() -> argparse.ArgumentParser:
         "--full",
         action="store_true",
         help="read every source whole instead of only what changed since the last run",
+    )
+
+    sync.add_argument(
+        "--wait",
+        action="store_true",
+        help="if a replicator is running elsewhere (a scheduled run, another node), wait for "
+        "it instead of exiting with status 3",
+    )
+    # how `metadir serve` starts a scheduled run in a worker process (not for people)
+    sync.add_argument("--trigger", default="manual", help=argparse.SUPPRESS)
+    sync.add_argument("--lease-token", type=int, help=argparse.SUPPRESS)
+    sync.add_argument("--node", help=argparse.SUPPRESS)
+    sync.add_argument("--slot", type=datetime.fromisoformat, help=argparse.SUPPRESS)
+    sync.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+
+    history = with_config("history", "list past sync runs, newest first")
+    history.add_argument("name", nargs="?", metavar="NAME", help="only this replicator's runs")
+    history.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="runs to list (default 20)"
+    )
+    history.add_argument("--json", action="store_true", help="print JSON instead of text")
+    history.add_argument("--run", type=int, metavar="ID", help="show one run with its problems")
+    history.add_argument(
+        "--offset",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --run: skip the first N problems (they are shown --limit at a time)",
     )
 
     lookup = with_config("lookup", "print the contacts a phone number belongs to")
@@ -88,7 +117,23 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         from metadir.commands.sync import sync_command
 
         return sync_command(
-            config, args.names, force=args.force, dry_run=args.dry_run, full=args.full
+            config,
+            args.names,
+            force=args.force,
+            dry_run=args.dry_run,
+            full=args.full,
+            wait=args.wait,
+            trigger=args.trigger,
+            lease_token=args.lease_token,
+            node=args.node,
+            supervised=args.supervised,
+            slot=args.slot,
+        )
+    if args.command == "history":
+        from metadir.commands.history import history_command
+
+        return history_command(
+            config, args.name, limit=args.limit, as_json=args.json, run=args.run, offset=args.offset
         )
     if args.command == "lookup":
         from metadir.commands.lookup import lookup_command
@@ -99,7 +144,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
 
         return check_command(config)
     if args.command == "status":
-        from metadir.commands.sync import status_command
+        from metadir.commands.status import status_command
 
         return status_command(config)
     raise AssertionError(args.command)

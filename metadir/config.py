@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import socket
 import types
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -23,6 +24,7 @@ from pydantic import (
     SerializeAsAny,
     ValidationError,
     ValidationInfo,
+    field_validator,
 )
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
@@ -30,7 +32,8 @@ from metadir.config_yaml import read_yaml
 from metadir.core.dn import normalize_dn
 from metadir.core.errors import ConfigError
 from metadir.core.phone import Location
-from metadir.core.settings import Strict, secret_fields
+from metadir.core.schedule import History, Schedule, SchedulerSettings
+from metadir.core.settings import Strict, check_name, secret_fields
 from metadir.directory.settings import DirectorySettings
 from metadir.ldap.settings import ServerConfig, tls_problems
 from metadir.store.settings import StoreConfig
@@ -43,6 +46,8 @@ _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # the error type of an installed source kind that cannot be loaded: about the
 # installation, not about a key, so it is reported once and without a key path
 _BROKEN_KIND = "replicator_kind_broken"
+# a node's name goes into the store's leases and run records; a host name may be long
+MAX_NODE = 200
 
 
 def _by_kind(value: Any, info: ValidationInfo) -> Any:
@@ -91,6 +96,17 @@ class Config(Strict):
     server: ServerConfig = ServerConfig()
     location: Location | None = None
     directories: list[DirectoryConfig] = Field(default_factory=list)
+    # this node's name in leases and run records; host name and process id when not given
+    node: str | None = Field(default=None, max_length=MAX_NODE)
+    # how long run records are kept
+    history: History = History()
+    # how nodes share the scheduled runs
+    scheduler: SchedulerSettings = SchedulerSettings()
+
+    @field_validator("node")
+    @classmethod
+    def _node(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
 
     # where the config was read from; set by load_config, not by YAML
     path: Path = Field(default=Path("metadir.yaml"), exclude=True)
@@ -105,6 +121,14 @@ class Config(Strict):
                 if rep.name == name:
                     return directory, rep
         return None
+
+    def schedule_for(self, directory: DirectorySettings, rep: ReplicatorConfig) -> Schedule | None:
+        """When ``rep`` runs: its own schedule, else its directory's; None: only by hand."""
+        return rep.schedule or directory.schedule
+
+    def node_name(self) -> str:
+        """This process's name among the nodes sharing the store."""
+        return self.node or f"{socket.gethostname()}-{os.getpid()}"
 
     def job(self, directory: DirectorySettings, rep: ReplicatorConfig) -> Job:
         """What the sync engine needs to run ``rep`` into ``directory``."""
@@ -291,6 +315,27 @@ _SYNONYMS = {
     "listen_on": ("listen",),
     "database": ("url",),
     "db": ("url",),
+    "tz": ("timezone",),
+    "zone": ("timezone",),
+    "time_zone": ("timezone",),
+    "interval": ("every",),
+    "crontab": ("cron",),
+    "at_start": ("run_at_start",),
+    "on_start": ("run_at_start",),
+    "run_on_start": ("run_at_start",),
+    "after": ("after_run",),
+    "hook": ("after_run",),
+    "post_run": ("after_run",),
+    "on_finish": ("after_run",),
+    "cmd": ("command",),
+    "program": ("command",),
+    "keep": ("keep_days",),
+    "days": ("keep_days",),
+    "retention": ("keep_days",),
+    "ttl": ("lease",),
+    "lease_time": ("lease",),
+    "node_name": ("node",),
+    "hostname": ("node",),
 }
 # a section with at most this many keys has them listed when no single one is suggested
 _LISTED = 12

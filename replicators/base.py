@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from metadir.core.errors import MetadirError, SourceError
 from metadir.core.phone import Location
 from metadir.core.records import Checkpoint, Problem, Record, Removed, StoredEntry
+from metadir.core.schedule import AfterRun, Duration, Schedule
 from metadir.core.settings import MAX_NAME, check_name
 
 
@@ -52,6 +53,10 @@ def _ignore(rows: int) -> None:
     return None
 
 
+def _ignore_phase(name: str) -> None:
+    return None
+
+
 # builds an httpx-style client (``get``, ``post``, ``close``); typed loosely because metadir
 # does not depend on httpx: a source kind that needs HTTP brings its own client library
 HttpClientFactory = Callable[..., Any]
@@ -68,10 +73,16 @@ class Context:
     clock: Callable[[], datetime] = _utc_now
     # None: this program offers no HTTP client (a source that needs one says so)
     http: HttpClientFactory | None = None
-    # asked between rows or pages; ``threading.Event().is_set`` fits
-    cancelled: Callable[[], bool] = _never
+    # asked between rows or pages; ``threading.Event().is_set`` fits, or a function that
+    # answers why (a text) when the read must stop
+    cancelled: Callable[[], bool | str] = _never
     # told how many rows the read has handed on so far
     progress: Callable[[int], None] = _ignore
+    # told what the run does now: "connect", "read", "diff", "write" (the engine calls it)
+    phase: Callable[[str], None] = _ignore_phase
+    # told, once a source can say so cheaply, about how many rows the read will hand on
+    # (an estimate: a display turns it into the time left, nothing relies on it)
+    expect: Callable[[int], None] = _ignore
     # rows ``tick`` counted so far
     rows: int = field(default=0, compare=False)
 
@@ -79,8 +90,9 @@ class Context:
         """``rows`` more were read: report progress, and raise ``Cancelled`` if the program
         asked the read to stop. Sources call it between rows or pages."""
         self.rows += rows
-        if self.cancelled():
-            raise Cancelled(f"cancelled after {self.rows} rows")
+        if why := self.cancelled():
+            stopped = f"cancelled after {self.rows} rows"
+            raise Cancelled(f"{why} ({stopped})" if isinstance(why, str) else stopped)
         self.progress(self.rows)
 
 
@@ -142,6 +154,13 @@ class ReplicatorConfig(BaseModel):
     max_update: ChangeLimit = ChangeLimit(percent=50)
     # how the source writes phone numbers, when it differs from its directory's location
     location: Location | None = None
+    # when the scheduler runs it; its directory's schedule when not given
+    schedule: Schedule | None = None
+    # a run that takes longer is stopped and changes nothing ("timeout" is an LDAP source's
+    # wait for each answer)
+    run_timeout: Duration = timedelta(hours=1)
+    # a program run after each run, told the outcome in its environment
+    after_run: AfterRun | None = None
 
     _name = field_validator("name")(check_name)
 

@@ -29,7 +29,7 @@ from replicators.base import (
     SourceChanged,
     one_or_more,
 )
-from replicators.files import LastLine, ends_line, identity
+from replicators.files import LastLine, count_lines, ends_line, identity
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,9 @@ class CsvReplicator:
             try:
                 start = identity(os.fstat(stream.fileno()))
                 ended = ends_line(stream.fileno(), start[0], encoding)
+                # about one row a line (quoted line breaks and blank lines make it fewer)
+                total = count_lines(stream.fileno(), start[0]) - (1 if self.config.header else 0)
+                self.context.expect(max(0, total))
                 lines = LastLine(stream)
                 columns, rows = self._start(lines)
                 key_at = [columns.index(k) for k in self.config.key]

@@ -23,7 +23,8 @@ random delay (seeded) and checks:
 - the server, asked over LDAP until it shows the store's state, shows on every answer some
   whole version of each directory, and in the end exactly what the store holds (entryUUID,
   title, department, street, telephoneNumber);
-- the next sync completes (exit 0) and leaves each replicator on the new version.
+- the next sync completes (exit 0) and leaves each replicator on the new version; it waits
+  (``--wait``) for the lease the killed one left to run out (``scheduler.lease``: 5 s).
 
 PostgreSQL: a throw-away database on 127.0.0.1:5432 (user postgres, trust auth), dropped at
 the end. Exit 0 when every trial passed.
@@ -112,6 +113,9 @@ def config(store_url: str) -> dict:
         "location": demo["location"],
         # refresh often: a trial waits for the server to show each committed sync
         "server": {"size_limit": 0, "access_log": False, "refresh_interval": 0.1},
+        # a killed sync keeps its replicator's lease until it runs out: the next sync waits
+        # for it (--wait), as little as the lease allows
+        "scheduler": {"lease": "5s"},
         "directories": [
             {
                 "name": directory,
@@ -282,7 +286,7 @@ class Trials:
         self.expect_served(target, self.shown)
 
         done = subprocess.run(
-            self.server.argv("sync"),
+            self.server.argv("sync", "--wait"),
             cwd=self.workdir, capture_output=True, text=True, timeout=SYNC_TIMEOUT, check=False,
         )  # fmt: skip
         if done.returncode != 0:

@@ -86,6 +86,8 @@ ensure_packages() {
             new_slapd=1
         fi
         have pg_isready && have psql || missing+=(postgresql)
+        # the systemd unit's test (systemd-analyze verify, systemd-sysusers --dry-run)
+        have systemd-analyze && have systemd-sysusers || missing+=(systemd)
     fi
     if [ ${#missing[@]} -gt 0 ]; then
         apt_install "${missing[@]}"

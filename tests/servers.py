@@ -8,6 +8,7 @@ until it answers an LDAP search, and stopped with SIGTERM. python-ldap's
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import random
 import re
@@ -409,6 +410,9 @@ class MetadirServer:
             stdout=stderr,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
+            # a process group of its own with its sync workers: a test can stop or kill the
+            # node whole, as a machine going down would
+            start_new_session=True,
         )
         stderr.close()
         _wait_until_answers("metadir serve", self.url, self.process, lambda: self.stderr, timeout)
@@ -491,4 +495,7 @@ def _terminate(process: subprocess.Popen) -> int:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        # what the process left behind in its group (a worker it could not stop)
+        os.killpg(process.pid, signal.SIGKILL)
     return process.returncode

@@ -1,21 +1,25 @@
 """``metadir check``: the config is valid (load_config did that), every source opens and
-the store opens with a schema this metadir can use."""
+the store opens with a schema this metadir can use; and when each scheduled replicator runs
+next, with its timeout and the program run after it."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 from metadir.config import Config
 from metadir.core.errors import SourceError, StoreError
+from metadir.core.schedule import format_duration
 from metadir.store.engine import inspect
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
 from replicators.base import Context, ReplicatorConfig
 
 
-def check_command(config: Config) -> int:
+def check_command(config: Config, now: datetime | None = None) -> int:
     """Open each replicator's source and fit its mapping, then look at the store without
-    changing it; 0 when all are fine, else 1."""
+    changing it; 0 when all are fine, else 1. Schedules are shown from ``now`` (the
+    current time unless given)."""
     failed = 0
     count = 0
     context = Context(config.base_dir)
@@ -48,4 +52,30 @@ def check_command(config: Config) -> int:
         f"{config.path}: ok: {len(config.directories)} directories, {count} replicators, "
         f"{len(config.server.listen)} listeners; {store}"
     )
+    for line in schedule_lines(config, now or datetime.now(UTC)):
+        print(line)
     return 0
+
+
+def schedule_lines(config: Config, now: datetime) -> list[str]:
+    """Per replicator with a schedule or an after_run program: when it runs next (in the
+    schedule's zone), its timeout, and the program run after it."""
+    lines: list[str] = []
+    for directory in config.directories:
+        for rep in directory.replicators:
+            schedule = config.schedule_for(directory, rep)
+            if schedule is None and rep.after_run is None:
+                continue
+            if schedule is None:
+                when = "no schedule (runs by metadir sync only)"
+            else:
+                zone = schedule.zone
+                runs = ", ".join(t.astimezone(zone).isoformat() for t in schedule.upcoming(now))
+                when = f"{schedule}; next runs {runs}"
+            lines.append(f"  {rep.name}: {when}; run_timeout {format_duration(rep.run_timeout)}")
+            if rep.after_run is not None:
+                lines.append(
+                    f"  {rep.name}: after_run {rep.after_run} "
+                    f"(timeout {format_duration(rep.after_run.timeout)})"
+                )
+    return lines

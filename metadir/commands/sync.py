@@ -1,13 +1,17 @@
-"""``metadir sync`` and ``metadir status``."""
+"""``metadir sync``: run replicators now and print what each did."""
 
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 
+from metadir.commands.runner import BUSY, Runner
 from metadir.config import Config, DirectoryConfig
+from metadir.service.load import ensure_layout
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
+from metadir.sync.worker import Stop, watch_supervisor
 from replicators.base import ReplicatorConfig
 
 # problem lines `metadir sync` prints per replicator; `metadir status` shows all recorded
@@ -15,14 +19,32 @@ PROBLEMS_SHOWN = 20
 
 
 def sync_command(
-    config: Config, names: list[str], force: bool, dry_run: bool, full: bool = False
+    config: Config,
+    names: list[str],
+    force: bool,
+    dry_run: bool,
+    full: bool = False,
+    *,
+    wait: bool = False,
+    trigger: str = "manual",
+    lease_token: int | None = None,
+    node: str | None = None,
+    supervised: bool = False,
+    slot: datetime | None = None,
 ) -> int:
     """Run the named replicators (all when none are named) and print what each did;
     ``full`` has each read its whole source instead of resuming from its saved state.
 
-    Exit status: 0 if every run was ok, 1 if any failed or was stopped, 2 for an unknown name.
+    Each run holds its replicator's lease, as scheduled runs do: one running elsewhere
+    (``metadir serve``'s scheduler, another node) is waited for with ``wait``, else
+    skipped. ``serve`` starts its workers with ``lease_token`` (the lease it took for the
+    run), ``node`` (its name), ``slot`` (the schedule slot the run stands for) and
+    ``supervised``.
+
+    Exit status: 0 if every run was ok, 1 if any failed or was stopped, 2 for an unknown
+    name, 3 if none failed but one was not started because it was running elsewhere.
     """
-    known = [(d, r) for d in config.directories for r in _replicators(d)]
+    known = [(d, r) for d in config.directories for r in replicators(d)]
     found = {name: config.replicator(name) for name in dict.fromkeys(names)}
     unknown = [name for name in names if found[name] is None]
     if unknown:
@@ -34,48 +56,32 @@ def sync_command(
     if not selected:
         print(f"metadir sync: {config.path}: no replicators configured", file=sys.stderr)
         return 0
-    failures = 0
+    stop = Stop()
+    if supervised:
+        watch_supervisor(stop)
+    runner = Runner(config, node or config.node_name(), trigger, stop, supervised, slot)
+    failures = busy = 0
     with Store.open(config.store_url()) as store:
         if not dry_run:
             ensure_layout(store, config)
         for directory, rep in selected:
-            result = run_replicator(
-                store, config.job(directory, rep), force=force, dry_run=dry_run, full=full
-            )
+            job = config.job(directory, rep)
+            if dry_run:
+                result = run_replicator(store, job, force=force, dry_run=True, full=full)
+            else:
+                lease = runner.lease(store, rep.name, lease_token, wait)
+                if lease is None:
+                    busy += 1
+                    continue
+                result = runner.run(store, job, lease, force=force, full=full)
             print(_summary(result, directory.name, rep, dry_run), flush=True)
             failures += result.outcome != "ok"
-    return 1 if failures else 0
+            if not dry_run:
+                runner.after(rep, directory.name, result)
+    return 1 if failures else BUSY if busy else 0
 
 
-def status_command(config: Config) -> int:
-    """Print each directory's size and each replicator's last run."""
-    with Store.open(config.store_url()) as store:
-        sizes = store.directory_sizes()
-        runs = store.last_runs()
-    lines = []
-    for directory in config.directories:
-        count = sizes.get(directory.name, 0)
-        lines.append(f"directory {directory.name} ({directory.dn}): {_entries(count)}")
-        for rep in _replicators(directory):
-            run = runs.get(rep.name)
-            lines.append(f"  {rep.name} ({rep.type}): " + (_last_run(run) if run else "never run"))
-            if run:
-                lines += _details(run, None, indent="    ")
-    if not config.directories:
-        lines.append(f"{config.path}: no directories configured")
-    print("\n".join(lines))
-    return 0
-
-
-def ensure_layout(store: Store, config: Config) -> None:
-    """Give the store every configured directory and replicator."""
-    for directory in config.directories:
-        store.ensure_directory(directory.name, directory.dn)
-        for rep in _replicators(directory):
-            store.ensure_replicator(rep.name, rep.type, directory.name)
-
-
-def _replicators(directory: DirectoryConfig) -> list[ReplicatorConfig]:
+def replicators(directory: DirectoryConfig) -> list[ReplicatorConfig]:
     # the config's list holds one settings model per installed kind, a union mypy cannot
     # see through: each is a ReplicatorConfig
     return list(directory.replicators)
@@ -87,10 +93,10 @@ def _summary(result: RunRecord, directory: str, rep: ReplicatorConfig, dry_run: 
         head += " (dry run, nothing written)"
     head += ": " + (_counts(result) if result.outcome == "ok" else "nothing changed")
     more = "(see `metadir status`)" if not dry_run else ""
-    return "\n".join([head, *_details(result, more, "  ")])
+    return "\n".join([head, *details(result, more, "  ")])
 
 
-def _last_run(run: RunRecord) -> str:
+def last_run(run: RunRecord) -> str:
     counts = _counts(run) if run.outcome == "ok" else "nothing changed"
     forced = " (forced)" if run.forced else ""
     when = f"{run.started:%Y-%m-%d %H:%M:%S} UTC"
@@ -108,7 +114,7 @@ def _counts(run: RunRecord) -> str:
     )
 
 
-def _details(run: RunRecord, more: str | None, indent: str) -> list[str]:
+def details(run: RunRecord, more: str | None, indent: str) -> list[str]:
     """The replicator's note on how it read, the run's message, then its problems: at most
     PROBLEMS_SHOWN when ``more`` says where to find the rest, else all that were recorded."""
     lines = []
@@ -128,5 +134,5 @@ def _details(run: RunRecord, more: str | None, indent: str) -> list[str]:
     return lines
 
 
-def _entries(count: int) -> str:
+def entries(count: int) -> str:
     return f"{count} entry" if count == 1 else f"{count} entries"

@@ -19,3 +19,8 @@ class StoreError(MetadirError):
 
 class SourceError(MetadirError):
     """A replicator cannot read its source (missing file, bad header, unreachable host)."""
+
+
+class LeaseLost(StoreError):
+    """A run's lease on its replicator was taken over or ran out before its changes were
+    written: another node may be running the replicator, so this run writes nothing."""

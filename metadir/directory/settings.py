@@ -10,6 +10,7 @@ from pydantic import Field, IPvAnyNetwork, field_validator
 from metadir.core import fields
 from metadir.core.dn import normalize_rdns
 from metadir.core.phone import Location, PhoneFormat
+from metadir.core.schedule import Schedule
 from metadir.core.settings import MAX_DN, MAX_NAME, Strict, check_dn, check_name
 
 ROOT_DN: str = fields.load_schema_file("ldap.yaml")["root"]["dn"]
@@ -30,6 +31,8 @@ class DirectorySettings(Strict):
     anonymous: bool | None = None
     # the client addresses (networks) that may read it; any when not given
     allow_from: list[IPvAnyNetwork] | None = None
+    # when its replicators run, unless one has a schedule of its own
+    schedule: Schedule | None = None
 
     _name = field_validator("name")(check_name)
 

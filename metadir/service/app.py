@@ -1,8 +1,9 @@
 """The service tree of ``metadir serve``: one parent, one child per job.
 
 Children start in the order they were added and are told to stop in reverse: the thread
-pool first up and last told, then the store follower, then one listener per address. A
-scheduler, an HTTP service or a lease would be one more child each. The children are
+pool first up and last told, then the store follower, this node's registration, the
+scheduler (its leases and worker processes), then one listener per address. An HTTP
+service would be one more child. The children are
 given the clock, reactor and thread pool they use (a listener its endpoint on the
 reactor), so a test builds the tree on ``task.Clock`` and an in-memory reactor.
 """
@@ -23,10 +24,14 @@ from metadir.ldap.tls import ServerTls
 from metadir.service.follower import StoreFollower
 from metadir.service.ldap import ldap_factory
 from metadir.service.listeners import ListenerService, listener_endpoint
+from metadir.service.node import NodeService
+from metadir.service.scheduler import Scheduler
 from metadir.store.store import Store
 
 THREADPOOL = "threadpool"
 FOLLOWER = "store-follower"
+NODE = "node"
+SCHEDULER = "scheduler"
 
 
 def listener_name(listener: Listener) -> str:
@@ -63,11 +68,15 @@ def make_service(
     tls: ServerTls | None,
     listeners: Sequence[Listener],
     on_listen_failure: Callable[[Failure], object] | None = None,
+    node: str,
+    may_schedule: Callable[[], bool] = lambda: True,
 ) -> MultiService:
-    """The tree serving ``tree`` (loaded from ``store`` at change ``seq``).
+    """The tree serving ``tree`` (loaded from ``store`` at change ``seq``) as node ``node``.
 
-    ``reactor`` listens (``IReactorTCP``, ``IReactorSSL``) and takes results back from
-    worker threads; ``clock`` times the store polls and the connections.
+    ``reactor`` listens (``IReactorTCP``, ``IReactorSSL``), starts worker processes and
+    takes results back from worker threads; ``clock`` times the store polls, the schedules
+    and the connections. ``may_schedule`` says whether this node schedules (see
+    ``metadir.service.node.SchedulingGate``).
     """
     top = MultiService()
     pool = ThreadPoolService(threadpool)
@@ -86,6 +95,24 @@ def make_service(
     )
     follower.setName(FOLLOWER)
     follower.setServiceParent(top)
+
+    registration = NodeService(
+        store, node, schedules=may_schedule, clock=clock, reactor=reactor, threadpool=threadpool
+    )
+    registration.setName(NODE)
+    registration.setServiceParent(top)
+
+    scheduler = Scheduler(
+        config,
+        store,
+        node=node,
+        clock=clock,
+        reactor=reactor,
+        threadpool=threadpool,
+        may_schedule=may_schedule,
+    )
+    scheduler.setName(SCHEDULER)
+    scheduler.setServiceParent(top)
 
     factory = ldap_factory(config, tree, tls, clock, reactor, threadpool)
     for listener in listeners:

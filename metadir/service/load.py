@@ -16,3 +16,11 @@ def load_tree(store: Store, config: Config) -> tuple[int, DirectoryTree]:
     with store.streamed_snapshot(names) as (seq, entries), paused_gc():
         tree.apply(entries)
     return seq, tree
+
+
+def ensure_layout(store: Store, config: Config) -> None:
+    """Give the store every configured directory and replicator."""
+    for directory in config.directories:
+        store.ensure_directory(directory.name, directory.dn)
+        for rep in directory.replicators:
+            store.ensure_replicator(rep.name, rep.type, directory.name)

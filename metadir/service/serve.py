@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import signal
 import time
 from typing import Any, cast
@@ -21,12 +22,14 @@ from twisted.logger import ILogObserver, STDLibLogObserver, globalLogBeginner
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from metadir import __version__
 from metadir.config import Config
 from metadir.core.errors import ConfigError
 from metadir.ldap.settings import Listener, listener_problems, parse_listener
 from metadir.ldap.tls import ServerTls, TlsFileError
 from metadir.service.app import make_service
-from metadir.service.load import load_tree
+from metadir.service.load import ensure_layout, load_tree
+from metadir.service.node import SchedulingGate
 from metadir.store.store import Store
 
 log = logging.getLogger("metadir.server")
@@ -47,7 +50,10 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
 
     started = time.monotonic()
     store = Store.open(config.store_url())
+    node = config.node_name()
+    gate = SchedulingGate(config.store_url(), reactor)
     try:
+        ensure_layout(store, config)  # the scheduler's leases belong to its replicators
         seq, tree = load_tree(store, config)
         # the loaded tree lives as long as the process: keep it out of every later collection
         gc.freeze()
@@ -77,7 +83,10 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
             tls=tls,
             listeners=listeners,
             on_listen_failure=listen_failed,
+            node=node,
+            may_schedule=gate,
         )
+        log.info("node %s (metadir %s, pid %d)", node, __version__, os.getpid())
         # as twistd runs an application: start once running, stop (and wait) on shutdown
         reactor.callWhenRunning(service.startService)
         reactor.addSystemEventTrigger("before", "shutdown", log.info, "shutting down")
@@ -86,6 +95,7 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
         signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload_tls, tls))
         reactor.run()  # SIGTERM and SIGINT stop it: Twisted's own handlers
     finally:
+        gate.release()
         store.close()
     return exit_code
 

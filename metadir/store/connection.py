@@ -88,6 +88,15 @@ def insert_ignoring_conflict(conn: Connection, table: Table, values: dict[str, A
     conn.execute(dialect.insert(table).values(values).on_conflict_do_nothing())
 
 
+def upsert(conn: Connection, table: Table, values: dict[str, Any], changed: dict[str, Any]) -> None:
+    """INSERT ``values``, or where a row with the same primary key exists, UPDATE it to
+    ``changed``: one statement, so that two processes cannot both insert."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(values)
+    keys = [column.name for column in table.primary_key]
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed))
+
+
 def create_store_engine(url: str, create: bool = True) -> Engine:
     """The engine for the store at ``url``; ``create``: make an SQLite file's directory."""
     try:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -131,6 +132,12 @@ sync_runs = Table(
     Column("mode", String(16), nullable=False, server_default="full"),
     # the replicator's word on its checkpoint, e.g. why it read in full
     Column("note", Text, nullable=False, server_default=""),
+    # the node (`metadir serve` or a manual sync) that ran it; "" before revision 0004
+    Column("node", String(200), nullable=False, server_default=""),
+    # schedule | start | manual: what started it
+    Column("trigger", String(16), nullable=False, server_default="manual"),
+    # the schedule slot a scheduled run stands for
+    Column("slot", UtcDateTime, nullable=True),
     Index(None, "replicator_id", "id"),
 )
 
@@ -147,6 +154,50 @@ sync_problems = Table(
     ),
     Column("line", Integer, nullable=True),
     Column("message", Text, nullable=False),
+)
+
+# one row per replicator ever leased: which node runs it now (holder NULL: none), decided by
+# the database's clock so that nodes with skewed clocks agree
+leases = Table(
+    "leases",
+    metadata,
+    Column(
+        "replicator_id",
+        Integer,
+        ForeignKey("replicators.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("holder", String(200), nullable=True),
+    # the fencing token: one more with every grant and never reused, so a holder that was
+    # paused past its expiry cannot write after another node took over
+    Column("token", BigInteger, nullable=False, server_default="0"),
+    Column("acquired_at", UtcDateTime, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),
+    # schedule | start | manual: why the holder runs it
+    Column("trigger", String(16), nullable=True),
+    # the schedule slot the holder runs (or the last one run), and whether it was run
+    Column("slot", UtcDateTime, nullable=True),
+    Column("slot_done", Boolean, nullable=False, server_default=false()),
+    # the running run's progress, for `metadir status` on any node
+    Column("phase", String(16), nullable=True),
+    Column("rows", BigInteger, nullable=True),
+    Column("total", BigInteger, nullable=True),
+    Column("progress_at", UtcDateTime, nullable=True),
+)
+
+# the nodes running `metadir serve`, each seen last at `last_seen` (the database's clock)
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("version", String(50), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("last_seen", UtcDateTime, nullable=False),
+    # whether it runs schedules (else it only serves)
+    Column("schedules", Boolean, nullable=False),
 )
 
 # one row: the store-wide change sequence; updating it is what serialises writers

@@ -1,24 +1,40 @@
-"""The meta database as readers and the sync engine use it: ``Store``, one transaction per
-call over the rooms that do the work (``layout``, ``entries``, ``runs``).
+"""The meta database as readers, the sync engine and the scheduler use it: ``Store``, one
+transaction per call over the rooms that do the work (``layout``, ``entries``, ``runs``,
+``leases``, ``nodes``).
 
-A new room (a lease for running on PostgreSQL with a standby, say) is one more module of
-functions over a ``Connection`` and a migration; ``Store`` then hands it a transaction.
+A new room is one more module of functions over a ``Connection`` and a migration; ``Store``
+then hands it a transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
-from metadir.core.records import StoredEntry
-from metadir.store import entries, layout, runs
+from metadir.core.records import Problem, StoredEntry
+from metadir.store import entries, layout, leases, nodes, runs
 from metadir.store.connection import now, reading, writing
 from metadir.store.engine import open_engine
 from metadir.store.entries import EntryData, StoredDigest
+from metadir.store.leases import Busy, Lease, LeaseState, Progress
+from metadir.store.nodes import NodeRecord
 from metadir.store.runs import RunRecord
+
+__all__ = [
+    "Busy",
+    "EntryData",
+    "Lease",
+    "LeaseState",
+    "NodeRecord",
+    "Progress",
+    "RunRecord",
+    "Store",
+    "StoredDigest",
+]
 
 
 class Store:
@@ -112,16 +128,25 @@ class Store:
         updated: Sequence[tuple[int, EntryData]] = (),
         deleted: Sequence[int] = (),
         state: dict[str, Any] | None = None,
-    ) -> int | None:
+        lease: Lease | None = None,
+    ) -> tuple[int | None, int]:
         """Write a run's changes, its record and the replicator's new ``state`` (None: it
         keeps none) in one transaction: the next run resumes exactly where these changes end.
 
         ``updated`` pairs an entry id with its new content; an updated tombstone comes back
-        to life with its old uuid. ``deleted`` ids become tombstones. Returns the change
-        sequence number the changes were written under, or None if there were none.
+        to life with its old uuid. ``deleted`` ids become tombstones. With ``lease``, the
+        run writes only if the lease on its replicator is still its own, and raises
+        ``LeaseLost`` having written nothing otherwise. Returns the change sequence number
+        the changes were written under (None if there were none) and the run's id.
         """
+        if lease is not None and lease.replicator != run.replicator:
+            raise ValueError(f"a lease on {lease.replicator!r} for a run of {run.replicator!r}")
         written = now()
         with writing(self.engine) as conn:
+            if lease is not None:
+                # first: the lease row lock is held to the commit, so a takeover waits for
+                # this write or this write sees the takeover
+                leases.check(conn, lease)
             replicator_id = layout.replicator_id(conn, run.replicator)
             # the replicator's row lock before the counter's, as ensure_replicator takes
             # them when it moves entries: no two writers wait for each other crosswise
@@ -131,13 +156,110 @@ class Store:
                 # before any entry: the counter row lock orders concurrent writers by commit
                 seq = entries.next_seq(conn)
                 entries.write(conn, replicator_id, seq, written, added, updated, deleted)
-            runs.insert_run(conn, replicator_id, run, seq)
-        return seq
+            run_id = runs.insert_run(conn, replicator_id, run, seq)
+            if lease is not None:
+                leases.extend(conn, lease)
+        return seq, run_id
 
-    def record_run(self, run: RunRecord) -> None:
-        """Record a run that changed nothing (failed or stopped)."""
+    def record_run(self, run: RunRecord) -> int:
+        """Record a run that changed nothing (failed or stopped); its id."""
         with writing(self.engine) as conn:
-            runs.insert_run(conn, layout.replicator_id(conn, run.replicator), run, None)
+            return runs.insert_run(conn, layout.replicator_id(conn, run.replicator), run, None)
+
+    # -- leases: who runs which replicator ------------------------------------------------
+
+    def acquire_lease(
+        self,
+        replicator: str,
+        holder: str,
+        ttl: float,
+        trigger: str,
+        slot: datetime | None = None,
+    ) -> Lease | Busy:
+        """Lease ``replicator`` to node ``holder`` for ``ttl`` seconds (db clock), unless
+        it or another replicator of its directory is held, or schedule ``slot`` was run
+        already. The replicator must exist (``ensure_replicator``)."""
+        with writing(self.engine) as conn:
+            return leases.acquire(conn, replicator, holder, ttl, trigger, slot)
+
+    def renew_lease(
+        self, lease: Lease, ttl: float, progress: Progress | None = None
+    ) -> Lease | None:
+        """``lease`` for ``ttl`` more seconds, noting ``progress``; None if it is lost
+        (taken over, or expired: then stop the run)."""
+        with writing(self.engine) as conn:
+            return leases.renew(conn, lease, ttl, progress)
+
+    def release_lease(self, lease: Lease, done: bool = True) -> None:
+        """Give ``lease`` up; ``done``: its schedule slot was run. Nothing if it was taken
+        over meanwhile."""
+        with writing(self.engine) as conn:
+            leases.release(conn, lease, done)
+
+    def leases(self) -> list[LeaseState]:
+        """Every replicator's lease that was ever granted, by name."""
+        with reading(self.engine) as conn:
+            return leases.states(conn)
+
+    def db_now(self) -> datetime:
+        """The database's clock, which leases go by."""
+        with reading(self.engine) as conn:
+            return leases.db_now(conn)
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def register_node(
+        self,
+        name: str,
+        version: str,
+        host: str,
+        pid: int,
+        started_at: datetime,
+        schedules: bool,
+    ) -> None:
+        """Add node ``name``, or note that it is still there (``last_seen``: db now)."""
+        with writing(self.engine) as conn:
+            nodes.register(conn, name, version, host, pid, started_at, schedules)
+
+    def nodes(self) -> list[NodeRecord]:
+        with reading(self.engine) as conn:
+            return nodes.listed(conn)
+
+    def forget_nodes(self, before: datetime) -> int:
+        """Remove the nodes last seen before ``before`` (db clock); how many."""
+        with writing(self.engine) as conn:
+            return nodes.forget(conn, before)
+
+    # -- history --------------------------------------------------------------------------
+
+    def history(
+        self, replicator: str | None = None, limit: int = 50, before_id: int | None = None
+    ) -> list[RunRecord]:
+        """Runs newest first (of ``replicator`` or all), at most ``limit``, older than run
+        ``before_id`` if given; without their problems."""
+        with reading(self.engine) as conn:
+            return runs.history(conn, replicator, limit, before_id)
+
+    def run(self, run_id: int) -> RunRecord | None:
+        """Run ``run_id``, without its problems; None if the store has no such run."""
+        with reading(self.engine) as conn:
+            return runs.run(conn, run_id)
+
+    def problems(self, run_id: int, offset: int = 0, limit: int = 100) -> list[Problem]:
+        """Problems recorded for run ``run_id``, ``limit`` from ``offset``."""
+        with reading(self.engine) as conn:
+            return runs.problems(conn, run_id, offset, limit)
+
+    def problem_count(self, run_id: int) -> int:
+        """How many problems are recorded for run ``run_id`` (its ``skipped`` counts all)."""
+        with reading(self.engine) as conn:
+            return runs.problem_count(conn, run_id)
+
+    def prune_runs(self, before: datetime) -> int:
+        """Delete the runs that ended before ``before`` and their problems, keeping each
+        replicator's latest run; how many were deleted."""
+        with writing(self.engine) as conn:
+            return runs.prune(conn, before)
 
     # -- status ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from typing import Any
 from metadir.core.errors import SourceError, StoreError
 from metadir.core.memory import paused_gc
 from metadir.store.entries import EntryData, StoredDigest
+from metadir.store.leases import Lease
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.diff import Diff, Key, diff, digest
@@ -93,6 +94,10 @@ def run_replicator(
     full: bool = False,
     pause: Callable[[float], object] = time.sleep,
     context: Context | None = None,
+    lease: Lease | None = None,
+    node: str = "",
+    trigger: str = "manual",
+    slot: datetime | None = None,
 ) -> RunRecord:
     """Run ``rep`` once against the store; what was done (for a dry run: would be done).
 
@@ -101,6 +106,10 @@ def run_replicator(
     read once more, after ``pause(REREAD_AFTER)``. The source is built with ``context``
     (clock, cancellation, progress), by default one that lends it only ``job.base_dir``;
     a cancelled read fails the run, which then changes nothing.
+
+    With ``lease``, the run's changes are written only if the lease is still held (checked
+    in the writing transaction); the run is recorded with the ``node`` that ran it and
+    what started it (``trigger``: schedule, start or manual; ``slot``: the schedule slot).
     """
     rep = job.replicator
     context = context or Context(job.base_dir)
@@ -112,6 +121,9 @@ def run_replicator(
         finished=_now(),
         forced=force,
         mode="full" if state is None else "incremental",
+        node=node,
+        trigger=trigger,
+        slot=slot,
     )
     if not dry_run:
         store.ensure_directory(job.directory, job.base_dn)
@@ -124,6 +136,7 @@ def run_replicator(
     except (SourceError, MappingError) as exc:
         run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
     else:
+        context.phase("diff")
         with paused_gc():
             stored = store.digests(rep.name)
             incoming = {key: e.digest for key, e in read.entries.items()}
@@ -152,7 +165,9 @@ def run_replicator(
             )
     run = replace(run, finished=_now())
     if not dry_run:
-        run = _write(store, run, changes, read)
+        # also for a failed or stopped run: recording it is the write
+        context.phase("write")
+        run = _write(store, run, changes, read, lease)
     return run
 
 
@@ -229,7 +244,11 @@ def read_source(
     Raises ``SourceError`` if the source fails or breaks the read protocol,
     ``MappingError`` if the mapping does not fit the source's fields.
     """
+    context.phase("connect")
     source, mapping = open_source(rep, context)
+    context.phase("read")
+    # a read again (the source changed meanwhile) counts its rows from the start
+    context.rows = 0
     read = SourceRead()
     for item in source.read(state):
         if read.checkpoint is not None:
@@ -382,15 +401,17 @@ def _deletion(rep: ReplicatorConfig, changes: Diff) -> str:
     )
 
 
-def _write(store: Store, run: RunRecord, changes: Diff | None, read: SourceRead) -> RunRecord:
-    """Apply an ok run and save the state it ends with; record a failed or stopped one."""
+def _write(
+    store: Store, run: RunRecord, changes: Diff | None, read: SourceRead, lease: Lease | None
+) -> RunRecord:
+    """Apply an ok run (if ``lease`` is still held) and save the state it ends with; record
+    a failed or stopped one. The run as recorded, with its id."""
     if run.outcome != "ok" or changes is None:
-        store.record_run(run)
-        return run
+        return replace(run, id=store.record_run(run))
     entries = read.entries
     try:
         with paused_gc():
-            store.apply(
+            _seq, run_id = store.apply(
                 run,
                 added=[entries[key] for key in changes.added],
                 updated=[
@@ -398,13 +419,14 @@ def _write(store: Store, run: RunRecord, changes: Diff | None, read: SourceRead)
                 ],
                 deleted=changes.deleted,
                 state=read.checkpoint.state if read.checkpoint else None,
+                lease=lease,
             )
-    except StoreError as exc:
+    except StoreError as exc:  # LeaseLost among them: the run wrote nothing
         run = replace(
             run, outcome="failed", message=str(exc), added=0, updated=0, deleted=0, unchanged=0
         )
-        store.record_run(run)
-    return run
+        return replace(run, id=store.record_run(run))
+    return replace(run, id=run_id)
 
 
 def _show_key(key: Key) -> str:

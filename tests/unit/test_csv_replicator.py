@@ -15,6 +15,7 @@ from metadir.config import load_config
 from metadir.core.errors import ConfigError, SourceError
 from replicators.base import Context, Problem, Record
 from replicators.csv import CsvConfig, CsvReplicator, sniff_delimiter
+from replicators.files import count_lines
 
 GERMAN = "Nr;Vorname;Nachname;Ort\r\n1;Jürgen;Groß;München\r\n2;Zoë;Müller-Weiß;Köln\r\n"
 GERMAN_ROWS = [
@@ -449,6 +450,61 @@ def test_bad_header(tmp_path: Path, data: str, message: str) -> None:
     replicator = csv_replicator(tmp_path, data)
     with pytest.raises(SourceError, match=r"contacts\.csv: " + re.escape(message)):
         replicator.check()
+
+
+# --- the rows a read expects -----------------------------------------------------------------
+
+
+def expected(tmp_path: Path, data: bytes | str, **settings: object) -> list[int]:
+    """What a read tells ``Context.expect``, having read every row."""
+    told: list[int] = []
+    replicator = csv_replicator(tmp_path, data, **settings)
+    replicator.context = Context(tmp_path, expect=told.append)
+    list(replicator.read())
+    return told
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (GERMAN, "auto"),
+        (GERMAN.removesuffix("\r\n"), "auto"),  # the last line without its end
+        (GERMAN.replace("\r\n", "\r"), "auto"),  # old Mac line ends
+        (GERMAN.encode("utf-16"), "auto"),
+        (GERMAN.encode("utf-16-be"), "utf-16-be"),
+        (GERMAN.encode("utf-32"), "auto"),
+        (GERMAN.encode("cp1252"), "auto"),
+    ],
+    ids=["crlf", "no-last-end", "cr", "utf-16", "utf-16-be", "utf-32", "cp1252"],
+)
+def test_a_read_expects_a_row_a_line(tmp_path: Path, data: bytes | str, encoding: str) -> None:
+    assert expected(tmp_path, data, encoding=encoding) == [2]
+
+
+def test_without_a_header_every_line_is_a_row(tmp_path: Path) -> None:
+    data = "1;Anna\n2;Bert\n3;Cleo\n"
+    assert expected(tmp_path, data, header=False, columns=["Nr", "Name"]) == [3]
+
+
+def test_the_estimate_is_about(tmp_path: Path) -> None:
+    # a quoted line break and a blank line: 5 lines, 2 rows; the estimate is a line count
+    data = 'Nr;Name\n1;"Anna\nMaria"\n\n2;Bert\n'
+    assert expected(tmp_path, data) == [4]
+    assert len(records(csv_replicator(tmp_path, data))) == 2
+
+
+def test_count_lines_reads_in_chunks_without_moving_the_stream(tmp_path: Path) -> None:
+    path = tmp_path / "lines.txt"
+    path.write_bytes(b"a\n" * 1000 + b"last")
+    with path.open("rb") as file:
+        file.read(10)
+        assert count_lines(file.fileno(), path.stat().st_size, chunk=7) == 1001
+        assert count_lines(file.fileno(), 4) == 2  # only the first bytes: "a\na\n"
+        assert count_lines(file.fileno(), 0) == 0
+        # a chunk that ends just before the last zero byte of a UTF-16 line end
+        path.write_bytes("a\nb\n".encode("utf-16-le"))
+        assert count_lines(file.fileno(), 8, chunk=7) == 2
+        assert file.tell() == 10
 
 
 # --- settings through the config loader --------------------------------------------------

@@ -6,7 +6,6 @@ stopped on an in-memory reactor; a listener that cannot listen reported, not swa
 from __future__ import annotations
 
 import logging
-import queue
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,25 +15,24 @@ import pytest
 from sqlalchemy import text
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IReactorFromThreads
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, RaisingMemoryReactor
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
-from zope.interface import implementer
 
 from metadir.config import Config
 from metadir.directory.tree import DirectoryTree
 from metadir.ldap.protocol import LDAPServerFactory
 from metadir.ldap.settings import parse_listener
-from metadir.service.app import FOLLOWER, THREADPOOL, make_service
+from metadir.service.app import FOLLOWER, NODE, SCHEDULER, THREADPOOL, make_service
 from metadir.service.follower import StoreFollower
 from metadir.service.listeners import ListenerService
 from metadir.service.load import load_tree
 from metadir.store.entries import EntryData
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
+from tests.reactor_threads import ThreadCalls
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 INTERVAL = 2.0
@@ -42,26 +40,6 @@ CRM = {"name": "crm", "type": "csv", "path": "crm.csv", "key": "Id", "mapping": 
 # the tree serves what the configured replicators wrote; the source itself is not read here
 CONFIG = Config.model_validate({"directories": [{"name": "contacts", "replicators": [CRM]}]})
 URLS = ["ldap://127.0.0.1:7712", "ldaps://127.0.0.1:7714"]
-
-
-@implementer(IReactorFromThreads)
-class ThreadCalls:
-    """The reactor's half of ``deferToThreadPool``: what worker threads hand back is queued
-    and run when the test says, on the test's thread, as the reactor's loop would run it."""
-
-    def __init__(self) -> None:
-        self.calls: queue.Queue[tuple[Callable[..., Any], tuple, dict]] = queue.Queue()
-
-    def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self.calls.put((f, args, kwargs))
-
-    def run_next(self) -> None:
-        """Wait for the next call from a worker thread and run it."""
-        f, args, kwargs = self.calls.get(timeout=30)
-        f(*args, **kwargs)
-
-    def idle(self) -> bool:
-        return self.calls.empty()
 
 
 def entry(key: str, name: str) -> EntryData:
@@ -72,7 +50,7 @@ def entry(key: str, name: str) -> EntryData:
 def commit(store: Store, *entries: EntryData) -> int:
     """A sync run adding ``entries``, committed as ``metadir sync`` would; its sequence."""
     run = RunRecord("crm", "ok", started=T0, finished=T0, added=len(entries))
-    seq = store.apply(run, added=entries)
+    seq, _ = store.apply(run, added=entries)
     assert seq is not None
     return seq
 
@@ -196,6 +174,13 @@ def test_stopping_waits_for_a_read_in_progress(
 # -- the tree ------------------------------------------------------------------------------
 
 
+class ListeningReactor(MemoryReactorClock):
+    """Records listens; what worker threads hand back (the node's sign-in) is dropped."""
+
+    def callFromThread(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 def build(
     store: Store, loaded: tuple[int, DirectoryTree], reactor: Any, failed: list[Failure]
 ) -> Any:
@@ -204,17 +189,17 @@ def build(
         CONFIG, tree, store, seq,
         reactor=reactor, clock=Clock(), threadpool=ThreadPool(0, 1, name="tree"),
         tls=None, listeners=[parse_listener(url) for url in URLS],
-        on_listen_failure=failed.append,
+        on_listen_failure=failed.append, node="node-a", may_schedule=lambda: False,
     )  # fmt: skip
 
 
 def test_the_tree_has_one_named_child_per_job(store: Store, loaded, caplog) -> None:
     caplog.set_level(logging.INFO)
-    reactor = MemoryReactorClock()
+    reactor = ListeningReactor()
     failed: list[Failure] = []
     top = build(store, loaded, reactor, failed)
     names = [child.name for child in top]
-    assert names == [THREADPOOL, FOLLOWER, *(f"ldap:{url}" for url in URLS)]
+    assert names == [THREADPOOL, FOLLOWER, NODE, SCHEDULER, *(f"ldap:{url}" for url in URLS)]
     pool = top.getServiceNamed(THREADPOOL).pool
     ldap, ldaps = (top.getServiceNamed(f"ldap:{url}") for url in URLS)
     assert ldap.factory is ldaps.factory and isinstance(ldap.factory, LDAPServerFactory)
@@ -226,7 +211,8 @@ def test_the_tree_has_one_named_child_per_job(store: Store, loaded, caplog) -> N
     ]
     assert [(s[0], s[4]) for s in reactor.sslServers] == [(7714, "127.0.0.1")]
     assert reactor.tcpServers[0][1] is ldap.factory
-    assert [f"listening on {url}" for url in URLS] == server_lines(caplog)
+    listening = [f"listening on {url}" for url in URLS]
+    assert server_lines(caplog) == ["scheduler: no replicator has a schedule", *listening]
     assert not failed
 
     top.stopService()

@@ -17,7 +17,7 @@ from metadir.core.errors import StoreError
 from metadir.store.entries import EntryData
 from metadir.store.migrate import migration_config
 from metadir.store.models import metadata, replicators
-from metadir.store.runs import PROBLEMS_KEPT, RUNS_WITH_PROBLEMS, RunRecord
+from metadir.store.runs import PROBLEMS_KEPT, RunRecord
 from metadir.store.store import Store
 from replicators.base import Problem
 
@@ -126,13 +126,11 @@ def test_moving_a_replicator_moves_its_entries_under_a_new_sequence_number(store
 
 
 def test_a_run_writes_all_its_changes_under_one_sequence_number(store: Store) -> None:
-    assert (
-        store.apply(
-            run(added=3),
-            added=[entry("1", "Anna", " 089 1 "), entry("2", "Ben"), entry("3", "Cem")],
-        )
-        == 1
+    seq, first_run = store.apply(
+        run(added=3),
+        added=[entry("1", "Anna", " 089 1 "), entry("2", "Ben"), entry("3", "Cem")],
     )
+    assert seq == 1
     seq, live = store.snapshot()
     assert seq == 1
     first = by_key(live)
@@ -149,14 +147,12 @@ def test_a_run_writes_all_its_changes_under_one_sequence_number(store: Store) ->
     assert abs(first[("1",)].modified - datetime.now(UTC)) < timedelta(minutes=1)
 
     stored = store.digests("crm")
-    assert (
-        store.apply(
-            run(updated=1, deleted=1),
-            updated=[(stored[("2",)].id, entry("2", "Ben Born"))],
-            deleted=[stored[("3",)].id],
-        )
-        == 2
+    seq, second_run = store.apply(
+        run(updated=1, deleted=1),
+        updated=[(stored[("2",)].id, entry("2", "Ben Born"))],
+        deleted=[stored[("3",)].id],
     )
+    assert (seq, second_run) == (2, first_run + 1)
     seq, changed = store.changes_since(1)
     assert seq == 2
     changed_by_key = by_key(changed)
@@ -170,7 +166,7 @@ def test_a_run_writes_all_its_changes_under_one_sequence_number(store: Store) ->
     assert store.digests("crm")[("3",)].deleted
 
     # a run that changes nothing takes no number
-    assert store.apply(run(unchanged=2)) is None
+    assert store.apply(run(unchanged=2)) == (None, second_run + 1)
     assert store.current_seq() == 2
 
 
@@ -258,7 +254,7 @@ def test_another_replicator_type_drops_the_state(store: Store) -> None:
 def test_runs_are_recorded_with_capped_problems(store: Store) -> None:
     assert store.last_runs() == {}
     problems = [Problem(f"bad row {i}", i + 2) for i in range(PROBLEMS_KEPT + 500)]
-    store.record_run(
+    run_id = store.record_run(
         run(
             outcome="stopped",
             skipped=len(problems),
@@ -278,8 +274,8 @@ def test_runs_are_recorded_with_capped_problems(store: Store) -> None:
     assert last.started == T0
     assert last.finished == T0 + timedelta(seconds=2)
     assert last.change_seq is None
-
-    assert (last.mode, last.note) == ("full", "")
+    assert (last.id, last.directory) == (run_id, "contacts")
+    assert (last.mode, last.note, last.node, last.trigger) == ("full", "", "", "manual")
 
     store.apply(
         run(
@@ -288,6 +284,8 @@ def test_runs_are_recorded_with_capped_problems(store: Store) -> None:
             problems=[Problem("empty key", None)],
             mode="incremental",
             note="resumed at usn 7",
+            node="node-a",
+            trigger="schedule",
         ),
         added=[entry("1", "Anna")],
     )
@@ -295,16 +293,15 @@ def test_runs_are_recorded_with_capped_problems(store: Store) -> None:
     assert (last.outcome, last.added, last.change_seq) == ("ok", 1, 1)
     assert last.problems == [Problem("empty key", None)]
     assert (last.mode, last.note) == ("incremental", "resumed at usn 7")
+    assert (last.node, last.trigger) == ("node-a", "schedule")
 
 
-def test_old_runs_lose_their_problems(store: Store) -> None:
-    for i in range(RUNS_WITH_PROBLEMS + 3):
+def test_every_run_keeps_its_problems_until_pruned(store: Store) -> None:
+    for i in range(13):
         store.record_run(run(outcome="failed", skipped=1, problems=[Problem(f"run {i}", 1)]))
     with store.engine.connect() as conn:
         kept = conn.execute(text("SELECT message FROM sync_problems ORDER BY id")).scalars().all()
-        runs = conn.execute(text("SELECT count(*) FROM sync_runs")).scalar()
-    assert kept == [f"run {i}" for i in range(3, RUNS_WITH_PROBLEMS + 3)]
-    assert runs == RUNS_WITH_PROBLEMS + 3
+    assert kept == [f"run {i}" for i in range(13)]
 
 
 def test_directory_sizes_count_live_entries(store: Store) -> None:
@@ -418,6 +415,33 @@ def test_runs_recorded_at_0002_read_as_full_runs(store_url: str) -> None:
     with Store.open(store_url) as store:
         last = store.last_runs()["crm"]
         assert (last.added, last.mode, last.note) == (3, "full", "")
+
+
+def test_runs_recorded_at_0003_read_as_manual_runs_of_no_node(store_url: str) -> None:
+    sync_runs = [
+        # no ids given: a PostgreSQL sequence would not know of them (these become 1 and 2)
+        "INSERT INTO sync_runs (replicator_id, started_at, finished_at, outcome, added, "
+        "updated, deleted, unchanged, skipped, message, forced, mode, note) "
+        f"VALUES (1, :t, :t, '{outcome}', {i}, 0, 0, 0, 1, '', false, 'incremental', 'n')"
+        for i, outcome in ((1, "ok"), (2, "failed"))
+    ]
+    problems = [
+        "INSERT INTO sync_problems (run_id, line, message) VALUES (1, 3, 'bad row')",
+        "INSERT INTO sync_problems (run_id, line, message) VALUES (2, NULL, 'no key')",
+    ]
+    write_at(store_url, "0003", [*LAYOUT, *sync_runs, *problems])
+    with Store.open(store_url) as store:
+        history = store.history()
+        assert [(r.id, r.outcome, r.added) for r in history] == [(2, "failed", 2), (1, "ok", 1)]
+        assert {(r.trigger, r.node, r.mode, r.directory) for r in history} == {
+            ("manual", "", "incremental", "contacts")
+        }
+        assert store.problems(1) == [Problem("bad row", 3)]
+        assert store.problems(2) == [Problem("no key", None)]
+        assert store.leases() == []
+        assert store.nodes() == []
+        # the ids go on after the migrated runs
+        assert store.record_run(run()) == 3
 
 
 def test_store_from_a_newer_metadir_is_refused(store_url: str) -> None:

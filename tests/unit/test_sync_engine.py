@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from metadir.commands.sync import status_command, sync_command
+from metadir.commands.status import status_command
+from metadir.commands.sync import sync_command
 from metadir.config import Config, DirectoryConfig, StoreConfig
 from metadir.core.errors import SourceError
 from metadir.core.phone import Location, _read
@@ -30,6 +31,7 @@ from replicators.base import (
     Record,
     Removed,
     ReplicatorConfig,
+    SourceChanged,
 )
 
 FIELDS = ["Id", "First", "Last", "Phone", "Company"]
@@ -389,6 +391,53 @@ def test_a_dry_run_writes_and_records_nothing(
     assert len(live(store)) == 10
     with store.engine.connect() as conn:
         assert len(conn.execute(select(sync_runs.c.id)).all()) == 1
+
+
+# -- the phases a run reports -------------------------------------------------------------
+
+
+def phases(store: Store, rep: ReplicatorConfig, **options: bool) -> list[str]:
+    told: list[str] = []
+    context = Context(CONFIG.base_dir, phase=told.append)
+    run_replicator(store, CONFIG.job(DIRECTORY, rep), context=context, **options)
+    return told
+
+
+def test_a_run_reports_its_phases(store: Store, crm: ListConfig, source: ListSource) -> None:
+    assert phases(store, crm) == ["connect", "read", "diff", "write"]
+    assert phases(store, crm, dry_run=True) == ["connect", "read", "diff"]
+    # a failed run has nothing to diff, and writes its record
+    source.rows[5:] = [FAIL]
+    assert phases(store, crm) == ["connect", "read", "write"]
+    source.check_error = "cannot connect"
+    assert phases(store, crm) == ["connect", "write"]
+
+
+def test_a_read_again_counts_its_rows_from_zero(store: Store) -> None:
+    class Twice(ListSource):
+        """Counts its rows on the context; changes while it is read the first time."""
+
+        def __init__(self, rows: list[Any], context: Context) -> None:
+            super().__init__(rows)
+            self.context = context
+
+        def read(self, state: dict[str, Any] | None) -> Iterator[Any]:
+            for item in super().read(state):
+                self.context.tick()
+                yield item
+            if len(self.states) == 1:
+                raise SourceChanged("crm.csv: the file changed while it was read")
+
+    counted: list[int] = []
+    told: list[str] = []
+    context = Context(CONFIG.base_dir, progress=counted.append, phase=told.append)
+    rep = ListConfig(name="crm", mapping=dict(MAPPING), source=Twice([person(1)] * 3, context))
+    pauses: list[float] = []
+    job = CONFIG.job(DIRECTORY, rep)
+    run = run_replicator(store, job, context=context, pause=pauses.append)
+    assert (run.outcome, len(pauses)) == ("ok", 1)
+    assert counted == [1, 2, 3, 1, 2, 3]
+    assert told == ["connect", "read", "connect", "read", "diff", "write"]
 
 
 # -- readers see the old directory or the new one ------------------------------------------
