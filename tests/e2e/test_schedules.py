@@ -133,9 +133,13 @@ def test_a_manual_sync_waits_for_a_scheduled_run_or_exits_3(tmp_path: Path) -> N
 
 def test_a_worker_past_its_timeout_is_killed_and_nothing_changes(tmp_path: Path) -> None:
     rep = crm(schedule={"every": "1h"}, run_timeout="2s")
-    # the first (manual) run writes two contacts; the scheduled one would add 100k
-    server = start_metadir(tmp_path, config(rep), {"crm.csv": SMALL})
+    # the first (manual) run writes two contacts; the scheduled one, due at start, would
+    # add 100k
+    server = MetadirServer(tmp_path, config(rep))
+    (tmp_path / "crm.csv").write_text(SMALL)
+    server.sync()
     (tmp_path / "crm.csv").write_text(big_csv(100_000))
+    server.start()
     try:
         failed = wait_for("the killed run", lambda: scheduled(server))
         assert failed[0]["outcome"] == "failed"
