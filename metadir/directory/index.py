@@ -22,6 +22,10 @@ from metadir.directory.matching import OCTET_STRING, Rule
 
 # a value held by one entry is stored as a bare id; by several, as a bitmap of ids
 Postings = int | BitMap
+# the keys of one index that differ between an entry and the one it replaces: (attribute or
+# word index name, normalised values no longer held, values newly held, whether the entry
+# now holds the attribute: True, False, or None for as before)
+KeyChange = tuple[str, tuple[str, ...], tuple[str, ...], bool | None]
 EMPTY = FrozenBitMap()
 
 
@@ -133,7 +137,33 @@ class AttributeIndex:
         """Index ``values`` (one value may come bare) as held by ``entry_id``."""
         if self._present is not None:
             self._present.add(entry_id)
-        for norm in self._normalized(values):
+        self._put(entry_id, self._normalized(values))
+
+    def remove(self, entry_id: int, values: Sequence[str]) -> None:
+        if self._present is not None:
+            self._present.discard(entry_id)
+        self._drop(entry_id, self._normalized(values))
+
+    def update(
+        self,
+        entry_id: int,
+        removed: tuple[str, ...],
+        added: tuple[str, ...],
+        holds: bool | None,
+    ) -> None:
+        """Move ``entry_id`` from the normalised values ``removed`` to ``added``; ``holds``:
+        whether it now holds the attribute (True, False) or still as before (None)."""
+        if holds is not None and self._present is not None:
+            if holds:
+                self._present.add(entry_id)
+            else:
+                self._present.discard(entry_id)
+        if removed:
+            self._drop(entry_id, removed)
+        self._put(entry_id, added)
+
+    def _put(self, entry_id: int, norms: Iterable[str]) -> None:
+        for norm in norms:
             held = self.postings.get(norm)
             if held is None:
                 self.postings[norm] = entry_id
@@ -147,10 +177,8 @@ class AttributeIndex:
             else:
                 held.add(entry_id)
 
-    def remove(self, entry_id: int, values: Sequence[str]) -> None:
-        if self._present is not None:
-            self._present.discard(entry_id)
-        for norm in self._normalized(values):
+    def _drop(self, entry_id: int, norms: Iterable[str]) -> None:
+        for norm in norms:
             held = self.postings.get(norm)
             if held is None:
                 continue
@@ -311,6 +339,71 @@ class Index:
             if numbers is not None and name in numbers:
                 values = entry.match_values(name)
             index.add(entry.id, values)
+
+    def snapshot(self) -> tuple[dict[str, AttributeIndex], frozenset[str], dict[str, WordIndex]]:
+        """Copies of the attribute indexes built, the attributes whose index waits for a
+        search, and the word indexes: what ``prepare`` computes keys for. Each copy is made
+        in one step under the GIL, so another thread may take them while searches run."""
+        return dict(self._attributes), frozenset(self._deferred), dict(self._words)
+
+    def built_since(
+        self, attributes: Collection[str], words: Collection[str]
+    ) -> tuple[list[tuple[str, AttributeIndex]], list[WordIndex]]:
+        """The attribute and word indexes built (by searches) since those named were."""
+        return (
+            [(name, held) for name, held in self._attributes.items() if name not in attributes],
+            [held for name, held in self._words.items() if name not in words],
+        )
+
+    def replace(
+        self,
+        entry_id: int,
+        old: Entry | None,
+        new: Entry | None,
+        changes: tuple[Sequence[KeyChange], Sequence[KeyChange]],
+        late: tuple[list[tuple[str, AttributeIndex]], list[WordIndex]],
+        rules: Mapping[str, Rule],
+    ) -> Entry | None:
+        """Put ``new`` (None: nothing) in the place of entry ``entry_id`` and return the
+        entry it replaces. ``changes``: the keys of the attribute and the word indexes that
+        differ between ``old`` and ``new``, computed beforehand (``prepare``); ``late``: the
+        indexes built since, whose keys are computed here; ``rules``: those of attribute
+        indexes to create. Where the index no longer holds ``old``, all is computed here."""
+        current = self.entries.get(entry_id)
+        if current is not old:
+            current = self.remove(entry_id)
+            if new is not None:
+                self.add(new)
+            return current
+        if new is not None:
+            self.entries[entry_id] = new
+        elif old is not None:
+            del self.entries[entry_id]
+        built = self._attributes
+        attributes, words = changes
+        for name, removed, added, holds in attributes:
+            index = built.get(name)
+            if index is None:  # an attribute no entry held before
+                index = built[name] = AttributeIndex(rules[name])
+            index.update(entry_id, removed, added, holds)
+        for name, removed, added, holds in words:
+            self._words[name].held.update(entry_id, removed, added, holds)
+        late_attributes, late_words = late
+        for name, index in late_attributes:
+            if old is not None and name in old.attributes:
+                index.remove(entry_id, old.match_values(name))
+            if new is not None and name in new.attributes:
+                index.add(entry_id, new.match_values(name))
+        for held_words in late_words:
+            if old is not None:
+                held_words.held.remove(entry_id, held_words.of(old))
+            if new is not None and (found := held_words.of(new)):
+                held_words.held.add(entry_id, found)
+        return old
+
+    def defer(self, names: Iterable[str]) -> None:
+        """Note attributes met whose index waits for a search (those not built meanwhile)."""
+        self._deferred.update(name for name in names if name not in self._attributes)
 
     def remove(self, entry_id: int) -> Entry | None:
         entry = self.entries.pop(entry_id, None)

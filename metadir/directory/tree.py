@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from itertools import islice
 from typing import Protocol
 from uuid import NAMESPACE_X500, uuid5
 
@@ -28,6 +29,7 @@ from metadir.directory import filters as f
 from metadir.directory.attributes import attribute_type
 from metadir.directory.evaluate import Matcher, asserts_number
 from metadir.directory.index import AttributeMap, Entry, Index, union
+from metadir.directory.prepare import Keys, PreparedBatch
 from metadir.directory.sets import Ids
 from metadir.directory.settings import ROOT_DN
 
@@ -138,29 +140,68 @@ class DirectoryTree:
     # --- following the store -------------------------------------------------------------
 
     def apply(self, changes: Iterable[StoredEntry]) -> tuple[int, int, int]:
-        """Take one committed batch of store changes; returns (added, updated, deleted)."""
+        """Take one committed batch of store changes; returns (added, updated, deleted).
+        Prepared and taken in a hundred changes at a time, on this thread: the entries of
+        a slice are still in the CPU's caches when their keys go in (a load of 100k is a
+        quarter slower in slices of 2,000)."""
         added = updated = deleted = 0
+        for part in batched(changes, 100):
+            a, u, d = self.apply_prepared(self.prepare(part))
+            added, updated, deleted = added + a, updated + u, deleted + d
+        return added, updated, deleted
+
+    def prepare(self, changes: Iterable[StoredEntry]) -> PreparedBatch:
+        """``changes`` made ready for ``apply_prepared``: the new entries built and their
+        index keys computed. Changes nothing a search reads, so it may run in another
+        thread while the reactor thread searches. The caches it fills (names, shared
+        values, timestamps) only it reads, one batch at a time (were two to race, values
+        would only be shared less)."""
+        keys = Keys(self.index)
+        entries = self.index.entries
+        pending: dict[int, Entry | None] = {}  # what earlier changes of the batch leave
+        prepared = []
         for stored in changes:
             container = self.containers.get(stored.directory)
             entry_id = stored.id + _CONTACTS
-            old = self.index.remove(entry_id)
-            if old is not None:
-                self._forget(old)
+            old = pending[entry_id] if entry_id in pending else entries.get(entry_id)
+            new = None
             if (
                 container is not None
                 and not stored.deleted
                 and stored.replicator in self._replicators[stored.directory]
             ):
-                self.index.add(self._contact(entry_id, stored, container))
-                container.members.add(entry_id)
-                container.subtree.add(entry_id)
-                self._all.add(entry_id)
+                new = self._contact(entry_id, stored, container)
+            pending[entry_id] = new
+            prepared.append(keys.change(entry_id, old, new))
+        return PreparedBatch(prepared, keys)
+
+    def apply_prepared(self, batch: PreparedBatch) -> tuple[int, int, int]:
+        """Take in a prepared batch; returns (added, updated, deleted). Only postings, sets
+        and dicts change: one reactor turn, so a search sees the whole batch or none of it."""
+        added = updated = deleted = 0
+        index = self.index
+        keys = batch.keys
+        rules = keys.rules
+        late = index.built_since(rules.keys(), keys.words.keys())
+        for change in batch.changes:
+            new = change.new
+            old = index.replace(
+                change.entry_id, change.old, new, (change.attributes, change.words), late, rules
+            )
+            if old is not None and (new is None or new.directory != old.directory):
+                self._forget(old)
+            if new is not None:
+                container = self.containers[new.directory or ""]
+                container.members.add(new.id)
+                container.subtree.add(new.id)
+                self._all.add(new.id)
                 if old is None:
                     added += 1
                 else:
                     updated += 1
             elif old is not None:
                 deleted += 1
+        index.defer(keys.unindexed)
         return added, updated, deleted
 
     def _forget(self, entry: Entry) -> None:
@@ -329,6 +370,13 @@ class SharedValues:
         if asked == self.SAMPLE and len(pool) > self.SAMPLE // 2:
             self._pools[name] = None
         return held
+
+
+def batched(items: Iterable[StoredEntry], size: int) -> Iterator[list[StoredEntry]]:
+    """``items`` in lists of ``size`` (itertools.batched, Python 3.12)."""
+    it = iter(items)
+    while part := list(islice(it, size)):
+        yield part
 
 
 def _visible(container: Container, visible: set[str] | None) -> bool:

@@ -1,8 +1,9 @@
 """Following the store: the tree takes in each committed sync run while the server serves.
 
 A service over a ``LoopingCall`` on an injected clock, so that a test drives the polls with
-``twisted.internet.task.Clock`` instead of waiting for them; the store is read in the
-service tree's own thread pool, never on the reactor thread.
+``twisted.internet.task.Clock`` instead of waiting for them; the store is read, and each
+batch prepared (its entries built, their index keys computed), in the service tree's own
+thread pool, never on the reactor thread, which only swaps the prepared batch in.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from metadir.core.records import StoredEntry
+from metadir.directory.prepare import PreparedBatch
 from metadir.directory.tree import DirectoryTree
 from metadir.store.store import Store
 
 # one logger for everything ``metadir serve`` says, as the log lines always named it
 log = logging.getLogger("metadir.server")
 
-Batch = tuple[int, list[StoredEntry]]
+# the change sequence number read up to, and the batch prepared (None: nothing new), or
+# what went wrong preparing it (raised on the reactor thread, as applying it would)
+Batch = tuple[int, PreparedBatch | Failure | None]
 
 
 class StoreFollower(Service):
@@ -89,25 +92,39 @@ class StoreFollower(Service):
         """One look at the store; the LoopingCall waits for it before counting the next
         interval, so polls never overlap."""
         d: Deferred[Batch] = threads.deferToThreadPool(
-            self.reactor, self.threadpool, self.store.changes_since, self.seq, self.directories
+            self.reactor, self.threadpool, self._read, self.seq
         )
         polling = d.addCallbacks(self._apply, self._failed)
         self._polling = polling
         polling.addBoth(self._done)
         return polling
 
+    def _read(self, seq: int) -> Batch:
+        """In a worker thread: the changes after ``seq``, prepared. The follower is the
+        tree's only writer and polls never overlap, so the entries they replace stay as
+        read until ``_apply``."""
+        last, changes = self.store.changes_since(seq, self.directories)
+        if last == seq:
+            return last, None
+        try:
+            return last, self.tree.prepare(changes)
+        except Exception:  # not the store: a batch that cannot be taken in
+            return last, Failure()
+
     def _done(self, result: object) -> object:
         self._polling = None
         return result
 
     def _apply(self, result: Batch) -> None:
-        seq, changes = result
+        seq, prepared = result
         if self.failing:
             log.info("store reachable again")
             self.failing = False
-        if seq == self.seq:
+        if seq == self.seq or prepared is None:
             return
-        added, updated, deleted = self.tree.apply(changes)
+        if isinstance(prepared, Failure):
+            prepared.raiseException()
+        added, updated, deleted = self.tree.apply_prepared(prepared)
         self.seq = seq
         log.info(
             "store change %d visible: %d added, %d updated, %d deleted; %d contacts served",

@@ -254,9 +254,7 @@ def states(conn: Connection) -> list[LeaseState]:
 def _locked(conn: Connection, replicator: str) -> Row[tuple[object, ...]] | None:
     """The lease row of ``replicator``, locked to the end of the transaction."""
     return conn.execute(
-        select(leases)
-        .where(leases.c.replicator_id == _replicator_id(replicator))
-        .with_for_update()
+        select(leases).where(leases.c.replicator_id == _replicator_id(replicator)).with_for_update()
     ).first()
 
 

@@ -203,12 +203,13 @@ def test_an_expired_lease_is_taken_over_and_fenced_off(store: Store) -> None:
 def test_a_commit_under_the_lease_renews_it(store: Store) -> None:
     """A write that outlasts the lease must not leave its slot open between its commit and
     the release after it: the commit runs the lease for its ttl again."""
-    lease = granted(store.acquire_lease("crm", "node-a", SHORT * 2, "schedule", SLOT))
-    time.sleep(SHORT)  # most of the lease used up, as by a long read
+    ttl = 2.0  # long enough for a busy machine to get to the write in time
+    lease = granted(store.acquire_lease("crm", "node-a", ttl, "schedule", SLOT))
+    time.sleep(SHORT)  # some of the lease used up, as by a long read
     store.apply(run(), added=[anna()], lease=lease)
     (state,) = store.leases()
     assert state.expires_at is not None and state.expires_at > lease.expires
-    assert state.expires_at >= store.db_now() + timedelta(seconds=SHORT)
+    assert state.expires_at >= store.db_now() + timedelta(seconds=ttl - SHORT)
     assert refused(store.acquire_lease("crm", "node-b", TTL, "schedule", SLOT)).reason == "running"
 
 

@@ -6,6 +6,7 @@ stopped on an in-memory reactor; a listener that cannot listen reported, not swa
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +170,48 @@ def test_stopping_waits_for_a_read_in_progress(
     assert stopped.called and service.seq == seq
     clock.advance(10 * INTERVAL)
     assert calls.idle()
+
+
+def test_a_batch_is_prepared_in_the_worker_and_swapped_in_on_the_reactor(
+    store: Store, loaded: tuple[int, DirectoryTree], threadpool: ThreadPool, caplog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.INFO)
+    service, clock, calls = follower(store, loaded, threadpool)
+    tree = loaded[1]
+    threads: dict[str, str] = {}
+    prepare, apply_prepared = tree.prepare, tree.apply_prepared
+
+    def prepare_in(changes: Any) -> Any:
+        threads["prepare"] = threading.current_thread().name
+        return prepare(changes)
+
+    def apply_in(batch: Any) -> Any:
+        threads["apply"] = threading.current_thread().name
+        return apply_prepared(batch)
+
+    monkeypatch.setattr(tree, "prepare", prepare_in)
+    monkeypatch.setattr(tree, "apply_prepared", apply_in)
+    service.startService()
+    seq = commit(store, entry("2", "Bob Example"))
+    clock.advance(INTERVAL)
+    calls.run_next()
+    assert threads == {"prepare": threads["prepare"], "apply": threading.current_thread().name}
+    assert threads["prepare"] != threads["apply"]
+    assert (service.seq, tree.size) == (seq, 2)
+
+    # a batch that cannot be prepared: the follower stops, says so, and the tree is as it was
+    def broken(changes: Any) -> Any:
+        raise ValueError("no such attribute")
+
+    monkeypatch.setattr(tree, "prepare", broken)
+    commit(store, entry("3", "Carol Example"))
+    poll(clock, calls)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith(f"stopped following the store at change {seq}")
+    assert "no such attribute" in errors[0]
+    assert (service.seq, tree.size) == (seq, 2)
+    service.stopService()
 
 
 # -- the tree ------------------------------------------------------------------------------
