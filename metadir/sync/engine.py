@@ -163,7 +163,7 @@ def run_replicator(
                 deleted=len(changes.deleted),
                 unchanged=changes.unchanged,
             )
-    run = replace(run, finished=_now())
+    run = replace(_unless_cancelled(run, context), finished=_now())
     if not dry_run:
         # also for a failed or stopped run: recording it is the write
         context.phase("write")
@@ -427,6 +427,22 @@ def _write(
         )
         return replace(run, id=store.record_run(run))
     return replace(run, id=run_id)
+
+
+def _unless_cancelled(run: RunRecord, context: Context) -> RunRecord:
+    """``run``, or failed if the program asked it to stop once the read was done (a run past
+    its timeout, a lost lease): sources are asked between rows, this is the last word
+    before anything is written."""
+    why = context.cancelled() if run.outcome == "ok" else False
+    if not why:
+        return run
+    reason = why if isinstance(why, str) else "cancelled"
+    return replace(
+        run,
+        outcome="failed",
+        message=f"replicator {run.replicator}: {reason} (before writing)",
+        added=0, updated=0, deleted=0, unchanged=0,
+    )  # fmt: skip
 
 
 def _show_key(key: Key) -> str:

@@ -144,7 +144,8 @@ def test_a_worker_past_its_timeout_is_killed_and_nothing_changes(tmp_path: Path)
         failed = wait_for("the killed run", lambda: scheduled(server))
         assert failed[0]["outcome"] == "failed"
         message = failed[0]["message"]
-        assert message.startswith("replicator crm: ran past its run_timeout of 2 s (cancelled")
+        # stopped while it read, or at the latest before it wrote
+        assert message.startswith("replicator crm: ran past its run_timeout of 2 s (")
         assert count(server) == 2
     finally:
         server.stop()

@@ -413,6 +413,22 @@ def test_a_run_reports_its_phases(store: Store, crm: ListConfig, source: ListSou
     assert phases(store, crm) == ["connect", "write"]
 
 
+def test_a_run_asked_to_stop_after_its_read_writes_nothing(store: Store, crm: ListConfig) -> None:
+    """A run past its timeout (or without its lease) once the source was read: sources are
+    asked between rows, the engine asks once more before it writes."""
+    told: list[str] = []
+
+    def cancelled() -> str | bool:
+        return "ran past its run_timeout of 1 s" if "diff" in told else False
+
+    context = Context(CONFIG.base_dir, phase=told.append, cancelled=cancelled)
+    run = run_replicator(store, CONFIG.job(DIRECTORY, crm), context=context)
+    assert counts(run) == ("failed", 0, 0, 0, 0, 0)
+    assert run.message == "replicator crm: ran past its run_timeout of 1 s (before writing)"
+    assert live(store) == {}
+    assert [r.outcome for r in store.history("crm")] == ["failed"]
+
+
 def test_a_read_again_counts_its_rows_from_zero(store: Store) -> None:
     class Twice(ListSource):
         """Counts its rows on the context; changes while it is read the first time."""
