@@ -97,11 +97,15 @@ class Runner:
                 return f"lease {lease.token} lost: another node may run {name} now"
             return self.stop() or late()
 
+        def phase(name: str) -> None:
+            display.phase(name)
+            keeper.poke()
+
         context = Context(
             self.config.base_dir,
             cancelled=cancelled,
             progress=display.rows,
-            phase=display.phase,
+            phase=phase,
             expect=display.expect,
         )
         timer.start()

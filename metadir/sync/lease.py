@@ -46,6 +46,7 @@ class LeaseKeeper:
         self.progress = progress
         self.lost = threading.Event()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(
             target=self._renew, name=f"lease-{lease.replicator}", daemon=True
         )
@@ -65,10 +66,20 @@ class LeaseKeeper:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join()
 
+    def poke(self) -> None:
+        """Renew now rather than at the next interval: the run entered a new phase, which
+        ``metadir status`` should show."""
+        self._wake.set()
+
     def _renew(self) -> None:
-        while not self._stop.wait(self.interval):
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 renewed = self.store.renew_lease(self.lease, self.ttl, self.progress())
             except StoreError as exc:

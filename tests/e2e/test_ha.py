@@ -168,7 +168,8 @@ def reading(url: str) -> LeaseState | None:
         state = lease(url)
     except StopIteration:  # no node has asked for it yet
         return None
-    return state if state.holder and state.phase == "read" and (state.rows or 0) > 0 else None
+    # the holder renews, with its phase, when the phase changes: read, then diff, then write
+    return state if state.holder and state.phase == "read" else None
 
 
 def write(path: Path, text: str) -> None:

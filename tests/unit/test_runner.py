@@ -6,6 +6,7 @@ past its ``run_timeout``: tests/e2e/test_schedules.py.)"""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import yaml
 from metadir.cli import main
 from metadir.config import load_config
 from metadir.service.load import ensure_layout
-from metadir.store.leases import Lease
+from metadir.store.leases import Lease, Progress
 from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
 from metadir.sync.lease import LeaseKeeper
@@ -115,3 +116,18 @@ def test_after_run_is_told_the_outcome(config: Path) -> None:
     config.write_text(yaml.safe_dump(settings))
     assert main(["sync", "-c", str(config), "crm"]) == 0
     assert told.read_text() == "ok 2 manual\n"
+
+
+def test_a_new_phase_is_in_the_store_at_once(config: Path) -> None:
+    with store_of(config) as store:
+        mine = store.acquire_lease("crm", "node-a", 30, "manual")
+        assert isinstance(mine, Lease)
+        with LeaseKeeper(store, mine, 30, lambda: Progress("diff", 1200, 5000)) as keeper:
+            assert keeper.interval == 5
+            keeper.poke()  # as the run's phase callback does
+            deadline = time.monotonic() + 2
+            while store.leases()[0].phase is None:
+                assert time.monotonic() < deadline, "the poke did not renew"
+                time.sleep(0.02)
+        [state] = store.leases()
+        assert (state.phase, state.rows, state.total) == ("diff", 1200, 5000)
