@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import ldap3
 import yaml
@@ -430,6 +431,16 @@ class MetadirServer:
         process, self.process = self.process, None
         self.returncode = _terminate(process)
         return self.returncode
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 90, step: float = 0.2) -> Any:
+    """Ask ``check`` every ``step`` seconds until it answers something true; that answer.
+    Fails naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(step)
+    return found
 
 
 def hash_password(password: str) -> str:

@@ -19,7 +19,7 @@ from metadir.core.errors import StoreError
 from metadir.store.leases import Busy, Lease, Progress
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
-from metadir.sync.after_run import after_run_env, run_after
+from metadir.sync.after_run import tell_after_run
 from metadir.sync.engine import run_replicator
 from metadir.sync.job import Job
 from metadir.sync.lease import LeaseKeeper
@@ -130,10 +130,7 @@ class Runner:
 
     def after(self, rep: ReplicatorConfig, directory: str, run: RunRecord) -> None:
         """Run the replicator's ``after_run`` command, if it has one, with the run's outcome."""
-        if rep.after_run is None:
-            return
-        problem = run_after(rep.after_run, after_run_env(run, directory, self.node),
-                            self.config.base_dir)  # fmt: skip
+        problem = tell_after_run(rep.after_run, run, directory, self.node, self.config.base_dir)
         if problem:
             print(f"metadir sync: {problem}", file=sys.stderr)
 

@@ -22,7 +22,7 @@ from twisted.python.threadpool import ThreadPool
 
 from metadir import __version__
 from metadir.service.timing import Clock
-from metadir.store.schedlock import SchedulingLock, scheduling_lock
+from metadir.store.schedlock import SchedulingLock, holder, scheduling_lock
 from metadir.store.store import Store
 
 log = logging.getLogger("metadir.server")
@@ -110,9 +110,11 @@ class SchedulingGate:
                 log.info("scheduler: the other serve stopped; this one schedules now")
             return True
         if not self._said:
+            pid = holder(self.url)
             log.warning(
-                "scheduler: another metadir serve schedules the replicators of this SQLite "
-                "store; this one serves but does not schedule"
+                "scheduler: another metadir serve%s schedules the replicators of this "
+                "SQLite store; this one serves but does not schedule",
+                f" (pid {pid})" if pid else "",
             )
             self._said = True
         return False

@@ -32,7 +32,7 @@ from metadir.service.workers import WorkerProcess, WorkerResult, start_worker
 from metadir.store.leases import Busy, Lease
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
-from metadir.sync.after_run import after_run_env, run_after
+from metadir.sync.after_run import tell_after_run
 
 log = logging.getLogger("metadir.server")
 
@@ -69,7 +69,6 @@ class Scheduler(Service):
         reactor: ProcessReactor,
         threadpool: ThreadPool,
         may_schedule: Callable[[], bool] = lambda: True,
-        spawn: Callable[..., WorkerProcess] = start_worker,
         tick: float = TICK,
     ) -> None:
         self.config = config
@@ -79,7 +78,6 @@ class Scheduler(Service):
         self.reactor = reactor
         self.threadpool = threadpool
         self.may_schedule = may_schedule
-        self.spawn = spawn
         self.tick = tick
         self.scheduled = _scheduled(config)
         self.start_pending = {s.replicator for s in self.scheduled if s.schedule.run_at_start}
@@ -174,7 +172,7 @@ class Scheduler(Service):
         slot = f" for {due.slot:%Y-%m-%d %H:%M:%S} UTC" if due.slot else ""
         log.info("scheduler: starting %s (%s%s, lease %d)%s", rep.name, due.trigger, slot,
                  lease.token, took)  # fmt: skip
-        worker = self.spawn(
+        worker = start_worker(
             self.reactor,
             self.clock,
             rep.name,
@@ -234,14 +232,12 @@ class Scheduler(Service):
         run_id = self.store.record_run(run)
         self.store.release_lease(lease, done)
         found = self.config.replicator(run.replicator)
-        if found is None or found[1].after_run is None:
+        if found is None:
             return
         directory, rep = found
-        assert rep.after_run is not None
-        problem = run_after(
-            rep.after_run,
-            after_run_env(replace(run, id=run_id), directory.name, self.node),
-            self.config.base_dir,
+        recorded = replace(run, id=run_id)
+        problem = tell_after_run(
+            rep.after_run, recorded, directory.name, self.node, self.config.base_dir
         )
         if problem:
             log.warning("%s", problem)

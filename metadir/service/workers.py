@@ -72,10 +72,6 @@ class WorkerProcess(ProcessProtocol):
         self._timer: DelayedCall | None = None
         self._kill: DelayedCall | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return getattr(self.transport, "pid", None)
-
     def connectionMade(self) -> None:
         # the worker stops itself at its timeout; this is for one that hangs
         self._timer = self.clock.callLater(self.timeout + KILL_AFTER, self._time_out)

@@ -48,6 +48,16 @@ def after_run_env(run: RunRecord, directory: str, node: str) -> dict[str, str]:
     }
 
 
+def tell_after_run(
+    after: AfterRun | None, run: RunRecord, directory: str, node: str, cwd: Path
+) -> str | None:
+    """Run a replicator's ``after_run`` (if it has one) for its recorded ``run``; None if
+    there is none or it exits 0, else one line saying what went wrong."""
+    if after is None:
+        return None
+    return run_after(after, after_run_env(run, directory, node), cwd)
+
+
 def run_after(after: AfterRun, env: dict[str, str], cwd: Path) -> str | None:
     """Run ``after``'s command in ``cwd`` with metadir's environment plus ``env``; None if
     it exits 0, else one line saying what went wrong."""

@@ -23,6 +23,7 @@ from ldap3.core.exceptions import LDAPException
 from metadir.store.leases import LeaseState
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
+from tests import servers
 from tests.servers import MetadirServer
 
 pytestmark = pytest.mark.postgres
@@ -86,11 +87,7 @@ def lease(url: str) -> LeaseState:
 
 
 def wait_for(what: str, check: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(0.1)
-    return found
+    return servers.wait_for(what, check, timeout, step=0.1)
 
 
 def test_three_nodes_run_every_slot_exactly_once(cluster) -> None:

@@ -11,13 +11,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import ldap3
 
-from tests.servers import MetadirServer, start_metadir
+from tests.servers import MetadirServer, start_metadir, wait_for
 
 SMALL = "Id,First,Last,Phone\n1,Anna,Alpha,+49 89 1234\n2,Ben,Beta,+49 89 5678\n"
 
@@ -54,14 +53,6 @@ def history(server: MetadirServer, *args: str) -> list[dict[str, Any]]:
     done = metadir(server, "history", "--json", "--limit", "1000", *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
-
-
-def wait_for(what: str, check: Any, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(0.2)
-    return found
 
 
 def scheduled(server: MetadirServer) -> list[dict[str, Any]]:
