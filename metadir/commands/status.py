@@ -38,7 +38,7 @@ def status_command(config: Config) -> int:
                 lines.append(f"    schedule {schedule}{when}")
             lease = leases.get(rep.name)
             if lease is not None and lease.holder is not None:
-                lines.append("    " + running(lease, now))
+                lines.append("    " + running(lease))
             if run:
                 lines += details(run, None, indent="    ")
     if not config.directories:
@@ -51,7 +51,7 @@ def status_command(config: Config) -> int:
     return 0
 
 
-def running(lease: LeaseState, now: datetime) -> str:
+def running(lease: LeaseState) -> str:
     """A lease held: who runs the replicator since when, and how far it got."""
     since = f" since {_local(lease.acquired_at)}" if lease.acquired_at else ""
     head = f"running on node {lease.holder}{since} ({lease.trigger}, lease {lease.token}"

@@ -33,6 +33,7 @@ from metadir.store.leases import Busy, Lease
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.after_run import tell_after_run
+from replicators.base import ReplicatorConfig
 
 log = logging.getLogger("metadir.server")
 
@@ -135,9 +136,6 @@ class Scheduler(Service):
         for due in due_runs(
             self.scheduled, leases, now, running=running, start_pending=start_pending
         ):
-            rep = self._replicator(due.replicator)
-            if rep is None:
-                continue
             got = self.store.acquire_lease(
                 due.replicator, self.node, self.config.scheduler.lease.total_seconds(),
                 due.trigger, slot=due.slot,
@@ -167,7 +165,6 @@ class Scheduler(Service):
     def _run(self, due: Due, lease: Lease) -> None:
         self.start_pending.discard(due.replicator)
         rep = self._replicator(due.replicator)
-        assert rep is not None
         took = f" (taken over from {lease.taken_over_from})" if lease.taken_over_from else ""
         slot = f" for {due.slot:%Y-%m-%d %H:%M:%S} UTC" if due.slot else ""
         log.info("scheduler: starting %s (%s%s, lease %d)%s", rep.name, due.trigger, slot,
@@ -198,8 +195,7 @@ class Scheduler(Service):
                      result.result.get("outcome", "?"))  # fmt: skip
             del self.workers[result.replicator]
             return None
-        rep = self._replicator(result.replicator)
-        timeout = rep.run_timeout.total_seconds() if rep else 0.0
+        timeout = self._replicator(result.replicator).run_timeout.total_seconds()
         message = result.failure(timeout)
         log.error("scheduler: %s failed: %s", result.replicator, message)
         run = RunRecord(
@@ -264,9 +260,11 @@ class Scheduler(Service):
     def _broken(self, failure: Failure) -> None:
         log.error("scheduler stopped: %s", failure.getTraceback())
 
-    def _replicator(self, name: str) -> Any:
+    def _replicator(self, name: str) -> ReplicatorConfig:
+        # every scheduled replicator is one of the config's: the scheduler lists no other
         found = self.config.replicator(name)
-        return found[1] if found else None
+        assert found is not None, name
+        return found[1]
 
 
 def _scheduled(config: Config) -> list[Scheduled]:
