@@ -39,6 +39,7 @@ from metadir.ldap.settings import ServerConfig, tls_problems
 from metadir.store.settings import StoreConfig
 from metadir.sync.job import Job, Numbers
 from metadir.sync.mapping import canonicalize_mapping
+from metadir.web.settings import HttpConfig, http_problems
 from replicators import KindError, kinds
 from replicators.base import ReplicatorConfig
 
@@ -102,6 +103,8 @@ class Config(Strict):
     history: History = History()
     # how nodes share the scheduled runs
     scheduler: SchedulerSettings = SchedulerSettings()
+    # the web server: phone book, JSON search, status page, metrics; off when not given
+    http: HttpConfig | None = None
 
     @field_validator("node")
     @classmethod
@@ -451,7 +454,10 @@ def _cross_checks(config: Config) -> list[str]:
         for name in account.directories or ():
             if name not in seen_dirs:
                 problems.append(f"server.accounts[{a}].directories: no directory named {name!r}")
-    return problems + tls_problems(config.server)
+    problems += tls_problems(config.server)
+    if config.http is not None:
+        problems += http_problems(config.http, config.server.tls)
+    return problems
 
 
 def _given_before(seen: dict[str, str], value: str, where: str) -> str | None:

@@ -169,3 +169,39 @@ ensure_venv() {
         echo "$want" >"$stamp"
     fi
 }
+
+# Where ensure_browser puts axe-core's axe.min.js (tests/browser.py reads it from there), and
+# the exact version from the npm registry; a different version here is fetched anew.
+AXE_CORE_VERSION=4.14.1
+AXE_CORE_DIR=.venv/share/axe-core
+
+# ensure_browser: what the browser tests (tests/browser.py) need: Debian's chromium (never a
+# browser that a test tool downloads) with a font for screenshots, and axe-core's axe.min.js.
+# Call it after ensure_venv, which may make .venv anew.
+ensure_browser() {
+    local missing=() tmp tarball
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+    if [ "$(cat "$AXE_CORE_DIR/VERSION" 2>/dev/null)" != "$AXE_CORE_VERSION" ] ||
+        [ ! -s "$AXE_CORE_DIR/axe.min.js" ]; then
+        have npm || missing+=(npm)
+    fi
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "setup: installing ${missing[*]} (Debian packages, for the browser tests)"
+        apt_install "${missing[@]}"
+    fi
+    [ "$(cat "$AXE_CORE_DIR/VERSION" 2>/dev/null)" = "$AXE_CORE_VERSION" ] &&
+        [ -s "$AXE_CORE_DIR/axe.min.js" ] && return 0
+    echo "setup: installing axe-core@$AXE_CORE_VERSION (npm registry) into $AXE_CORE_DIR"
+    tmp=$(mktemp -d)
+    # npm pack fetches the package's tarball only: no install scripts run
+    quietly "npm pack axe-core@$AXE_CORE_VERSION" \
+        npm pack --silent --pack-destination "$tmp" "axe-core@$AXE_CORE_VERSION"
+    tarball=$(find "$tmp" -maxdepth 1 -name 'axe-core-*.tgz' -print -quit)
+    [ -n "$tarball" ] || die "npm pack axe-core@$AXE_CORE_VERSION left no tarball in $tmp"
+    quietly "unpacking $tarball" tar -xzf "$tarball" -C "$tmp" package/axe.min.js package/LICENSE
+    mkdir -p "$AXE_CORE_DIR"
+    mv "$tmp/package/axe.min.js" "$tmp/package/LICENSE" "$AXE_CORE_DIR/"
+    echo "$AXE_CORE_VERSION" >"$AXE_CORE_DIR/VERSION"
+    rm -rf "$tmp"
+}

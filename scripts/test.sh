@@ -10,6 +10,7 @@ source scripts/setup.sh
 ensure_packages test
 ensure_postgres
 ensure_venv
+ensure_browser
 echo "test.sh: ruff, import-linter (the layers of docs/architecture.md), mypy"
 .venv/bin/ruff check -q . || die "ruff check found problems (above)"
 quietly "lint-imports (the contracts in pyproject.toml [tool.importlinter])" \

@@ -18,6 +18,9 @@ from tests.postgres import postgres_database, postgres_url, store_url  # noqa: F
 from tests.samba import SAMBA, SAMBA_TOOL, SambaDC, running_dc
 from tests.servers import SLAPADD, SLAPD, MetadirServer, SlapdServer, start_metadir, stop_metadir
 
+# the browser and page fixtures of the tests in a real browser
+pytest_plugins = ["tests.browser"]
+
 KINDS = ("unit", "integration", "e2e")
 # markers that name a server a test needs: such a test is no unit test
 _SERVERS = ("postgres", "slapd")

@@ -15,9 +15,11 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ from metadir.core import fields
 from tests import slapd_schema
 
 ROOT_DN = "dc=meta"
+# the tests' own certificates are not in any trust store: only whether the server answers
+_UNVERIFIED = ssl._create_unverified_context()
 SLAPD = shutil.which("slapd") or shutil.which("slapd", path="/usr/sbin:/usr/local/sbin")
 SLAPADD = shutil.which("slapadd") or shutil.which("slapadd", path="/usr/sbin:/usr/local/sbin")
 SLAPD_MODULES = "/usr/lib/ldap"
@@ -372,10 +376,17 @@ class MetadirServer:
     ``sync()`` runs ``metadir sync`` in another process, as an admin or a cron job would.
     """
 
-    def __init__(self, workdir: Path, config: dict, ldaps: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, config: dict, ldaps: bool = False, https: bool = False
+    ) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
+        # with an ``http:`` section the web server listens on a free port of its own
+        self.http_url: str | None = None
+        if "http" in config:
+            self.http_url = f"{'https' if https else 'http'}://127.0.0.1:{free_port()}"
+            config = {**config, "http": {**config["http"], "listen": [self.http_url]}}
         # with ``ldaps`` a second listener speaks TLS from the first byte (needs server.tls)
         self.ldaps_url = f"ldaps://127.0.0.1:{free_port()}" if ldaps else None
         self.listen = [self.url, *([self.ldaps_url] if self.ldaps_url else [])]
@@ -417,6 +428,18 @@ class MetadirServer:
         )
         stderr.close()
         _wait_until_answers("metadir serve", self.url, self.process, lambda: self.stderr, timeout)
+        if self.http_url is not None:
+            wait_for(f"the web server on {self.http_url}", self._web_answers, timeout)
+
+    def _web_answers(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.stderr
+        try:
+            with urllib.request.urlopen(
+                f"{self.http_url}/healthz", timeout=2, context=_UNVERIFIED
+            ) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
 
     @property
     def stderr(self) -> str:

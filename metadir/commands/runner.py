@@ -16,7 +16,7 @@ from datetime import datetime
 from metadir.commands.progress import ProgressDisplay
 from metadir.config import Config
 from metadir.core.errors import StoreError
-from metadir.store.leases import Busy, Lease, Progress
+from metadir.store.leases import Lease, Progress
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.after_run import tell_after_run
@@ -72,7 +72,7 @@ class Runner:
             got = store.acquire_lease(name, self.node, self.ttl, self.trigger)
             if isinstance(got, Lease):
                 return got
-            why = busy_reason(name, got)
+            why = got.why(name)
             if not wait:
                 print(f"metadir sync: {why}; not started (--wait waits for it)", file=sys.stderr)
                 return None
@@ -133,17 +133,3 @@ class Runner:
         problem = tell_after_run(rep.after_run, run, directory, self.node, self.config.base_dir)
         if problem:
             print(f"metadir sync: {problem}", file=sys.stderr)
-
-
-def busy_reason(name: str, busy: Busy) -> str:
-    """Why ``name`` cannot run now, in words."""
-    since = f" since {_when(busy.since)}" if busy.since else ""
-    trigger = f" ({busy.trigger})" if busy.trigger else ""
-    if busy.reason == "directory":
-        return (f"{name} waits for its directory: {busy.replicator} is running on node "
-                f"{busy.holder}{since}{trigger}")  # fmt: skip
-    return f"{name} is running on node {busy.holder}{since}{trigger}"
-
-
-def _when(moment: datetime) -> str:
-    return f"{moment.astimezone():%Y-%m-%d %H:%M:%S %Z}"

@@ -78,6 +78,8 @@ class Server(Frontend, Protocol):
     authenticate: Callable[[str, str], Identity | None]
     # runs a call in a worker thread, its result a Deferred fired in the reactor thread
     in_thread: Callable[..., Any]
+    # told of every answered operation: its name, result code and seconds (metrics)
+    on_operation: Callable[[str, int, float], None] | None
 
 
 @implementer(IHandshakeListener)
@@ -190,6 +192,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
 
     def _handle(self, pdu: bytes) -> None:
         """Decode one request and answer it; what decoding refuses is answered here only."""
+        arrived = time.perf_counter()  # decoding (a filter parsed) is part of its time
         try:
             mid, request, requested = decode_request(pdu)
         except MalformedRequest as exc:
@@ -199,7 +202,7 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
             return self._send(
                 exc.message_id, ber.result(exc.response_tag, PROTOCOL_ERROR, "", str(exc))
             )
-        return self._dispatch(mid, request, requested)
+        return self._dispatch(mid, request, requested, arrived)
 
     def _disconnect(self, why: str, code: int = PROTOCOL_ERROR) -> None:
         """Tell the client it sent something unusable (notice of disconnection), then close."""
@@ -213,15 +216,17 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
 
     # --- dispatch ----------------------------------------------------------------------
 
-    def _dispatch(self, mid: int, request: Request, requested: list[Control]) -> None:
+    def _dispatch(
+        self, mid: int, request: Request, requested: list[Control], arrived: float
+    ) -> None:
         if isinstance(request, UnbindRequest):
             return self.transport.loseConnection()
         if isinstance(request, AbandonRequest):
             # searches finish synchronously: what is left to abandon is a paged one
             return self.pages.abandon(request.message_id)
         tag = request.response_tag
-        if self.server.log_operations:
-            self.operations[mid] = accesslog.begin(request)
+        # begun whether logged or not: the on_operation hook needs its name and start
+        self.operations[mid] = accesslog.begin(request, arrived, self.server.log_operations)
         supported = SEARCH_CONTROLS if tag == ber.SEARCH_RESULT_DONE else _OTHER_CONTROLS
         for oid, critical, _value in requested:
             if critical and oid not in supported:
@@ -248,14 +253,15 @@ class LDAPConnection(protocol.Protocol, TimeoutMixin):
 
     def _send(self, mid: int, operation: bytes, response_controls: bytes = b"") -> None:
         """Send the final response to request ``mid``, after the entries still waiting in
-        ``outgoing`` (one write for a whole small result), and log the operation."""
+        ``outgoing`` (one write for a whole small result); log and report the operation."""
         if self.transport is not None and not self.transport.disconnecting:
             self.outgoing.append(ber.message(mid, operation, response_controls))
             writes.send(self.transport, self.outgoing)
         self.outgoing = []
         done = self.operations.pop(mid, None)
-        if done is not None:
-            accesslog.finish(done, self.id, self.peer, self.identity.dn, operation)
+        if done is not None:  # None: a protocol error answered before the request was read
+            accesslog.finish(done, operation, self.id, self.peer, self.identity.dn,
+                             self.server.on_operation)  # fmt: skip
 
     # --- search ------------------------------------------------------------------------
 

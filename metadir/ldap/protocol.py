@@ -35,7 +35,10 @@ class LDAPServerFactory(protocol.ServerFactory):
     tree). ``accounts`` make the ``Authenticator``; ``allow_anonymous``, ``require_tls``
     and ``access`` (per directory: who may read it from where) the ``AccessPolicy``.
     ``clock`` runs the connections' timers; ``in_thread`` runs a call in a worker thread
-    and hands its result back as a Deferred (the service passes its thread pool's)."""
+    and hands its result back as a Deferred (the service passes its thread pool's);
+    ``on_operation`` is called with each answered operation's name (``search``, ``bind``…),
+    result code and seconds from its arrival to its final response (unbind and abandon
+    have none)."""
 
     def __init__(
         self,
@@ -51,6 +54,7 @@ class LDAPServerFactory(protocol.ServerFactory):
         *,
         clock: Any,  # IReactorTime (Any: zope interfaces are opaque to mypy)
         in_thread: Callable[..., Any],
+        on_operation: Callable[[str, int, float], None] | None = None,
     ) -> None:
         self.backend = backend
         self.clock = clock  # the timers of connections: idle, slow requests, the bind brake
@@ -63,6 +67,8 @@ class LDAPServerFactory(protocol.ServerFactory):
         self.policy = AccessPolicy(access, allow_anonymous, require_tls)
         self.limits = limits or Limits()
         self.log_operations = log_operations
+        # told of every answered operation (name, result code, seconds): the metrics
+        self.on_operation = on_operation
         brake = BindBrake(self.limits.bind_failure_delay, self.clock.seconds)
         self.authenticator = Authenticator(accounts, brake)
         # what a bind runs in a thread; an attribute, so that tools can leave argon2 out

@@ -2,8 +2,8 @@
 
 Children start in the order they were added and are told to stop in reverse: the thread
 pool first up and last told, then the store follower, this node's registration, the
-scheduler (its leases and worker processes), then one listener per address. An HTTP
-service would be one more child. The children are
+scheduler (its leases and worker processes), one listener per LDAP address, then the web
+front end's status poller and listeners when ``http:`` is configured. The children are
 given the clock, reactor and thread pool they use (a listener its endpoint on the
 reactor), so a test builds the tree on ``task.Clock`` and an in-memory reactor.
 """
@@ -26,6 +26,7 @@ from metadir.service.ldap import ldap_factory
 from metadir.service.listeners import ListenerService, listener_endpoint
 from metadir.service.node import NodeService
 from metadir.service.scheduler import Scheduler
+from metadir.service.web import add_web
 from metadir.store.store import Store
 
 THREADPOOL = "threadpool"
@@ -70,13 +71,15 @@ def make_service(
     on_listen_failure: Callable[[Failure], object] | None = None,
     node: str,
     may_schedule: Callable[[], bool] = lambda: True,
+    http_tls: ServerTls | None = None,
 ) -> MultiService:
     """The tree serving ``tree`` (loaded from ``store`` at change ``seq``) as node ``node``.
 
     ``reactor`` listens (``IReactorTCP``, ``IReactorSSL``), starts worker processes and
     takes results back from worker threads; ``clock`` times the store polls, the schedules
     and the connections. ``may_schedule`` says whether this node schedules (see
-    ``metadir.service.node.SchedulingGate``).
+    ``metadir.service.node.SchedulingGate``); ``http_tls`` is the certificate of https://
+    web listeners.
     """
     top = MultiService()
     pool = ThreadPoolService(threadpool)
@@ -123,4 +126,10 @@ def make_service(
             child.setName(name)
         # else: the same URL twice; the second fails to listen, as it always did
         child.setServiceParent(top)
+    if config.http is not None:
+        add_web(
+            top, config.http, config, tree, store, ldap=factory, scheduler=scheduler,
+            node=node, reactor=reactor, clock=clock, threadpool=threadpool, tls=http_tls,
+            on_listen_failure=on_listen_failure,
+        )  # fmt: skip
     return top

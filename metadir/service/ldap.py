@@ -6,6 +6,7 @@ the only caller in the service to follow it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from twisted.internet import threads
@@ -27,10 +28,13 @@ def ldap_factory(
     clock: IReactorTime,
     reactor: IReactorFromThreads,
     threadpool: ThreadPool,
+    *,
+    on_operation: Callable[[str, int, float], None] | None = None,
 ) -> LDAPServerFactory:
     """What every LDAP connection shares, over ``tree``; ``clock`` runs the connections'
     timers (idle time, the failed-bind brake), so tests can drive them; binds check
-    password hashes in ``threadpool``, their results handed back through ``reactor``."""
+    password hashes in ``threadpool``, their results handed back through ``reactor``;
+    ``on_operation`` is told of each answered operation (``Metrics.ldap_operation``)."""
     factory = LDAPServerFactory(
         DirectoryBackend(tree),
         config.server.accounts,
@@ -43,6 +47,7 @@ def ldap_factory(
         log_operations=config.server.access_log,
         clock=clock,
         in_thread=partial(threads.deferToThreadPool, reactor, threadpool),
+        on_operation=on_operation,
     )
     factory.noisy = False  # no "Starting factory" lines
     return factory

@@ -42,8 +42,15 @@ def listener_endpoint(reactor: Any, listener: Listener, tls: ServerTls | None) -
     provides ``IReactorTCP`` (and ``IReactorSSL`` for ldaps)."""
     if listener.ldaps:
         return SSL4ServerEndpoint(reactor, listener.port, tls, interface=listener.host)
-    host = listener.host.replace(":", r"\:")  # an IPv6 address inside the description
-    return cast(ServerEndpoint, serverFromString(reactor, f"tcp:{listener.port}:interface={host}"))
+    return tcp_endpoint(reactor, listener.host, listener.port, None)
+
+
+def tcp_endpoint(reactor: Any, host: str, port: int, tls: ServerTls | None) -> ServerEndpoint:
+    """A TCP endpoint on ``host``:``port``, with TLS from the first byte when ``tls``."""
+    if tls is not None:
+        return SSL4ServerEndpoint(reactor, port, tls, interface=host)
+    host = host.replace(":", r"\:")  # an IPv6 address inside the description
+    return cast(ServerEndpoint, serverFromString(reactor, f"tcp:{port}:interface={host}"))
 
 
 class ListenerService(Service):

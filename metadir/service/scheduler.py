@@ -6,7 +6,8 @@ to start and tries to take each run's lease; a granted lease starts a worker, wh
 it while it runs, commits only while it still holds it and releases it at the end. Several
 nodes on one PostgreSQL store each run this loop; the leases let exactly one of them run
 each slot. A store that cannot be reached pauses scheduling (serving goes on from memory)
-until it answers again.
+until it answers again. ``run_now`` starts a run outside the schedule (the status page's
+"Run now") through the same lease.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from metadir.config import Config
+from metadir.core.errors import StoreError
 from metadir.service.due import Due, Scheduled, due_runs
 from metadir.service.timing import Clock, ProcessReactor
 from metadir.service.workers import WorkerProcess, WorkerResult, start_worker
@@ -40,6 +42,18 @@ log = logging.getLogger("metadir.server")
 TICK = 1.0
 # how often old runs are pruned from the history
 PRUNE_EVERY = timedelta(hours=1)
+# the trigger of a run started by "Run now" on the status page
+WEB = "web"
+
+
+@dataclass(frozen=True, slots=True)
+class RunNow:
+    """What "Run now" did: ``message`` is one sentence for the page; ``lease`` is the
+    fencing token of the started run."""
+
+    started: bool
+    message: str
+    lease: int | None = None
 
 
 @dataclass
@@ -152,15 +166,77 @@ class Scheduler(Service):
             self.failing = False
         for due, lease in granted:
             if not self.running:  # stopped while the lease was taken
-                threads.deferToThreadPool(
-                    self.reactor,  # type: ignore[arg-type]
-                    self.threadpool,
-                    self.store.release_lease,
-                    lease,
-                    False,
-                )
+                self._give_back(lease)
                 continue
             self._run(due, lease)
+
+    def _give_back(self, lease: Lease) -> None:
+        """Release a lease that no worker will use; its slot stays open for another node."""
+        threads.deferToThreadPool(
+            self.reactor,  # type: ignore[arg-type]
+            self.threadpool,
+            self.store.release_lease,
+            lease,
+            False,
+        )
+
+    def run_now(self, replicator: str, who: str) -> Deferred[RunNow]:
+        """Start a run of ``replicator`` now, asked for by admin ``who`` (the status page's
+        "Run now"), scheduled or not. It runs even where ``may_schedule`` is false: its lease
+        in the store keeps it to one run at a time across nodes. The answer says why a run
+        did not start; it never fails."""
+        refused = self._refuse_now(replicator)
+        if refused is not None:
+            d: Deferred[RunNow] = succeed(RunNow(False, refused))
+        else:
+            d = threads.deferToThreadPool(
+                self.reactor,  # type: ignore[arg-type]
+                self.threadpool,
+                self.store.acquire_lease,
+                replicator,
+                self.node,
+                self.config.scheduler.lease.total_seconds(),
+                WEB,
+                slot=None,
+            ).addCallbacks(
+                self._start_now,
+                self._unreached,
+                callbackArgs=(replicator,),
+                errbackArgs=(replicator,),
+            )
+
+        def told(answer: RunNow) -> RunNow:
+            log.info("scheduler: %s asked to run %s now: %s", who, replicator, answer.message)
+            return answer
+
+        return d.addCallback(told)
+
+    def _refuse_now(self, name: str) -> str | None:
+        """Why ``name`` cannot start now without asking the store; None if it may try."""
+        if not self.running:
+            return f"{name} not started: the scheduler is stopped"
+        if self.config.replicator(name) is None:
+            return f"no replicator {name!r} in the config"
+        if (running := self.workers.get(name)) is not None:
+            # this node's own worker: the same words as for another node's lease
+            here = Busy(name, f"{self.node} (this node)", running.started,
+                        running.due.trigger, "running")  # fmt: skip
+            return f"{here.why(name)}: not started"
+        return None
+
+    def _start_now(self, got: Lease | Busy, name: str) -> RunNow:
+        if isinstance(got, Busy):
+            return RunNow(False, f"{got.why(name)}: not started")
+        if not self.running:  # stopped while the lease was taken
+            self._give_back(got)
+            return RunNow(False, f"{name} not started: the scheduler is stopped")
+        self._run(Due(name, None, WEB), got)
+        return RunNow(True, f"{name} started on node {self.node} (lease {got.token})", got.token)
+
+    def _unreached(self, failure: Failure, name: str) -> RunNow:
+        if not failure.check(StoreError):  # not the store's answer: a bug, kept in the log
+            log.error("scheduler: run of %s now failed: %s", name, failure.getTraceback())
+        return RunNow(False, f"{name} not started: {failure.getErrorMessage()}")
 
     def _run(self, due: Due, lease: Lease) -> None:
         self.start_pending.discard(due.replicator)

@@ -25,7 +25,7 @@ from twisted.python.threadpool import ThreadPool
 from metadir import __version__
 from metadir.config import Config
 from metadir.core.errors import ConfigError
-from metadir.ldap.settings import Listener, listener_problems, parse_listener
+from metadir.ldap.settings import Listener, TlsConfig, listener_problems, parse_listener
 from metadir.ldap.tls import ServerTls, TlsFileError
 from metadir.service.app import make_service
 from metadir.service.load import ensure_layout, load_tree
@@ -43,6 +43,7 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
     the command line) until stopped; the exit code: 0, or 1 when a listener failed."""
     listeners = _listeners(config, listen)
     tls = _server_tls(config)
+    http_tls = _http_tls(config, tls)
     # Twisted's own log events into the standard library's, as the rest of metadir logs
     observer = cast(ILogObserver, STDLibLogObserver())  # mypy reads no zope interfaces
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
@@ -85,6 +86,7 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
             on_listen_failure=listen_failed,
             node=node,
             may_schedule=gate,
+            http_tls=http_tls,
         )
         log.info("node %s (metadir %s, pid %d)", node, __version__, os.getpid())
         # as twistd runs an application: start once running, stop (and wait) on shutdown
@@ -92,7 +94,8 @@ def serve(config: Config, listen: list[str] | None = None) -> int:
         reactor.addSystemEventTrigger("before", "shutdown", log.info, "shutting down")
         reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
         # new certificate and key for new connections, e.g. after a renewal
-        signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload_tls, tls))
+        reloaded = [t for t in (tls, http_tls) if t is not None]
+        signal.signal(signal.SIGHUP, lambda *_: reactor.callFromThread(_reload_tls, reloaded))
         reactor.run()  # SIGTERM and SIGINT stop it: Twisted's own handlers
     finally:
         gate.release()
@@ -113,16 +116,25 @@ def _listeners(config: Config, listen: list[str] | None) -> list[Listener]:
 
 
 def _server_tls(config: Config) -> ServerTls | None:
-    if config.server.tls is None:
+    return None if config.server.tls is None else _tls(config, "server.tls", config.server.tls)
+
+
+def _http_tls(config: Config, server: ServerTls | None) -> ServerTls | None:
+    """The certificate of https:// web listeners: ``http.tls``, else the LDAP server's."""
+    if config.http is None or not any(listener.https for listener in config.http.listen):
         return None
+    return server if config.http.tls is None else _tls(config, "http.tls", config.http.tls)
+
+
+def _tls(config: Config, key: str, files: TlsConfig) -> ServerTls:
     try:
-        return ServerTls(config.server.tls.certificate, config.server.tls.private_key)
+        return ServerTls(files.certificate, files.private_key)
     except TlsFileError as exc:  # the files changed since the config was loaded
-        raise ConfigError([f"{config.path}: server.tls.{exc.key}: {exc}"]) from None
+        raise ConfigError([f"{config.path}: {key}.{exc.key}: {exc}"]) from None
 
 
-def _reload_tls(tls: ServerTls | None) -> None:
-    if tls is None:
-        log.info("SIGHUP: nothing to reload (no server.tls)")
-    else:
+def _reload_tls(certificates: list[ServerTls]) -> None:
+    if not certificates:
+        log.info("SIGHUP: nothing to reload (no server.tls, no http.tls)")
+    for tls in certificates:
         tls.reload()

@@ -54,6 +54,15 @@ class Busy:
     trigger: str | None
     reason: str  # "running" | "directory" | "done"
 
+    def why(self, name: str) -> str:
+        """Why ``name`` cannot run now, in words (``metadir sync`` and Run now say it)."""
+        since = f" since {self.since.astimezone():%Y-%m-%d %H:%M:%S %Z}" if self.since else ""
+        trigger = f" ({self.trigger})" if self.trigger else ""
+        if self.reason == "directory":
+            return (f"{name} waits for its directory: {self.replicator} is running on node "
+                    f"{self.holder}{since}{trigger}")  # fmt: skip
+        return f"{name} is running on node {self.holder}{since}{trigger}"
+
 
 @dataclass(frozen=True, slots=True)
 class LeaseState:

@@ -96,11 +96,14 @@ def insert_run(conn: Connection, replicator_id: int, run: RunRecord, seq: int | 
     return run_id
 
 
-def last_runs(conn: Connection) -> dict[str, RunRecord]:
-    """Each replicator's latest run, with the problems recorded for it."""
+def last_runs(conn: Connection, with_problems: bool = True) -> dict[str, RunRecord]:
+    """Each replicator's latest run, with the problems recorded for it unless not
+    ``with_problems`` (a poller every few seconds: up to PROBLEMS_KEPT rows per run)."""
     latest = select(func.max(sync_runs.c.id)).group_by(sync_runs.c.replicator_id)
     rows = conn.execute(_runs().where(sync_runs.c.id.in_(latest))).all()
     problems: dict[int, list[Problem]] = {row.id: [] for row in rows}
+    if not with_problems:
+        return {row.replicator: _record(row, []) for row in rows}
     for p in conn.execute(
         select(sync_problems)
         .where(sync_problems.c.run_id.in_(list(problems)))
@@ -121,6 +124,32 @@ def history(
     if before_id is not None:
         query = query.where(sync_runs.c.id < before_id)
     return [_record(row, []) for row in conn.execute(query)]
+
+
+def runs_after(conn: Connection, run_id: int, limit: int) -> list[RunRecord]:
+    """The runs recorded after run ``run_id``, oldest first, at most ``limit``; without their
+    problems. (Ids are handed out at insert: on PostgreSQL a run may commit after one with a
+    higher id, and a reader that just moved past it does not see it. Good enough for counting
+    runs; the change sequence, not this, is what tells readers about changes.)"""
+    query = _runs().where(sync_runs.c.id > run_id).order_by(sync_runs.c.id).limit(limit)
+    return [_record(row, []) for row in conn.execute(query)]
+
+
+def last_run_id(conn: Connection) -> int:
+    """The id of the last run recorded; 0 if there is none."""
+    return conn.execute(select(func.max(sync_runs.c.id))).scalar_one_or_none() or 0
+
+
+def last_successes(conn: Connection) -> dict[str, datetime]:
+    """When each replicator's latest successful run (outcome ``ok``) finished, of those that
+    had one."""
+    query = (
+        select(replicators.c.name, func.max(sync_runs.c.finished_at))
+        .join(replicators, sync_runs.c.replicator_id == replicators.c.id)
+        .where(sync_runs.c.outcome == "ok")
+        .group_by(replicators.c.name)
+    )
+    return {name: finished for name, finished in conn.execute(query)}
 
 
 def run(conn: Connection, run_id: int) -> RunRecord | None:
@@ -149,11 +178,19 @@ def problem_count(conn: Connection, run_id: int) -> int:
 
 def prune(conn: Connection, before: datetime) -> int:
     """Delete the runs that ended before ``before`` with their problems, but each
-    replicator's latest run, so that ``metadir status`` still says when it last ran.
-    The number of runs deleted."""
+    replicator's latest run, so that ``metadir status`` still says when it last ran, and its
+    latest successful one, so that how long it has been failing stays known (the metrics'
+    last success). The number of runs deleted."""
     latest = select(func.max(sync_runs.c.id)).group_by(sync_runs.c.replicator_id)
+    latest_ok = (
+        select(func.max(sync_runs.c.id))
+        .where(sync_runs.c.outcome == "ok")
+        .group_by(sync_runs.c.replicator_id)
+    )
     old = select(sync_runs.c.id).where(
-        sync_runs.c.finished_at < before, sync_runs.c.id.not_in(latest)
+        sync_runs.c.finished_at < before,
+        sync_runs.c.id.not_in(latest),
+        sync_runs.c.id.not_in(latest_ok),
     )
     # the problems first, explicitly: the cascade is the database's, and a big history is
     # quicker to delete without it firing row by row

@@ -240,6 +240,17 @@ class Store:
         with reading(self.engine) as conn:
             return runs.history(conn, replicator, limit, before_id)
 
+    def runs_after(self, run_id: int, limit: int = 1000) -> list[RunRecord]:
+        """Runs recorded after run ``run_id``, oldest first, at most ``limit``; without
+        their problems. With ``last_run_id``, what a poller learns of new runs."""
+        with reading(self.engine) as conn:
+            return runs.runs_after(conn, run_id, limit)
+
+    def last_run_id(self) -> int:
+        """The id of the last run recorded (0: none yet): where ``runs_after`` starts."""
+        with reading(self.engine) as conn:
+            return runs.last_run_id(conn)
+
     def run(self, run_id: int) -> RunRecord | None:
         """Run ``run_id``, without its problems; None if the store has no such run."""
         with reading(self.engine) as conn:
@@ -263,10 +274,17 @@ class Store:
 
     # -- status ---------------------------------------------------------------------------
 
-    def last_runs(self) -> dict[str, RunRecord]:
-        """Each replicator's latest run, with the problems recorded for it."""
+    def last_runs(self, with_problems: bool = True) -> dict[str, RunRecord]:
+        """Each replicator's latest run, with the problems recorded for it unless not
+        ``with_problems``."""
         with reading(self.engine) as conn:
-            return runs.last_runs(conn)
+            return runs.last_runs(conn, with_problems)
+
+    def last_successes(self) -> dict[str, datetime]:
+        """When each replicator's latest successful run finished (``last_runs`` has the
+        latest of any outcome)."""
+        with reading(self.engine) as conn:
+            return runs.last_successes(conn)
 
     def directory_sizes(self) -> dict[str, int]:
         """The number of live entries of every directory in the store."""

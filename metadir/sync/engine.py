@@ -109,7 +109,7 @@ def run_replicator(
 
     With ``lease``, the run's changes are written only if the lease is still held (checked
     in the writing transaction); the run is recorded with the ``node`` that ran it and
-    what started it (``trigger``: schedule, start or manual; ``slot``: the schedule slot).
+    what started it (``trigger``: schedule, start, manual or web; ``slot``: the schedule slot).
     """
     rep = job.replicator
     context = context or Context(job.base_dir)

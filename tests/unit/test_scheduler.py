@@ -1,9 +1,10 @@
 """The scheduler on ``task.Clock`` against a real SQLite store: due runs take their lease and
 start a worker; a worker's end frees the replicator for its next slot; a worker that dies
 without a result is recorded as failed; a store outage pauses scheduling and it resumes by
-itself; stopping asks the workers to end and waits for them. Worker processes are stood
-in for by their protocol object with a transport that records signals: starting real
-ones needs a real reactor (tests/e2e/test_schedule_processes.py does)."""
+itself; stopping asks the workers to end and waits for them; "Run now" takes the same lease,
+for any replicator, on any node. Worker processes are stood in for by their protocol object
+with a transport that records signals: starting real ones needs a real reactor
+(tests/e2e/test_schedule_processes.py does)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from twisted.python.threadpool import ThreadPool
 
 from metadir.config import Config
 from metadir.service.load import ensure_layout
-from metadir.service.scheduler import Scheduler
+from metadir.service.scheduler import RunNow, Scheduler
 from metadir.service.workers import KILL_AFTER, WorkerProcess
 from metadir.store.leases import Lease
 from metadir.store.runs import RunRecord
@@ -258,3 +259,155 @@ def test_a_run_cut_short_by_stopping_leaves_its_slot_to_other_nodes(setup) -> No
     assert (run.outcome, run.message) == ("failed", "worker stopped: metadir serve shut down")
     [lease] = [lease for lease in store.leases() if lease.replicator == "crm"]
     assert lease.holder is None and not lease.slot_done
+
+
+def run_now(scheduler: Scheduler, reactor: Reactor, name: str, *, store: bool = True) -> RunNow:
+    """What "Run now" answers; ``store``: the answer needs the store (a worker thread)."""
+    answers: list[RunNow] = []
+    scheduler.run_now(name, "alice").addCallback(answers.append)
+    if store:
+        reactor.run_next()
+    [answer] = answers
+    return answer
+
+
+def unscheduled(
+    tmp_path: Path, pool: ThreadPool, node: str = "node-a", **kw: Any
+) -> tuple[Scheduler, Clock, Reactor, Store]:
+    """A started scheduler of a config without schedules (its first look is under way if it
+    may schedule), and its store to close."""
+    conf = config(tmp_path, schedule=None)
+    store = Store.open(conf.store_url())
+    ensure_layout(store, conf)
+    clock, reactor = Clock(), Reactor()
+    clock.advance(T0 + 1)
+    scheduler = Scheduler(
+        conf, store, node=node, clock=clock, reactor=reactor, threadpool=pool, **kw
+    )
+    scheduler.startService()
+    return scheduler, clock, reactor, store
+
+
+def test_run_now_starts_an_unscheduled_replicator_under_a_web_lease(
+    tmp_path: Path, pool: ThreadPool, caplog
+) -> None:
+    caplog.set_level(logging.INFO, "metadir.server")
+    scheduler, _clock, reactor, store = unscheduled(tmp_path, pool)
+    with store:
+        reactor.run_next()  # the first look: nothing is due
+        assert reactor.started == []
+        answer = run_now(scheduler, reactor, "crm")
+        assert answer == RunNow(True, "crm started on node node-a (lease 1)", 1)
+        [(argv, _crm)] = reactor.started
+        assert argv[6:] == [
+            "crm", "--trigger", "web", "--lease-token", "1", "--node", "node-a", "--supervised",
+        ]  # fmt: skip
+        [lease] = [lease for lease in store.leases() if lease.replicator == "crm"]
+        assert (lease.holder, lease.trigger, lease.slot) == ("node-a", "web", None)
+        lines = [r.getMessage() for r in caplog.records if r.name == "metadir.server"]
+        assert (
+            "scheduler: alice asked to run crm now: crm started on node node-a (lease 1)" in lines
+        )
+        scheduler.stopService()
+
+
+def test_run_now_is_refused_while_this_node_runs_it(setup) -> None:
+    scheduler, _clock, reactor, _store = setup
+    scheduler.startService()
+    reactor.run_next()
+    [(_argv, crm)] = reactor.started
+    answer = run_now(scheduler, reactor, "crm", store=False)
+    assert (answer.started, answer.lease) == (False, None)
+    since = f"{scheduler.workers['crm'].started.astimezone():%Y-%m-%d %H:%M:%S %Z}"
+    assert answer.message == (
+        f"crm is running on node node-a (this node) since {since} (schedule): not started"
+    )
+    assert len(reactor.started) == 1 and scheduler.workers["crm"].worker is crm
+    scheduler.stopService()
+
+
+def test_run_now_is_refused_while_another_node_holds_the_lease(
+    tmp_path: Path, pool: ThreadPool
+) -> None:
+    scheduler, _clock, reactor, store = unscheduled(tmp_path, pool)
+    with store:
+        reactor.run_next()
+        store.acquire_lease("crm", "node-b", 30, "manual")
+        answer = run_now(scheduler, reactor, "crm")
+        assert (answer.started, answer.lease) == (False, None)
+        assert answer.message.startswith("crm is running on node node-b since ")
+        assert answer.message.endswith(" (manual): not started")
+        # its sibling waits for the directory, and says for whom
+        sibling = run_now(scheduler, reactor, "hr")
+        assert not sibling.started
+        assert sibling.message.startswith(
+            "hr waits for its directory: crm is running on node node-b"
+        )
+        assert reactor.started == []
+        scheduler.stopService()
+
+
+def test_run_now_of_an_unknown_replicator_says_so(setup) -> None:
+    scheduler, _clock, reactor, _store = setup
+    scheduler.startService()
+    reactor.run_next()
+    answer = run_now(scheduler, reactor, "x", store=False)
+    assert answer == RunNow(False, "no replicator 'x' in the config", None)
+    scheduler.stopService()
+
+
+def test_run_now_starts_on_a_node_that_may_not_schedule(tmp_path: Path, pool: ThreadPool) -> None:
+    scheduler, _clock, reactor, store = unscheduled(
+        tmp_path, pool, node="node-b", may_schedule=lambda: False
+    )
+    with store:
+        assert reactor.idle()  # it does not look
+        answer = run_now(scheduler, reactor, "hr")
+        assert answer == RunNow(True, "hr started on node node-b (lease 1)", 1)
+        [(argv, _hr)] = reactor.started
+        assert argv[6:9] == ["hr", "--trigger", "web"]
+        scheduler.stopService()
+
+
+def test_the_end_of_a_run_now_is_handled_as_a_scheduled_runs(
+    tmp_path: Path, pool: ThreadPool
+) -> None:
+    scheduler, _clock, reactor, store = unscheduled(tmp_path, pool)
+    with store:
+        reactor.run_next()
+        assert run_now(scheduler, reactor, "crm").started
+        finish(store, reactor.started[0][1])
+        assert scheduler.workers == {}
+        # a worker that dies without a result: recorded as a failed web run, lease freed
+        assert run_now(scheduler, reactor, "crm") == RunNow(
+            True, "crm started on node node-a (lease 2)", 2
+        )
+        reactor.started[1][1].processEnded(Failure(ProcessTerminated(signal=9)))
+        reactor.run_next()
+        assert scheduler.workers == {}
+        [run] = store.history("crm")
+        assert (run.outcome, run.trigger, run.slot, run.node) == ("failed", "web", None, "node-a")
+        [lease] = [lease for lease in store.leases() if lease.replicator == "crm"]
+        assert lease.holder is None
+        scheduler.stopService()
+
+
+def test_run_now_says_why_when_the_store_cannot_be_reached(setup) -> None:
+    scheduler, _clock, reactor, store = setup
+    scheduler.startService()
+    reactor.run_next()
+    finish(store, reactor.started[0][1])
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE leases RENAME TO leases_away"))
+    answer = run_now(scheduler, reactor, "hr")
+    assert (answer.started, answer.lease) == (False, None)
+    assert answer.message.startswith("hr not started: store sqlite:///")
+    assert len(reactor.started) == 1
+    scheduler.stopService()
+
+
+def test_run_now_starts_nothing_once_stopped(setup) -> None:
+    scheduler, _clock, reactor, _store = setup
+    answer = run_now(scheduler, reactor, "crm", store=False)
+    assert answer == RunNow(False, "crm not started: the scheduler is stopped", None)
+    assert reactor.started == []
