@@ -52,10 +52,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import ldap3
@@ -207,6 +208,9 @@ class Job:
     paged: bool
     start: float  # time.time(), the same for every client
     stop: float
+    # what the client speaks: LDAP here; anything with search(op, paged) -> (entries, code)
+    # and close() (scripts/bench_web.py: HTTP)
+    connection: Callable[[str], Any] = Connection
 
 
 @dataclass
@@ -226,7 +230,7 @@ def client_signals() -> None:
 
 def drive(job: Job) -> ClientResult:
     """One client process: search in a loop from ``start`` to ``stop``."""
-    conn = Connection(job.url)
+    conn = job.connection(job.url)
     latencies = array.array("d")
     entries, codes, n = 0, Counter(), 0
     time.sleep(max(0.0, job.start - time.time()))
@@ -255,6 +259,7 @@ class Workload:
     paged: bool = False
     clients: int | None = None  # None: --clients
     compare: bool = True  # False: the same requests as the workload before
+    connection: Callable[[str], Any] = Connection  # the load client's, see Job
 
 
 @dataclass
@@ -344,7 +349,14 @@ def measure(url: str, pid: int, workload: Workload, clients: int, duration: floa
     ops = workload.ops
     share = max(1, len(ops) // clients)
     jobs = [
-        Job(url, ops[i * share : (i + 1) * share] or ops, workload.paged, start, start + duration)
+        Job(
+            url,
+            ops[i * share : (i + 1) * share] or ops,
+            workload.paged,
+            start,
+            start + duration,
+            workload.connection,
+        )
         for i in range(clients)
     ]
     cpu, busy = cpu_seconds(pid), machine_busy()

@@ -29,6 +29,7 @@ have() {
 apt_install() {
     [ "$(id -u)" -eq 0 ] || die "missing $*: run as root or install them (apt-get install $*)"
     have apt-get || die "missing $* and no apt-get to install them with"
+    echo "setup: installing $* (Debian packages; a minute or two on a fresh machine)"
     quietly "apt-get update" apt-get update
     quietly "apt-get install $*" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 }
@@ -159,11 +160,13 @@ ensure_postgres() {
 ensure_venv() {
     local stamp=.venv/.metadir-installed want
     if [ ! -x .venv/bin/python ]; then
+        echo "setup: creating .venv"
         quietly "creating .venv" python3 -m venv .venv
     fi
     want="$(sha256sum pyproject.toml | cut -d' ' -f1) $(.venv/bin/python -V 2>&1)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] ||
         ! .venv/bin/python -c 'import metadir' 2>/dev/null; then
+        echo "setup: installing metadir and its Python packages into .venv (about a minute)"
         quietly "installing metadir into .venv" \
             .venv/bin/python -m pip install --disable-pip-version-check -q -e '.[test]'
         echo "$want" >"$stamp"
@@ -187,7 +190,6 @@ ensure_browser() {
         have npm || missing+=(npm)
     fi
     if [ ${#missing[@]} -gt 0 ]; then
-        echo "setup: installing ${missing[*]} (Debian packages, for the browser tests)"
         apt_install "${missing[@]}"
     fi
     [ "$(cat "$AXE_CORE_DIR/VERSION" 2>/dev/null)" = "$AXE_CORE_VERSION" ] &&

@@ -48,9 +48,10 @@ def check_command(config: Config, now: datetime | None = None) -> int:
         failed += 1
     if failed:
         return 1
+    web = f", web on {', '.join(h.url for h in config.http.listen)}" if config.http else ""
     print(
         f"{config.path}: ok: {len(config.directories)} directories, {count} replicators, "
-        f"{len(config.server.listen)} listeners; {store}"
+        f"{len(config.server.listen)} listeners{web}; {store}"
     )
     for line in schedule_lines(config, now or datetime.now(UTC)):
         print(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, model_validator
 
@@ -81,3 +82,19 @@ def check_dn(value: str) -> tuple:
     if not rdns:
         raise ValueError("must not be empty")
     return rdns
+
+
+def split_listener(value: str, ports: dict[str, int], expected: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a listener URL such as ``ldap://0.0.0.0:712``: ``ports`` the
+    schemes taken and each one's default port, ``expected`` what to say of any other.
+    Raises ``ValueError`` in words."""
+    parts = urlsplit(value)
+    if parts.scheme not in ports:
+        raise ValueError(f"{value!r}: {expected}")
+    try:
+        port = parts.port if parts.port is not None else ports[parts.scheme]
+    except ValueError:
+        raise ValueError(f"{value!r}: bad port") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{value!r}: a listener has no path")
+    return parts.scheme, parts.hostname or "0.0.0.0", port

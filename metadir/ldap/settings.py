@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -15,6 +14,7 @@ from metadir.core.settings import (
     Strict,
     check_dn,
     relative_to_config,
+    split_listener,
 )
 from metadir.ldap.passwords import is_hash
 
@@ -53,20 +53,12 @@ class Listener(BaseModel):
 
 
 def parse_listener(value: str) -> Listener:
-    parts = urlsplit(value)
-    if parts.scheme not in ("ldap", "ldaps"):
-        raise ValueError(
-            f"{value!r}: only ldap://HOST:PORT listeners are supported, "
-            "and ldaps://HOST:PORT with server.tls"
-        )
-    ldaps = parts.scheme == "ldaps"
-    try:
-        port = parts.port if parts.port is not None else (714 if ldaps else 712)
-    except ValueError:
-        raise ValueError(f"{value!r}: bad port") from None
-    if parts.path not in ("", "/"):
-        raise ValueError(f"{value!r}: a listener has no path")
-    return Listener(url=value, host=parts.hostname or "0.0.0.0", port=port, ldaps=ldaps)
+    scheme, host, port = split_listener(
+        value,
+        {"ldap": 712, "ldaps": 714},
+        "only ldap://HOST:PORT listeners are supported, and ldaps://HOST:PORT with server.tls",
+    )
+    return Listener(url=value, host=host, port=port, ldaps=scheme == "ldaps")
 
 
 def listener_problems(listeners: list[Listener], tls: TlsConfig | None) -> list[str]:

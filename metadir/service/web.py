@@ -85,6 +85,7 @@ def add_web(
         clock=clock,
         in_thread=in_thread,
         node=node,
+        access_log=config.server.access_log,
     )
     site = web_site(web)
     for listener in http.listen:

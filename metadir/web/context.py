@@ -57,6 +57,7 @@ class Web:
     clock: Any  # IReactorTime: the failed sign-in brake's delays
     in_thread: Callable[..., Deferred[Any]]  # blocking work (password hashes, store reads)
     node: str
+    access_log: bool = True  # one line per request to metadir.access
 
     def visitor(self, request: Request) -> tuple[Session | None, Identity]:
         session = self.sessions.of(request)

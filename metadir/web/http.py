@@ -17,6 +17,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
+from twisted.web import http
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
@@ -231,5 +232,5 @@ def cookie(request: Request, name: str) -> str | None:
     return value.decode("ascii", "replace") if value else None
 
 
-def client_host(request: Request) -> str:
+def client_host(request: http.Request) -> str:
     return str(getattr(request.getClientAddress(), "host", "?"))

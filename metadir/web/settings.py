@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from metadir.core.schedule import Duration
-from metadir.core.settings import Name, SecretFiles, Strict, check_name
+from metadir.core.settings import Name, SecretFiles, Strict, check_name, split_listener
 from metadir.ldap.passwords import is_hash
 from metadir.ldap.settings import TlsConfig
 
@@ -25,17 +24,10 @@ class HttpListener(BaseModel):
 
 
 def parse_http_listener(value: str) -> HttpListener:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{value!r}: expected http://HOST:PORT or https://HOST:PORT")
-    https = parts.scheme == "https"
-    try:
-        port = parts.port if parts.port is not None else (443 if https else 80)
-    except ValueError:
-        raise ValueError(f"{value!r}: bad port") from None
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{value!r}: a listener has no path")
-    return HttpListener(url=value, host=parts.hostname or "0.0.0.0", port=port, https=https)
+    scheme, host, port = split_listener(
+        value, {"http": 80, "https": 443}, "expected http://HOST:PORT or https://HOST:PORT"
+    )
+    return HttpListener(url=value, host=host, port=port, https=scheme == "https")
 
 
 class WebAdmin(SecretFiles):

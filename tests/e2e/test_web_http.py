@@ -190,7 +190,7 @@ def test_session_cookie_flags_and_sign_out(web_server: MetadirServer) -> None:
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # plain HTTP: a Secure cookie would never come back
     page = client.get("/admin")
-    assert page.status == 200 and "Run<span class=\"visually-hidden\"> crm</span> now" in page.text
+    assert page.status == 200 and 'Run<span class="visually-hidden"> crm</span> now' in page.text
     token = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     assert client.post("/signout", {"csrf": "forged"}).status == 403
     assert client.post("/signout", {"csrf": token}).status == 303

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from ldaptor.protocols import pureber, pureldap
@@ -21,13 +19,15 @@ from metadir.directory.tree import DirectoryTree
 from metadir.ldap.passwords import hash_password
 from metadir.ldap.results import INVALID_CREDENTIALS, NAMES, result_name
 from metadir.ldap.settings import Account
-from metadir.store.store import RunRecord, Store
+from metadir.store.store import Store
 from metadir.web.metrics import Metrics
 from metadir.web.status import StatusPoller
 from tests.reactor_threads import ThreadCalls
 from tests.unit.test_ldap_protocol import Client, make_factory, search
+from tests.unit.test_web_status import T0, run, store
 
-T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+__all__ = ["store"]  # the fixture, for pytest
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -45,20 +45,6 @@ def scrape(metrics: Metrics, accept: str | None = None) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
-
-
-def run(replicator: str, minutes: int, outcome: str = "ok", **fields: Any) -> RunRecord:
-    at = T0 + timedelta(minutes=minutes)
-    return RunRecord(replicator, outcome, started=at - timedelta(seconds=5), finished=at, **fields)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path}/metadir.db") as opened:
-        opened.ensure_directory("contacts", "ou=contacts,dc=meta")
-        for name in ("crm", "hr"):
-            opened.ensure_replicator(name, "csv", "contacts")
-        yield opened
 
 
 @pytest.fixture
