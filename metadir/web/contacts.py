@@ -7,6 +7,7 @@ templates escape HTML, ``json.dumps`` JSON), never trusted as markup.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +30,9 @@ _NOT_SHOWN = frozenset(
         "structuralObjectClass", "subschemaSubentry", "hasSubordinates", "cn",
     }
 )  # fmt: skip
+
+
+_JSON = ("web", "json")  # the key of an entry's JSON among its encodings
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,22 @@ def as_json(entry: Entry) -> dict[str, str]:
     found = {name: _first(attrs.get(_SERVED_AS.get(name, name))) for name in ESTOS_FIELDS}
     found["databaseName"] = entry.directory or ""
     found["entryUUID"] = _first(attrs.get("entryUUID"))
+    return found
+
+
+def json_of(entry: Entry) -> bytes:
+    """``as_json(entry)`` encoded, kept on the entry beside its LDAP encodings (an entry is
+    replaced, never changed, when a sync changes it): a screen-pop for a known caller, or
+    the page of a common name, does not encode the same contacts again. No markup
+    character survives as itself, so the JSON is safe to embed anywhere."""
+    wire = entry.wire
+    if wire is None:
+        wire = entry.wire = {}
+    found = wire.get(_JSON)
+    if found is None:
+        text = json.dumps(as_json(entry), ensure_ascii=False)
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        found = wire[_JSON] = text.encode("utf-8")
     return found
 
 

@@ -150,6 +150,16 @@ class Router(Resource):
             return self._write(request, self.on_error(request, 500, "internal error"))
         if isinstance(answer, Response):
             return self._write(request, answer)
+        done: list[Response] = []
+
+        def kept(result: object) -> object:
+            if isinstance(result, Response):
+                done.append(result)
+            return result
+
+        answer.addBoth(kept)
+        if done:  # answered at once (an anonymous search): no chunked encoding
+            return self._write(request, done[0])
         answer.addErrback(self._failed, request, method, path)
         answer.addCallback(self._finish, request)
         return NOT_DONE_YET
@@ -179,7 +189,9 @@ class Router(Resource):
     def _finish(self, response: Response, request: Request) -> None:
         if request._disconnected:  # the browser left while we worked
             return
-        request.write(self._write(request, response))
+        body = self._write(request, response)
+        request.setHeader("Content-Length", str(len(body)))  # not chunked
+        request.write(body)
         request.finish()
 
     def _write(self, request: Request, response: Response) -> bytes:

@@ -41,6 +41,7 @@ def test_search_number_finds_the_caller_however_written(client: Browser, number:
     answer = client.get("/search.json?searchNumber=" + quote(number))
     assert answer.status == 200, answer.text
     assert answer.headers["Content-Type"].startswith("application/json")
+    assert int(answer.headers["Content-Length"]) == len(answer.body)  # not chunked
     found = answer.json()
     assert names(found) == ["Jürgen Groß"]
     contact = found[0]
@@ -150,6 +151,7 @@ def test_an_account_signs_in_with_basic_auth_or_a_session(web_server: MetadirSer
             "/search.json?searchContact=sigrid", {"Authorization": f"Basic {token}"}
         )
         assert names(answer.json()) == ["Sigrid Intern"], answer.text
+        assert int(answer.headers["Content-Length"]) == len(answer.body)
     signed = client.sign_in("pbx", ACCOUNT[1])
     assert (signed.status, signed.headers["Location"]) == (303, "/")
     assert names(client.get("/search.json?searchContact=sigrid").json()) == ["Sigrid Intern"]
