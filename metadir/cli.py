@@ -1,4 +1,5 @@
-"""The ``metadir`` command: serve, sync, check, status, history, lookup, hash-password."""
+"""The ``metadir`` command: serve, sync, export, check, status, history, lookup,
+hash-password."""
 
 from __future__ import annotations
 
@@ -54,12 +55,18 @@ def _parser() -> argparse.ArgumentParser:
         help="if a replicator is running elsewhere (a scheduled run, another node), wait for "
         "it instead of exiting with status 3",
     )
-    # how `metadir serve` starts a scheduled run in a worker process (not for people)
-    sync.add_argument("--trigger", default="manual", help=argparse.SUPPRESS)
-    sync.add_argument("--lease-token", type=int, help=argparse.SUPPRESS)
-    sync.add_argument("--node", help=argparse.SUPPRESS)
-    sync.add_argument("--slot", type=datetime.fromisoformat, help=argparse.SUPPRESS)
-    sync.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    _worker_options(sync)
+
+    export = with_config("export", "run export replicators now and print what each sent")
+    export.add_argument("names", nargs="*", metavar="NAME", help="exports to run (default: all)")
+    export.add_argument(
+        "--full", action="store_true", help="send every entry again, not only what changed"
+    )
+    export.add_argument(
+        "--force", action="store_true", help="send a run even if it deletes more than max_delete"
+    )
+    export.add_argument("--wait", action="store_true", help="wait for an export running elsewhere")
+    _worker_options(export)
 
     history = with_config("history", "list past sync runs, newest first")
     history.add_argument("name", nargs="?", metavar="NAME", help="only this replicator's runs")
@@ -87,6 +94,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _worker_options(parser: argparse.ArgumentParser) -> None:
+    """How `metadir serve` starts a scheduled run in a worker process (not for people)."""
+    parser.add_argument("--trigger", default="manual", help=argparse.SUPPRESS)
+    parser.add_argument("--lease-token", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--node", help=argparse.SUPPRESS)
+    parser.add_argument("--slot", type=datetime.fromisoformat, help=argparse.SUPPRESS)
+    parser.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -108,27 +124,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+_RUN_OPTIONS = ("force", "full", "wait", "trigger", "lease_token", "node", "supervised", "slot")
+
+
 def _run(args: argparse.Namespace, config: Config) -> int:
     if args.command == "serve":
         from metadir.service.serve import serve
 
         return serve(config, listen=args.listen)
-    if args.command == "sync":
-        from metadir.commands.sync import sync_command
+    if args.command in ("sync", "export"):
+        # a run from the command line and a worker of `metadir serve` take these alike
+        run = {name: getattr(args, name) for name in _RUN_OPTIONS}
+        if args.command == "sync":
+            from metadir.commands.sync import sync_command
 
-        return sync_command(
-            config,
-            args.names,
-            force=args.force,
-            dry_run=args.dry_run,
-            full=args.full,
-            wait=args.wait,
-            trigger=args.trigger,
-            lease_token=args.lease_token,
-            node=args.node,
-            supervised=args.supervised,
-            slot=args.slot,
-        )
+            return sync_command(config, args.names, dry_run=args.dry_run, **run)
+        from metadir.commands.export import export_command
+
+        return export_command(config, args.names, **run)
     if args.command == "history":
         from metadir.commands.history import history_command
 

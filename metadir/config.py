@@ -9,16 +9,14 @@ reported at once. Secrets are ``SecretStr`` and never appear in messages or logs
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import socket
-import types
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
     Field,
     SerializeAsAny,
@@ -26,27 +24,28 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from metadir.config_errors import BROKEN_KIND, describe, key_path, shown
 from metadir.config_yaml import read_yaml
 from metadir.core.dn import normalize_dn
 from metadir.core.errors import ConfigError
 from metadir.core.phone import Location
 from metadir.core.schedule import History, Schedule, SchedulerSettings
-from metadir.core.settings import Strict, check_name, secret_fields
+from metadir.core.settings import Strict, check_name
+from metadir.directory import filters as f
+from metadir.directory.selection import Selection, filter_problems
 from metadir.directory.settings import DirectorySettings
+from metadir.ldap.decode import parse_filter
 from metadir.ldap.settings import ServerConfig, tls_problems
 from metadir.store.settings import StoreConfig
-from metadir.sync.job import Job, Numbers
+from metadir.sync.job import ExportJob, Job, Numbers
 from metadir.sync.mapping import canonicalize_mapping
 from metadir.web.settings import HttpConfig, http_problems
-from replicators import KindError, kinds
-from replicators.base import ReplicatorConfig
+from replicators import KindError, export_kind, export_kind_names, kinds
+from replicators.base import ExportConfig, ReplicatorConfig
 
 _ENV = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# the error type of an installed source kind that cannot be loaded: about the
-# installation, not about a key, so it is reported once and without a key path
-_BROKEN_KIND = "replicator_kind_broken"
 # a node's name goes into the store's leases and run records; a host name may be long
 MAX_NODE = 200
 
@@ -61,7 +60,7 @@ def _by_kind(value: Any, info: ValidationInfo) -> Any:
     try:
         known = kinds()
     except KindError as exc:
-        raise PydanticCustomError(_BROKEN_KIND, "{problem}", {"problem": str(exc)}) from None
+        raise PydanticCustomError(BROKEN_KIND, "{problem}", {"problem": str(exc)}) from None
     name = value.get("type")
     if name is None:
         raise _at("type", "required key is missing; known types: {known}", known, name)
@@ -70,18 +69,38 @@ def _by_kind(value: Any, info: ValidationInfo) -> Any:
     return known[name].settings.model_validate(value, context=info.context)
 
 
-def _at(key: str, message: str, known: dict[str, Any], name: object) -> ValidationError:
+def _by_export_kind(value: Any, info: ValidationInfo) -> Any:
+    """An export entry validated by the settings model of its ``type``; only that kind is
+    loaded, so a broken plug-in target stops only the configs that use it."""
+    if not isinstance(value, dict):
+        return value
+    name = value.get("type")
+    known = export_kind_names()
+    if name is None:
+        raise _at("type", "required key is missing; known types: {known}", known, name)
+    try:
+        kind = export_kind(name) if isinstance(name, str) else None
+    except KindError as exc:
+        raise PydanticCustomError(BROKEN_KIND, "{problem}", {"problem": str(exc)}) from None
+    if kind is None:
+        raise _at("type", "unknown export type {name}; known types: {known}", known, name)
+    return kind.settings.model_validate(value, context=info.context)
+
+
+def _at(key: str, message: str, known: Iterable[str], name: object) -> ValidationError:
     """A validation error at ``key`` of the entry being validated (pydantic puts a
     ``ValidationError`` raised in a validator below the validator's own location)."""
-    ctx = {"name": _shown(name), "known": ", ".join(known)}
-    error = PydanticCustomError("replicator_kind", message, ctx)
+    ctx = {"name": shown(name), "known": ", ".join(known) or "none installed"}
+    error = PydanticCustomError("kind", message, ctx)
     return ValidationError.from_exception_data(
-        "replicator", [InitErrorDetails(type=error, loc=(key,), input=name)]
+        "kind", [InitErrorDetails(type=error, loc=(key,), input=name)]
     )
 
 
 # a replicator entry: the settings model its ``type`` names, dumped as that model
 ReplicatorEntry = SerializeAsAny[Annotated[ReplicatorConfig, BeforeValidator(_by_kind)]]
+# an export entry, likewise
+ExportEntry = SerializeAsAny[Annotated[ExportConfig, BeforeValidator(_by_export_kind)]]
 
 
 class DirectoryConfig(DirectorySettings):
@@ -105,6 +124,8 @@ class Config(Strict):
     scheduler: SchedulerSettings = SchedulerSettings()
     # the web server: phone book, JSON search, status page, metrics; off when not given
     http: HttpConfig | None = None
+    # export replicators: the store written out to CSV, XML, LDAP
+    exports: list[ExportEntry] = Field(default_factory=list)
 
     @field_validator("node")
     @classmethod
@@ -149,6 +170,28 @@ class Config(Strict):
         """The numbering plan in force: the replicator's, else the directory's, else global."""
         return (rep and rep.location) or directory.location or self.location
 
+    def export(self, name: str) -> ExportConfig | None:
+        return next((export for export in self.exports if export.name == name), None)
+
+    def exported(self, export: ExportConfig) -> list[DirectoryConfig]:
+        """The directories ``export`` reads: its ``directory``, those at or below its
+        ``base_dn``, or all."""
+        if export.directory is not None:
+            return [d for d in self.directories if d.name == export.directory]
+        if (selection := export.selection_dn()) is None:
+            return list(self.directories)
+        base = normalize_dn(selection)
+        return [d for d in self.directories if _at_or_below(normalize_dn(d.dn), base)]
+
+    def export_job(self, export: ExportConfig) -> ExportJob:
+        """What ``run_export`` needs to run ``export``."""
+        directories = self.exported(export)
+        select = None
+        if export.filter is not None:
+            select = Selection(directories, self.location, parse_filter(export.filter))
+        names = tuple(d.name for d in directories)
+        return ExportJob(export, names, self.base_dir, select)
+
     def store_url(self) -> str:
         """The store URL with a relative SQLite path made relative to the config file."""
         url = self.store.url
@@ -173,7 +216,7 @@ def load_config(path: str | Path) -> Config:
     try:
         config = Config.model_validate(raw, context={"base_dir": path.parent})
     except ValidationError as exc:
-        described = [_describe(path, err, raw) for err in exc.errors()]
+        described = [describe(path, err, raw, Config) for err in exc.errors()]
         # a broken plug-in is named once, not at every replicator
         raise ConfigError(problems + list(dict.fromkeys(described))) from None
     config.path = path
@@ -197,235 +240,11 @@ def _substitute_env(node: Any, where: tuple, problems: list[str], path: Path) ->
             return "$"
         name = m.group(1)
         if name not in os.environ:
-            problems.append(f"{path}: {_key_path(where)}: environment variable {name} is not set")
+            problems.append(f"{path}: {key_path(where)}: environment variable {name} is not set")
             return ""
         return os.environ[name]
 
     return _ENV.sub(replace, node)
-
-
-def _key_path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def _describe(path: Path, err: ErrorDetails, raw: Any) -> str:
-    """One problem as ``FILE: key.path: what is wrong``, in words; ``raw`` is the validated
-    input, which tells the settings model of each section (a replicator's by its type)."""
-    loc = tuple(err["loc"])
-    kind = err["type"]
-    if kind == _BROKEN_KIND:
-        return f"{path}: {err['msg']}; reinstall or remove that package"
-    if kind == "extra_forbidden":
-        msg = "unknown key" + _suggestion(loc, raw)
-    elif kind == "missing":
-        msg = "required key is missing"
-    else:
-        msg = _in_words(err)
-    return f"{path}: {_key_path(loc)}: {msg}"
-
-
-# pydantic's errors for numbers out of bounds: where its context holds the bound, in words
-_BOUNDS = {
-    "greater_than_equal": ("ge", "at least"),
-    "greater_than": ("gt", "more than"),
-    "less_than_equal": ("le", "at most"),
-    "less_than": ("lt", "less than"),
-}
-
-
-def _in_words(err: ErrorDetails) -> str:
-    """pydantic's message, said the way the other messages are: what was expected."""
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    got = _shown(err.get("input"))
-    if kind == "literal_error":
-        return f"{err['msg']}, not {got}"
-    if kind == "string_pattern_mismatch":
-        return f"expected text of the form {ctx['pattern']}, not {got}"
-    if kind in _BOUNDS:
-        bound, words = _BOUNDS[kind]
-        return f"must be {words} {_number(ctx[bound])}, not {got}"
-    if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"expected a mapping of keys and values (got {type(err.get('input')).__name__})"
-    msg = err["msg"].removeprefix("Value error, ")
-    if "input" in err and kind.endswith("_type"):
-        msg += f" (got {type(err['input']).__name__})"
-    return msg
-
-
-def _number(value: object) -> object:
-    """A bound as an admin writes it: 60, not pydantic's 60.0 of a float setting."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _shown(value: object) -> str:
-    """``value`` for a message, cut short: it may be a megabyte of garbage."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:50] + "…" + text[-5:]
-
-
-# keys of other programs' configs, and words an admin may reach for, that difflib cannot
-# lead to their names here; the first that the section has is suggested
-_SYNONYMS = {
-    "cert": ("certificate",),
-    "crt": ("certificate",),
-    "certfile": ("certificate",),
-    "cert_file": ("certificate",),
-    "certificate_file": ("certificate",),
-    "key": ("private_key",),
-    "keyfile": ("private_key",),
-    "key_file": ("private_key",),
-    "private_key_file": ("private_key",),
-    "ca": ("ca_file",),
-    "cafile": ("ca_file",),
-    "ca_cert": ("ca_file",),
-    "cacert": ("ca_file",),
-    "ca_certs": ("ca_file",),
-    "ca_certificate": ("ca_file",),
-    "ca_certificates": ("ca_file",),
-    "starttls": ("start_tls",),
-    "use_starttls": ("start_tls",),
-    "use_start_tls": ("start_tls",),
-    "tls_start": ("start_tls",),
-    "verify_cert": ("verify",),
-    "verify_certificate": ("verify",),
-    "validate": ("verify",),
-    "uri": ("url",),
-    "urls": ("url",),
-    "host": ("url",),
-    "server": ("url",),
-    "base": ("base_dn",),
-    "basedn": ("base_dn",),
-    "search_base": ("base_dn",),
-    "binddn": ("bind_dn",),
-    "user": ("bind_dn",),
-    "username": ("bind_dn",),
-    "passwd": ("password",),
-    "pass": ("password",),
-    "search_filter": ("filter",),
-    "file": ("path",),
-    "filename": ("path",),
-    "separator": ("delimiter",),
-    "sep": ("delimiter",),
-    "charset": ("encoding",),
-    "country_code": ("country",),
-    "listen_on": ("listen",),
-    "database": ("url",),
-    "db": ("url",),
-    "tz": ("timezone",),
-    "zone": ("timezone",),
-    "time_zone": ("timezone",),
-    "interval": ("every",),
-    "crontab": ("cron",),
-    "at_start": ("run_at_start",),
-    "on_start": ("run_at_start",),
-    "run_on_start": ("run_at_start",),
-    "after": ("after_run",),
-    "hook": ("after_run",),
-    "post_run": ("after_run",),
-    "on_finish": ("after_run",),
-    "cmd": ("command",),
-    "program": ("command",),
-    "keep": ("keep_days",),
-    "days": ("keep_days",),
-    "retention": ("keep_days",),
-    "ttl": ("lease",),
-    "lease_time": ("lease",),
-    "node_name": ("node",),
-    "hostname": ("node",),
-}
-# a section with at most this many keys has them listed when no single one is suggested
-_LISTED = 12
-
-
-def _suggestion(loc: tuple, raw: Any) -> str:
-    """`` (did you mean 'KEY'?)`` for the unknown key at the end of ``loc``, from the keys
-    of the section it stands in; else those keys, where they are few."""
-    model = _section(loc[:-1], raw)
-    if model is None:
-        return ""
-    keys = set(model.model_fields) | {f"{name}_file" for name in secret_fields(model)}
-    typed = str(loc[-1]).strip().lower().replace("-", "_").replace(" ", "_")
-    guess = next((k for k in _SYNONYMS.get(typed, ()) if k in keys), None)
-    if typed in keys:
-        guess = typed
-    elif guess is None:
-        close = difflib.get_close_matches(typed, sorted(keys), n=1)
-        guess = close[0] if close else None
-    if guess is not None:
-        return f" (did you mean {guess!r}?)"
-    if len(keys) <= _LISTED:
-        where = _key_path(loc[:-1]) if loc[:-1] else "the top level"
-        return f"; {where} has {', '.join(sorted(keys))}"
-    return ""
-
-
-def _section(loc: tuple, raw: Any) -> type[BaseModel] | None:
-    """The settings model of the section at ``loc`` in the input ``raw``: the path walked
-    through the models' fields from ``Config``, and a replicator's model found by its
-    type."""
-    annotation: Any = Config
-    data = raw
-    for part in loc:
-        model = _model(annotation, data)
-        inner = _unwrapped(annotation)
-        if model is not None:
-            field = model.model_fields.get(part) if isinstance(part, str) else None
-            if field is None:
-                return None
-            annotation = field.annotation
-        elif isinstance(part, int) and get_origin(inner) in (list, tuple):
-            annotation = get_args(inner)[0]
-        elif isinstance(part, str) and get_origin(inner) is dict:
-            annotation = get_args(inner)[1]
-        else:
-            return None
-        data = _child(data, part)
-    return _model(annotation, data)
-
-
-def _unwrapped(annotation: Any) -> Any:
-    """``annotation`` without ``Annotated`` and ``| None``."""
-    while True:
-        if get_origin(annotation) is Annotated:
-            annotation = get_args(annotation)[0]
-        elif get_origin(annotation) in (Union, types.UnionType):
-            others = [a for a in get_args(annotation) if a is not type(None)]
-            if len(others) != 1:
-                return annotation
-            annotation = others[0]
-        else:
-            return annotation
-
-
-def _model(annotation: Any, data: Any) -> type[BaseModel] | None:
-    """The settings model ``annotation`` stands for, given its input ``data``."""
-    model = _unwrapped(annotation)
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return None
-    if issubclass(model, ReplicatorConfig) and isinstance(data, dict):
-        name = data.get("type")
-        try:
-            kind = kinds().get(name) if isinstance(name, str) else None
-        except KindError:
-            kind = None  # _by_kind reports it
-        if kind is not None:
-            return kind.settings
-    return model
-
-
-def _child(data: Any, part: str | int) -> Any:
-    if isinstance(data, dict):
-        return data.get(part)
-    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-        return data[part]
-    return None
 
 
 def _cross_checks(config: Config) -> list[str]:
@@ -454,10 +273,55 @@ def _cross_checks(config: Config) -> list[str]:
         for name in account.directories or ():
             if name not in seen_dirs:
                 problems.append(f"server.accounts[{a}].directories: no directory named {name!r}")
+    problems += _export_problems(config, seen_reps)
     problems += tls_problems(config.server)
     if config.http is not None:
         problems += http_problems(config.http, config.server.tls)
     return problems
+
+
+def _export_problems(config: Config, replicators: dict[str, str]) -> list[str]:
+    """Unique export names, the directories they read, filters that parse and can match."""
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    written: dict[str, str] = {}
+    for e, export in enumerate(config.exports):
+        where = f"exports[{e}]"
+        if first := _given_before(seen, export.name, where):
+            problems.append(f"{where}.name: export {export.name!r} is already defined at {first}")
+        if (rep := replicators.get(export.name)) is not None:
+            # `metadir history NAME` and Run now must know which is meant
+            problems.append(f"{where}.name: {export.name!r} is already a replicator's name ({rep})")
+        if export.directory is not None and not config.exported(export):
+            known = ", ".join(d.name for d in config.directories) or "none configured"
+            problems.append(
+                f"{where}.directory: no directory named {export.directory!r}; known: {known}"
+            )
+        elif (selection := export.selection_dn()) is not None and not config.exported(export):
+            problems.append(f"{where}.base_dn: no directory at or below {selection!r}")
+        elif not config.directories:
+            problems.append(f"{where}: no directories configured to export")
+        if export.filter is not None:
+            problems += [f"{where}.filter: {p}" for p in _filter_problems(export.filter)]
+        for key, output in export.outputs(config.base_dir).items():
+            if first := _given_before(written, output, f"{where}.{key}"):
+                problems.append(f"{where}.{key}: {first} writes there already")
+    return problems
+
+
+def _filter_problems(text: str) -> list[str]:
+    try:
+        parsed: f.Filter = parse_filter(text)
+    except ValueError as exc:
+        # ldaptor's parser says what it expected and where (0-based)
+        why, at = getattr(exc.__cause__, "msg", None), getattr(exc.__cause__, "loc", None)
+        where = f": {why} at character {at + 1}" if why and isinstance(at, int) else ""
+        return [f"not an LDAP filter{where}: {shown(text)}"]
+    return filter_problems(parsed)
+
+
+def _at_or_below(dn: str, base: str) -> bool:
+    return dn == base or dn.endswith("," + base)
 
 
 def _given_before(seen: dict[str, str], value: str, where: str) -> str | None:

@@ -17,19 +17,23 @@ of their own.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from metadir.core.errors import MetadirError, SourceError
 from metadir.core.phone import Location
 from metadir.core.records import Checkpoint, Problem, Record, Removed, StoredEntry
 from metadir.core.schedule import AfterRun, Duration, Schedule
-from metadir.core.settings import MAX_NAME, check_name
+from metadir.core.settings import MAX_DN, MAX_NAME, check_dn, check_name
+
+# an export's filter is a line an admin writes, not a document
+MAX_FILTER = 4096
 
 
 class SourceChanged(SourceError):
@@ -138,6 +142,36 @@ class ChangeLimit(BaseModel):
         return f"{self.count}" if self.count is not None else f"{self.percent:g} %"
 
 
+def change_limit(value: object) -> object:
+    """A ``ChangeLimit`` setting as written: "20%" or a count such as 50."""
+    if isinstance(value, ChangeLimit):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a share such as '20%' or a count such as 50")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return ChangeLimit(count=value)
+    if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)):
+        percent = float(m.group(1))
+        if percent > 100:
+            raise ValueError("a share cannot exceed 100%")
+        return ChangeLimit(percent=percent)
+    raise ValueError("expected a share such as '20%' or a count such as 50")
+
+
+def mapped_fields(mapping: dict[str, str]) -> list[str]:
+    """The source fields a mapping reads: plain names, and the fields of templates."""
+    names: list[str] = []
+    for source in mapping.values():
+        try:
+            parsed = [name for _, name, _, _ in string.Formatter().parse(source) if name]
+        except ValueError:
+            continue  # a bad template: metadir.config names it
+        names += parsed or [source]
+    return names
+
+
 class ReplicatorConfig(BaseModel):
     """Settings every replicator has; each source kind extends it with its own."""
 
@@ -163,24 +197,7 @@ class ReplicatorConfig(BaseModel):
     after_run: AfterRun | None = None
 
     _name = field_validator("name")(check_name)
-
-    @field_validator("max_delete", "max_update", mode="before")
-    @classmethod
-    def _limit(cls, value: object) -> object:
-        if isinstance(value, ChangeLimit):
-            return value
-        if isinstance(value, bool):
-            raise ValueError("expected a share such as '20%' or a count such as 50")
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError("must not be negative")
-            return ChangeLimit(count=value)
-        if isinstance(value, str) and (m := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)):
-            percent = float(m.group(1))
-            if percent > 100:
-                raise ValueError("a share cannot exceed 100%")
-            return ChangeLimit(percent=percent)
-        raise ValueError("expected a share such as '20%' or a count such as 50")
+    _limits = field_validator("max_delete", "max_update", mode="before")(change_limit)
 
     def build(self, context: Context) -> Replicator:
         """The replicator these settings describe, lent ``context``."""
@@ -197,13 +214,18 @@ class Target(Protocol):
 
     def start(self, state: dict[str, Any] | None) -> None:
         """Begin a run from ``state`` (what the last successful run's ``finish`` returned;
-        None the first time)."""
+        None the first time, and on a full export). Changes nothing a reader of the target
+        sees: a run stopped by its delete guard ends after ``start``. Raises
+        ``TargetNeedsFull`` when what the target keeps beside its output is gone (then it
+        is started again with None and sent every entry), ``TargetError`` otherwise."""
         ...
 
     def write(self, changes: Sequence[StoredEntry]) -> None:
         """Write one batch: entries added or changed, and tombstones (``deleted``) of those
-        gone, in change order. A run that fails is sent again from its start, so a write
-        must be idempotent (an entry's ``uuid`` names it). Raises ``TargetError``."""
+        the export sent before and no longer takes (gone from the store, or out of the
+        export's selection), in change order. A run that fails is sent again from its
+        start, so a write must be idempotent (an entry's ``uuid`` names it). Raises
+        ``TargetError``."""
         ...
 
     def finish(self) -> dict[str, Any]:
@@ -216,19 +238,65 @@ class TargetError(MetadirError):
     """A target cannot be written: the export's saved position stays where it was."""
 
 
+class TargetNeedsFull(TargetError):
+    """Raised by ``Target.start``: the target lost what it keeps beside its output (a cache
+    file gone), so the changes since the saved position are not enough. The export starts
+    it again with no state and sends every entry; the run record says why."""
+
+
 class ExportConfig(BaseModel):
-    """Settings every export has; each target kind extends it with its own."""
+    """Settings every export has; each target kind extends it with its own.
+
+    What it exports: the entries of ``directory``, or of every directory at or below
+    ``base_dn`` (the root: all of them; neither given: all of them), that match ``filter``
+    (an LDAP filter, matched as the LDAP server matches it). A target whose own settings
+    say ``base_dn`` (the LDAP export: the OU it writes to, as the LDAP source's ``base_dn``
+    is where it reads) selects by ``directory`` and ``filter`` only: ``selection_dn``."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=MAX_NAME)
     type: str
-    # the directories whose entries it exports; none: every directory
-    directories: list[str] = []
+    # one directory's name
+    directory: str | None = Field(default=None, max_length=MAX_NAME)
+    # the directories at or below this DN
+    base_dn: str | None = Field(default=None, max_length=MAX_DN)
+    # an LDAP filter over the contacts' attributes, e.g. "(telephoneNumber=*)"
+    filter: str | None = Field(default=None, max_length=MAX_FILTER)
+    # when the scheduler runs it; without one, after an import of its directories changed
+    # something
+    schedule: Schedule | None = None
+    # a run that would delete more than this of what the export holds stops unless forced
+    max_delete: ChangeLimit = ChangeLimit(percent=20)
+    # a run that takes longer is stopped; its position stays
+    run_timeout: Duration = timedelta(hours=1)
     # entries handed to the target per ``write``
     batch_size: int = Field(default=500, ge=1, le=100_000)
 
     _name = field_validator("name")(check_name)
+    _limits = field_validator("max_delete", mode="before")(change_limit)
+
+    @field_validator("base_dn")
+    @classmethod
+    def _base_dn(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_dn(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> ExportConfig:
+        if self.directory is not None and self.selection_dn() is not None:
+            raise ValueError("give either 'directory' or 'base_dn', not both")
+        return self
+
+    def selection_dn(self) -> str | None:
+        """The DN whose directories this export takes; None: ``directory``, or all."""
+        return self.base_dn
+
+    def outputs(self, base_dir: Path) -> dict[str, str]:
+        """What this export writes, by its setting: two exports writing the same thing would
+        overwrite each other's work, so the config check refuses that."""
+        return {}
 
     def build(self, context: Context) -> Target:
         """The target these settings describe, lent ``context``."""

@@ -9,31 +9,29 @@ the rows after it.
 from __future__ import annotations
 
 import codecs
-import csv
 import logging
 import os
 import re
 from collections.abc import Iterator
-from itertools import chain
-from typing import Any, Literal, NamedTuple, TextIO
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal, TextIO
 
-from pydantic import field_validator, model_validator
+from pydantic import PrivateAttr, field_validator, model_validator
 
+from metadir.core import fields
 from metadir.core.errors import SourceError
-from replicators.base import (
-    Context,
-    Problem,
-    Record,
-    Replicator,
-    ReplicatorConfig,
-    SourceChanged,
-    one_or_more,
+from replicators.base import Context, Problem, Record, Replicator, ReplicatorConfig, SourceChanged
+from replicators.csv_table import (
+    CsvLayout,
+    check_encoding,
+    open_table,
+    table_items,
 )
 from replicators.files import LastLine, count_lines, ends_line, identity
 
 log = logging.getLogger(__name__)
 
-DELIMITERS = (",", ";", "\t", "|")
 # checked in this order: the UTF-32 LE mark begins with the UTF-16 LE one
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -46,53 +44,76 @@ _CHUNK = 1 << 20
 # bytes the decoder could not read, as surrogateescape hands them on; and any non-ASCII
 _ESCAPED = re.compile("[\udc80-\udcff]")
 _NON_ASCII = re.compile("[^\x00-\x7f]")
-# what makes a row's text unusable: a NUL byte, or a byte that was no text
-_FLAWED = re.compile("[\x00\udc80-\udcff]")
 
 
-class CsvConfig(ReplicatorConfig):
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A well-known export's layout (``schema/csv_presets.yaml``)."""
+
+    label: str
+    delimiter: str
+    encoding: str
+    key: tuple[str, ...]
+    mapping: dict[str, str]
+
+
+@cache
+def presets() -> dict[str, Preset]:
+    rows = fields.load_schema_file("csv_presets.yaml")["presets"]
+    return {
+        name: Preset(
+            row["label"], row["delimiter"], row["encoding"], tuple(row["key"]), row["mapping"]
+        )
+        for name, row in rows.items()
+    }
+
+
+class CsvConfig(ReplicatorConfig, CsvLayout):
     type: Literal["csv"]
     path: str
-    # the column(s) that identify a row across runs
-    key: list[str]
     # auto: UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252
     encoding: str = "auto"
-    # auto: sniffed from the header line among , ; tab |
-    delimiter: Literal[",", ";", "\t", "|", "auto"] = "auto"
-    header: bool = True
-    # column names when the file has no header row
-    columns: list[str] | None = None
+    # a known export's layout: its delimiter, encoding, key and mapping, unless given here
+    preset: str | None = None
 
-    _key = field_validator("key", mode="before")(one_or_more)
+    # the columns only the preset's mapping names: a file without them reads them as empty
+    _preset_columns: frozenset[str] = PrivateAttr(default=frozenset())
 
-    @field_validator("delimiter", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _delimiter(cls, value: object) -> object:
-        return "\t" if isinstance(value, str) and value.lower() in ("tab", "\\t") else value
+    def _preset_layout(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (preset := presets().get(str(data.get("preset")))):
+            layout = {"delimiter": preset.delimiter, "encoding": preset.encoding}
+            return {**layout, "key": list(preset.key), **data}
+        return data
 
     @field_validator("encoding")
     @classmethod
     def _encoding(cls, value: str) -> str:
-        if value != "auto":
-            try:
-                # str.encode, unlike codecs.lookup, also rejects codecs such as base64 or rot13
-                "".encode(value)
-            except LookupError:
-                raise ValueError(f"unknown text encoding {value!r}") from None
+        return value if value == "auto" else check_encoding(value)
+
+    @field_validator("preset")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in presets():
+            raise ValueError(f"unknown CSV preset {value!r}; known: {', '.join(presets())}")
         return value
 
     @model_validator(mode="after")
-    def _columns(self) -> CsvConfig:
-        if not self.key or not all(k.strip() for k in self.key):
-            raise ValueError("key: name at least one key column")
-        if self.header and self.columns is not None:
-            raise ValueError("columns: only used with header: false (the header names them)")
-        if not self.header:
-            if not self.columns:
-                raise ValueError("columns: required when header is false")
-            if problem := _layout_problem(self.columns, self.key, "columns"):
-                raise ValueError(f"columns: {problem}")
+    def _preset_mapping(self) -> CsvConfig:
+        if self.preset is None:
+            return self
+        # a target the replicator maps itself (in any spelling) is not taken from the preset
+        own = {f.name for f in map(fields.lookup, self.mapping) if f is not None}
+        merged = {k: v for k, v in presets()[self.preset].mapping.items() if k not in own}
+        self._preset_columns = frozenset(merged.values()) - set(self.mapping.values())
+        self.mapping = {**merged, **self.mapping}
         return self
+
+    @property
+    def preset_columns(self) -> frozenset[str]:
+        """The columns only the preset's mapping names."""
+        return self._preset_columns
 
     def build(self, context: Context) -> Replicator:
         return CsvReplicator(self, context)
@@ -125,8 +146,11 @@ class CsvReplicator:
         if errors == "strict" and not self._decodes(encoding):
             raise self._decode_error(encoding)
         with self._open(encoding, errors) as stream:
-            columns, _ = self._start(iter(stream))
-        return columns
+            columns, _ = open_table(iter(stream), self.config, str(self.path))
+        lacking = sorted(self.config.preset_columns - set(columns))
+        if lacking:
+            log.info("%s: no column %s; read as empty", self.path, ", ".join(map(repr, lacking)))
+        return columns + lacking
 
     def read(self, state: dict[str, Any] | None = None) -> Iterator[Record | Problem]:
         """Every row of the file: a file says nothing of what changed, so ``state`` is unused
@@ -144,19 +168,8 @@ class CsvReplicator:
                 total = count_lines(stream.fileno(), start[0]) - (1 if self.config.header else 0)
                 self.context.expect(max(0, total))
                 lines = LastLine(stream)
-                columns, rows = self._start(lines)
-                key_at = [columns.index(k) for k in self.config.key]
-                tick = self.context.tick
-                for row in rows:
-                    tick()
-                    if row.problem is not None:
-                        yield Problem(row.problem, row.line, _key(row.fields, key_at))
-                        continue
-                    yield Record(
-                        tuple(row.fields[i] for i in key_at),
-                        dict(zip(columns, row.fields, strict=True)),
-                        row.line,
-                    )
+                columns, rows = open_table(lines, self.config, str(self.path))
+                yield from table_items(columns, rows, self.config.key, self.context.tick)
                 self._unchanged(stream, start, ended and not lines.ended)
             except UnicodeDecodeError:
                 raise self._decode_error(encoding) from None
@@ -277,197 +290,3 @@ class CsvReplicator:
 
     def _unreadable(self, exc: OSError) -> SourceError:
         return SourceError(f"{self.path}: cannot read: {exc.strerror or exc}")
-
-    def _start(self, lines: Iterator[str]) -> tuple[list[str], Iterator[Row]]:
-        """Sniff the delimiter and read the header of the file's ``lines``; return the column
-        names and the rows."""
-        head: list[str] = []  # the physical lines up to and including the first non-blank one
-        for line in lines:
-            head.append(line.removeprefix("\ufeff") if not head else line)
-            if head[-1].strip():
-                break
-        else:
-            raise SourceError(f"{self.path}: the file is empty")
-        if "\x00" in head[-1]:
-            raise SourceError(
-                f"{self.path}: line {len(head)}: the header contains NUL bytes; "
-                "if the file is UTF-16 without a byte order mark, set encoding: utf-16"
-            )
-        delimiter: str = self.config.delimiter
-        if delimiter == "auto":
-            delimiter = sniff_delimiter(head[-1])
-            log.debug("%s: delimiter %r", self.path, delimiter)
-        if not self.config.header:
-            assert self.config.columns is not None
-            columns = self.config.columns
-            return columns, parse_rows(chain(head, lines), delimiter, len(columns), "columns")
-        rows = parse_rows(chain(head, lines), delimiter, None, "header")
-        first = next(rows, None)
-        if first is None:
-            raise SourceError(f"{self.path}: the file is empty")
-        if first.problem is not None:
-            raise SourceError(
-                f"{self.path}: cannot read the header: line {first.line}: {first.problem}"
-            )
-        columns = first.fields
-        if problem := _layout_problem(columns, self.config.key, "header"):
-            raise SourceError(f"{self.path}: {problem}")
-        return columns, rows
-
-
-def sniff_delimiter(line: str) -> str:
-    """The most frequent of , ; tab | outside quotes in ``line``; ``,`` on a tie or none."""
-    counts = dict.fromkeys(DELIMITERS, 0)
-    quoted = False
-    for char in line:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char in counts:
-            counts[char] += 1
-    best = max(counts.values())
-    winners = [d for d, n in counts.items() if n == best]
-    return winners[0] if best and len(winners) == 1 else ","
-
-
-def _key(fields: list[str], key_at: list[int]) -> tuple[str, ...] | None:
-    """The key of a broken row, if the fields it could read hold it intact."""
-    if any(i >= len(fields) for i in key_at):
-        return None
-    key = tuple(fields[i] for i in key_at)
-    return key if any(key) and not any(_FLAWED.search(part) for part in key) else None
-
-
-class Row(NamedTuple):
-    """A non-blank row: its first line and fields, or for a broken one why, and the fields
-    before the break (those a stray quote or a wrong field count leaves in place)."""
-
-    line: int
-    fields: list[str]
-    problem: str | None = None
-
-
-def _before_quote(line: str, delimiter: str) -> list[str]:
-    """The fields of ``line`` that end before its first quote: the quote's own field may
-    run on, but the ones before it were read whole."""
-    head, quote, _ = line.partition('"')
-    fields = head.rstrip("\r\n").split(delimiter)
-    return [field.strip() for field in (fields[:-1] if quote else fields)]
-
-
-class _Feed:
-    """Physical lines for ``csv.reader``, keeping those of the row being read so that a broken
-    row can be read again from its second line. Also notes what csv lets through: NUL bytes,
-    and bytes that were no text (escaped by ``surrogateescape``)."""
-
-    __slots__ = ("exhausted", "flaw", "lines", "replay", "taken")
-
-    def __init__(self, lines: Iterator[str]) -> None:
-        self.lines = lines
-        self.replay: list[str] = []  # lines to hand out again, last first
-        self.taken: list[str] = []  # lines of the row being read
-        self.flaw: str | None = None  # why the row being read cannot be used
-        self.exhausted = False  # the reader asked for a line past the end
-
-    def __iter__(self) -> _Feed:
-        return self
-
-    def __next__(self) -> str:
-        if self.replay:
-            line = self.replay.pop()
-        else:
-            try:
-                line = next(self.lines)
-            except StopIteration:
-                self.exhausted = True
-                raise
-        if self.flaw is None and (found := _FLAWED.search(line)):
-            char = found.group()
-            self.flaw = (
-                "contains a NUL byte"
-                if char == "\x00"
-                else f"holds byte 0x{ord(char) - 0xDC00:02x}, which is no UTF-8"
-            )
-        self.taken.append(line)
-        return line
-
-    def restart(self) -> None:
-        """Hand out the current row's lines again, from its second one."""
-        self.replay.extend(reversed(self.taken[1:]))
-        self.taken.clear()
-        self.flaw = None
-        self.exhausted = False
-
-
-def parse_rows(
-    lines: Iterator[str], delimiter: str, width: int | None, layout: str
-) -> Iterator[Row]:
-    """A ``Row`` of stripped fields per non-blank row of ``lines``, with its problem if it is
-    broken. Every row must have ``width`` fields; ``None`` takes the first row's count
-    (the header, named ``layout`` in messages).
-
-    A row that spans several lines is a legitimate quoted newline when its field count is
-    right; otherwise (or when csv sees bad quoting) an opening quote was never closed, and
-    reading starts again at the line after the row's first line.
-    """
-    feed = _Feed(lines)
-    line = 0  # physical lines consumed before the current row
-    while True:
-        try:
-            for fields in csv.reader(feed, delimiter=delimiter, strict=True):
-                start, taken = line + 1, len(feed.taken)
-                if taken > 1 and width is not None and len(fields) != width:
-                    end = start + taken - 1
-                    problem = (
-                        f"unclosed quote (read on, the row would end at line {end} "
-                        f"with {len(fields)} fields, {layout} has {width})"
-                    )
-                    break
-                line += taken
-                feed.taken.clear()
-                values = [field.strip() for field in fields]
-                if feed.flaw is not None:
-                    yield Row(start, values, feed.flaw)
-                    feed.flaw = None
-                    continue
-                if not any(values):
-                    continue
-                if width is None:
-                    width = len(values)
-                elif len(values) != width:
-                    count = "1 field" if len(values) == 1 else f"{len(values)} fields"
-                    # a stray or missing delimiter may have shifted every field but the first
-                    yield Row(start, values[:1], f"{count}, {layout} has {width}")
-                    continue
-                yield Row(start, values)
-            else:
-                return
-        except csv.Error as exc:
-            start = line + 1
-            if len(feed.taken) > 1 or feed.exhausted:
-                problem = "unclosed quote"
-            else:
-                problem = f"cannot parse: {exc}"
-        yield Row(start, _before_quote(feed.taken[0] if feed.taken else "", delimiter), problem)
-        line += 1
-        feed.restart()
-
-
-def _layout_problem(columns: list[str], key: list[str], source: str) -> str | None:
-    """What is wrong with these column names and key columns, if anything."""
-    seen: dict[str, int] = {}
-    for number, name in enumerate(columns, 1):
-        if not name.strip():
-            return f"column {number} of the {source} has no name"
-        if "\n" in name or "\r" in name:
-            return f"column {number} of the {source} runs over several lines (an unclosed quote?)"
-        if name in seen:
-            where = f"columns {seen[name]} and {number}"
-            return f"column {name!r} appears twice in the {source} ({where})"
-        seen[name] = number
-    missing = [k for k in key if k not in seen]
-    if missing:
-        return (
-            f"key column {', '.join(map(repr, missing))} is not in the {source}; "
-            f"its columns: {', '.join(columns)}"
-        )
-    return None

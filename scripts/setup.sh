@@ -87,6 +87,13 @@ ensure_packages() {
             new_slapd=1
         fi
         have pg_isready && have psql || missing+=(postgresql)
+        have mariadb || missing+=(mariadb-server)
+        # the SQL source's ODBC tests: unixODBC and Debian's drivers for both servers
+        have odbcinst || missing+=(unixodbc)
+        odbcinst -q -d -n 'PostgreSQL Unicode' >/dev/null 2>&1 || missing+=(odbc-postgresql)
+        odbcinst -q -d -n 'MariaDB Unicode' >/dev/null 2>&1 || missing+=(odbc-mariadb)
+        # a CSV export opened by a spreadsheet (libreoffice --headless --convert-to)
+        have libreoffice || missing+=(libreoffice-calc-nogui)
         # the systemd unit's test (systemd-analyze verify, systemd-sysusers --dry-run)
         have systemd-analyze && have systemd-sysusers || missing+=(systemd)
     fi
@@ -153,6 +160,29 @@ ensure_postgres() {
         sleep 0.2
     done
     die "PostgreSQL on 127.0.0.1:5432 still wants a password for user postgres ($hba)"
+}
+
+mariadb_answers() {
+    mariadb --connect-timeout=5 -h 127.0.0.1 -P 3306 -u root -e 'select 1' >/dev/null 2>&1
+}
+
+# A MariaDB server on 127.0.0.1:3306 that lets root in from 127.0.0.1 without a password
+# (tests/mariadb.py; METADIR_TEST_MARIADB names another server).
+ensure_mariadb() {
+    mariadb_answers && return 0
+    have mariadbd || apt_install mariadb-server
+    if ! mariadb-admin ping >/dev/null 2>&1; then
+        quietly "starting MariaDB" /etc/init.d/mariadb start
+    fi
+    # as the system's root over the socket (unix_socket authentication)
+    quietly "letting root in from 127.0.0.1 (MariaDB)" mariadb -u root -e \
+        "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+         GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+    for _ in $(seq 25); do
+        mariadb_answers && return 0
+        sleep 0.2
+    done
+    die "MariaDB does not let root in on 127.0.0.1:3306 without a password"
 }
 
 # .venv with metadir installed (editable, with the test extra); reinstalled when

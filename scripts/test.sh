@@ -9,6 +9,7 @@ source scripts/setup.sh
 
 ensure_packages test
 ensure_postgres
+ensure_mariadb
 ensure_venv
 ensure_browser
 echo "test.sh: ruff, import-linter (the layers of docs/architecture.md), mypy"

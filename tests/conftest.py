@@ -23,7 +23,7 @@ pytest_plugins = ["tests.browser"]
 
 KINDS = ("unit", "integration", "e2e")
 # markers that name a server a test needs: such a test is no unit test
-_SERVERS = ("postgres", "slapd")
+_SERVERS = ("postgres", "slapd", "mariadb")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,11 +1,14 @@
 """``metadir check``: the config is valid (load_config did that), every source opens and
 the store opens with a schema this metadir can use; and when each scheduled replicator runs
-next, with its timeout and the program run after it."""
+next, with its timeout and the program run after it; and the source and export types
+installed, with the package that adds each (a plug-in shows here)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 
 from metadir.config import Config
 from metadir.core.errors import SourceError, StoreError
@@ -13,6 +16,7 @@ from metadir.core.schedule import format_duration
 from metadir.store.engine import inspect
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
+from replicators import EXPORT_GROUP, kinds
 from replicators.base import Context, ReplicatorConfig
 
 
@@ -55,7 +59,34 @@ def check_command(config: Config, now: datetime | None = None) -> int:
     )
     for line in schedule_lines(config, now or datetime.now(UTC)):
         print(line)
+    for line in kind_lines():
+        print(line)
     return 0
+
+
+def kind_lines() -> list[str]:
+    """The installed source and export types, by the package (and version) that adds them:
+    what a plug-in's installation should show."""
+    sources = ((kind.name, kind.package, kind.version) for kind in kinds().values())
+    # named only: an export kind's model is loaded when a config uses it
+    exports = (
+        (ep.name, ep.dist.metadata["Name"] if ep.dist else "", ep.dist.version if ep.dist else "")
+        for ep in entry_points(group=EXPORT_GROUP)
+    )
+    return [f"  source types: {_by_package(sources)}", f"  export types: {_by_package(exports)}"]
+
+
+def _by_package(found: Iterable[tuple[str, str, str]]) -> str:
+    """``csv, ldap (metadir 0.1.0); vcard (metadir-plugin-vcard 1.0)``."""
+    packages: dict[tuple[str, str], list[str]] = {}
+    for name, package, version in sorted(found):
+        packages.setdefault((package, version), []).append(name)
+    if not packages:
+        return "none"
+    return "; ".join(
+        f"{', '.join(names)} ({' '.join(filter(None, what)) or 'unknown package'})"
+        for what, names in packages.items()
+    )
 
 
 def schedule_lines(config: Config, now: datetime) -> list[str]:

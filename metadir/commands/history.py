@@ -13,6 +13,7 @@ from metadir.config import Config
 from metadir.core.records import Problem
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
+from metadir.sync.export import PREFIX
 
 COUNTS = ("added", "updated", "deleted", "unchanged", "skipped")
 _COLUMNS = ("ID", "STARTED", "REPLICATOR", "TRIGGER", "NODE", "MODE", "OUTCOME", "SECONDS")
@@ -38,14 +39,18 @@ def history_command(
         return _usage(f"--offset must be 0 or more, not {offset}")
     if offset and run is None:
         return _usage("--offset pages through the problems of one run: give --run ID too")
+    configured = name is None or config.replicator(name) or config.export(name)
+    if name is not None and config.replicator(name) is None and config.export(name) is not None:
+        name = PREFIX + name  # an export's runs are recorded under its row's name
     with Store.open(config.store_url()) as store:
         if run is not None:
             return _one_run(config, store, name, run, limit, offset, as_json)
         # one more than asked for: whether to say that there are older runs
         runs = store.history(name, limit=limit + 1)
-        if name is not None and not runs and config.replicator(name) is None:
+        if not runs and not configured:
             # a replicator gone from the config keeps its history; a typo has none
             known = sorted(r.name for d in config.directories for r in d.replicators)
+            known += sorted(export.name for export in config.exports)
             listed = ", ".join(known) or "none configured"
             return _usage(f"no replicator named {name!r}; known: {listed}")
     more, runs = len(runs) > limit, runs[:limit]

@@ -1,5 +1,6 @@
-"""One leased run of ``metadir sync``: take (or adopt) the replicator's lease, run it with
-the lease renewed and a progress line, release the lease, then ``after_run``.
+"""One leased run of ``metadir sync`` or ``metadir export``: take (or adopt) the
+replicator's or export's lease, run it with the lease renewed and a progress line, release
+the lease, then ``after_run``.
 
 Manual runs and the workers of ``metadir serve`` go through here alike, so a manual run
 never overlaps a scheduled one: both need the same lease in the store.
@@ -11,6 +12,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from metadir.commands.progress import ProgressDisplay
@@ -21,6 +23,7 @@ from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.after_run import tell_after_run
 from metadir.sync.engine import run_replicator
+from metadir.sync.export import ExportJob, run_export
 from metadir.sync.job import Job
 from metadir.sync.lease import LeaseKeeper
 from metadir.sync.worker import Stop, result_line
@@ -45,7 +48,9 @@ class Runner:
         stop: Stop,
         supervised: bool,
         slot: datetime | None = None,
+        command: str = "metadir sync",
     ) -> None:
+        self.command = command
         self.config = config
         self.node = node
         self.trigger = trigger
@@ -64,7 +69,7 @@ class Runner:
             held = Lease(name, self.node, token, store.db_now(), ttl=self.ttl)
             adopted = store.renew_lease(held, self.ttl)
             if adopted is None:
-                print(f"metadir sync: lease {token} of {name} is no longer held by "
+                print(f"{self.command}: lease {token} of {name} is no longer held by "
                       f"{self.node}: not started", file=sys.stderr)  # fmt: skip
             return adopted
         said = False
@@ -74,21 +79,52 @@ class Runner:
                 return got
             why = got.why(name)
             if not wait:
-                print(f"metadir sync: {why}; not started (--wait waits for it)", file=sys.stderr)
+                print(f"{self.command}: {why}; not started (--wait waits for it)", file=sys.stderr)
                 return None
             if not said:
-                print(f"metadir sync: {why}; waiting", file=sys.stderr, flush=True)
+                print(f"{self.command}: {why}; waiting", file=sys.stderr, flush=True)
                 said = True
             time.sleep(WAIT_STEP)
 
     def run(self, store: Store, job: Job, lease: Lease, *, force: bool, full: bool) -> RunRecord:
         """Run ``job`` under ``lease``, renewed meanwhile, and release it afterwards."""
-        name = job.replicator.name
+        rep = job.replicator
+
+        def body(context: Context) -> RunRecord:
+            return run_replicator(
+                store, job, force=force, full=full, context=context, lease=lease,
+                node=self.node, trigger=self.trigger, slot=self.slot,
+            )  # fmt: skip
+
+        return self._leased(store, rep.name, lease, rep.run_timeout.total_seconds(), body)
+
+    def run_export(
+        self, store: Store, job: ExportJob, lease: Lease, *, force: bool, full: bool
+    ) -> RunRecord:
+        """Run export ``job`` under ``lease``, as ``run`` runs a replicator."""
+
+        def body(context: Context) -> RunRecord:
+            return run_export(
+                store, job, force=force, full=full, context=context, lease=lease,
+                node=self.node, trigger=self.trigger, slot=self.slot,
+            )  # fmt: skip
+
+        limit = job.export.run_timeout.total_seconds()
+        return self._leased(store, lease.replicator, lease, limit, body)
+
+    def _leased(
+        self,
+        store: Store,
+        name: str,
+        lease: Lease,
+        limit: float,
+        body: Callable[[Context], RunRecord],
+    ) -> RunRecord:
+        """``body`` run with a context that stops it when the lease is lost, ``serve`` asks,
+        or ``limit`` seconds have passed; the lease renewed meanwhile and released after."""
         late = Stop()
         display = ProgressDisplay(name, sys.stderr, terminal=sys.stderr.isatty())
         keeper = LeaseKeeper(store, lease, self.ttl, lambda: Progress(*display.snapshot()))
-
-        limit = job.replicator.run_timeout.total_seconds()
         timer = threading.Timer(limit, late.set, [f"ran past its run_timeout of {limit:g} s"])
         timer.daemon = True
 
@@ -111,10 +147,7 @@ class Runner:
         timer.start()
         try:
             with keeper:
-                result = run_replicator(
-                    store, job, force=force, full=full, context=context, lease=lease,
-                    node=self.node, trigger=self.trigger, slot=self.slot,
-                )  # fmt: skip
+                result = body(context)
         finally:
             timer.cancel()
             display.close()

@@ -1,16 +1,19 @@
-"""``metadir status``: each directory's size; each replicator's schedule, last run and the
-run going on now; the nodes sharing the store and the leases they hold."""
+"""``metadir status``: each directory's size; each replicator's and export's schedule, last
+run and the run going on now; the nodes sharing the store and the leases they hold."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from metadir.commands.export import sent
 from metadir.commands.sync import details, entries, last_run, replicators
 from metadir.config import Config
 from metadir.store.leases import LeaseState
 from metadir.store.nodes import NodeRecord
+from metadir.store.runs import RunRecord
 from metadir.store.store import Store
+from metadir.sync.export import PREFIX
 
 # a node silent for longer than this is shown as gone (it signs in every 10 s)
 GONE_AFTER = timedelta(seconds=30)
@@ -43,12 +46,43 @@ def status_command(config: Config) -> int:
                 lines += details(run, None, indent="    ")
     if not config.directories:
         lines.append(f"{config.path}: no directories configured")
+    lines += _exports(config, runs, leases, now)
     if nodes:
         lines.append("nodes:")
         held = _held(leases.values())
         lines += ["  " + node_line(node, now, held.get(node.name, [])) for node in nodes]
     print("\n".join(lines))
     return 0
+
+
+def _exports(
+    config: Config, runs: dict[str, RunRecord], leases: dict[str, LeaseState], now: datetime
+) -> list[str]:
+    """``metadir status``'s lines on the exports: last run, schedule, the run going on."""
+    lines = ["exports:"] if config.exports else []
+    for export in config.exports:
+        job = config.export_job(export)
+        run = runs.get(PREFIX + export.name)
+        head = f"  {export.name} ({export.type} <- {', '.join(job.directories)}): "
+        if run is None:
+            lines.append(head + "never run")
+        else:
+            when = f"{run.started:%Y-%m-%d %H:%M:%S} UTC"
+            forced = " (forced)" if run.forced else ""
+            done = sent(run) if run.outcome == "ok" else "nothing sent"
+            lines.append(f"{head}last run {when}{forced}, {run.outcome}: {done}")
+        if export.schedule is not None:
+            upcoming = export.schedule.upcoming(now, 1)
+            when = f"; next run {upcoming[0].isoformat()}" if upcoming else ""
+            lines.append(f"    schedule {export.schedule}{when}")
+        else:
+            lines.append("    runs after an import into its directories changed something")
+        lease = leases.get(PREFIX + export.name)
+        if lease is not None and lease.holder is not None:
+            lines.append("    " + running(lease))
+        if run is not None:
+            lines += details(run, None, indent="    ")
+    return lines
 
 
 def running(lease: LeaseState) -> str:

@@ -338,7 +338,15 @@ def _program(words: list[str], base_dir: Path) -> list[str]:
     return [str(path), *words[1:]]
 
 
-def _words(value: Any) -> Any:
+def found_program(command: list[str], info: ValidationInfo) -> list[str]:
+    """``command`` with its program found: on PATH, or relative to the config file's
+    folder (the validation context's ``base_dir``). Raises ``ValueError``."""
+    return _program(command, Path((info.context or {}).get("base_dir", ".")))
+
+
+def split_command(value: Any) -> Any:
+    """A command written as one string, split as a shell would (without a shell); a list
+    as it is."""
     if isinstance(value, str):
         try:
             return shlex.split(value)
@@ -362,18 +370,11 @@ class AfterRun(Strict):
     def _shorthand(cls, data: Any, info: ValidationInfo) -> Any:
         # "after_run: bin/notify.sh" is the command; a fault is named at after_run then
         if isinstance(data, str | list):
-            return {"command": _program(_words(data), _base_dir(info))}
+            return {"command": found_program(split_command(data), info)}
         return data
 
-    @field_validator("command", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return _words(value)
-
-    @field_validator("command")
-    @classmethod
-    def _found(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        return _program(value, _base_dir(info))
+    _split = field_validator("command", mode="before")(split_command)
+    _found = field_validator("command")(found_program)
 
     @property
     def program(self) -> str:
@@ -381,10 +382,6 @@ class AfterRun(Strict):
 
     def __str__(self) -> str:
         return shlex.join(self.command)
-
-
-def _base_dir(info: ValidationInfo) -> Path:
-    return Path((info.context or {}).get("base_dir", "."))
 
 
 class History(Strict):

@@ -4,6 +4,11 @@ store and the time, so that cron slots, catch-up and ordering are tested on plai
 Slots are absolute times every node computes alike; the lease row keeps the slot last run
 and whether it was finished, so a slot runs once across all nodes: a node that finds it
 done skips it, a node that finds it taken but expired (its holder died) runs it again.
+
+Exports are scheduled beside the replicators, by their lease names (``export:NAME``); an
+export belongs to no directory here (it only reads, so it neither waits for imports nor
+holds them up). One without a schedule is due when an import of its directories changed
+something (``after_import``, kept by ``metadir.service.exports``).
 """
 
 from __future__ import annotations
@@ -15,13 +20,17 @@ from datetime import datetime
 from metadir.core.schedule import Schedule
 from metadir.store.leases import LeaseState
 
+# the trigger of an export's run after an import of its directories changed something
+AFTER_IMPORT = "after-import"
+
 
 @dataclass(frozen=True, slots=True)
 class Scheduled:
-    """A replicator with a schedule, in config order."""
+    """A replicator or export with a schedule, in config order, by its lease name;
+    ``directory`` None: an export, which waits for no directory."""
 
     replicator: str
-    directory: str
+    directory: str | None
     schedule: Schedule
 
 
@@ -42,36 +51,50 @@ def due_runs(
     *,
     running: Collection[str],
     start_pending: Collection[str],
+    after_import: Sequence[str] = (),
 ) -> list[Due]:
-    """The runs to start at ``now``: at most one per directory, the first due in config
-    order, and none in a directory where this node runs a worker already (runs of one
-    directory go in order; the lease keeps other nodes to it too).
+    """The runs to start at ``now``: at most one replicator per directory, the first due in
+    config order, and none in a directory where this node runs a worker already (runs of
+    one directory go in order; the lease keeps other nodes to it too); each export due
+    that runs nowhere.
 
-    ``running``: replicators with a worker on this node; ``start_pending``: those with
-    ``run_at_start`` that have not run since this node started. Of all slots missed while
-    no node ran, only the latest is due: a catch-up is one run, not one per slot.
+    ``running``: replicators and exports with a worker on this node; ``start_pending``:
+    those with ``run_at_start`` that have not run since this node started;
+    ``after_import``: exports without a schedule waiting for a run after an import. Of all
+    slots missed while no node ran, only the latest is due: a catch-up is one run, not one
+    per slot. An export running here or elsewhere runs once more after it ends.
     """
-    busy = {s.directory for s in scheduled if s.replicator in running}
+    busy = {s.directory for s in scheduled if s.replicator in running and s.directory}
     found: list[Due] = []
     for item in scheduled:
-        if item.directory in busy:
+        if item.directory in busy or item.replicator in running:
             continue
         due = _due(item, leases.get(item.replicator), now, item.replicator in start_pending)
         if due is not None:
             found.append(due)
-            busy.add(item.directory)
+            if item.directory is not None:
+                busy.add(item.directory)
+    found += [
+        Due(name, None, AFTER_IMPORT)
+        for name in after_import
+        if name not in running and not _held(leases.get(name))
+    ]
     return found
 
 
 def _due(item: Scheduled, lease: LeaseState | None, now: datetime, start: bool) -> Due | None:
     slot = item.schedule.latest(now)
-    if lease is not None and lease.holder is not None and not lease.expired:
+    if _held(lease):
         return None  # running somewhere; its holder renews or it expires
     if slot is not None and _slot_open(slot, lease):
         return Due(item.replicator, slot, "start" if start else "schedule")
     if start:
         return Due(item.replicator, None, "start")
     return None
+
+
+def _held(lease: LeaseState | None) -> bool:
+    return lease is not None and lease.holder is not None and not lease.expired
 
 
 def _slot_open(slot: datetime, lease: LeaseState | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from metadir.config import Config
 from metadir.core.memory import paused_gc
 from metadir.directory.tree import DirectoryTree
+from metadir.store.leases import EXPORT_PREFIX
 from metadir.store.store import Store
 
 
@@ -19,8 +20,13 @@ def load_tree(store: Store, config: Config) -> tuple[int, DirectoryTree]:
 
 
 def ensure_layout(store: Store, config: Config) -> None:
-    """Give the store every configured directory and replicator."""
+    """Give the store every configured directory, replicator and export (an export's row,
+    ``export:NAME``, holds its lease, state and runs)."""
     for directory in config.directories:
         store.ensure_directory(directory.name, directory.dn)
         for rep in directory.replicators:
             store.ensure_replicator(rep.name, rep.type, directory.name)
+    for export in config.exports:
+        # filed under one of the directories it reads, as ``run_export`` files it
+        first = min(d.name for d in config.exported(export))
+        store.ensure_replicator(EXPORT_PREFIX + export.name, export.type, first)

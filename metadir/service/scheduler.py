@@ -1,5 +1,5 @@
-"""The scheduler of ``metadir serve``: starts each replicator's runs when due, in worker
-processes, through the replicator's lease in the store.
+"""The scheduler of ``metadir serve``: starts each replicator's and export's runs when due,
+in worker processes, through their leases in the store.
 
 Every tick (one second on the given clock) it reads the leases, asks ``due.due_runs`` what
 to start and tries to take each run's lease; a granted lease starts a worker, which renews
@@ -8,6 +8,10 @@ nodes on one PostgreSQL store each run this loop; the leases let exactly one of 
 each slot. A store that cannot be reached pauses scheduling (serving goes on from memory)
 until it answers again. ``run_now`` starts a run outside the schedule (the status page's
 "Run now") through the same lease.
+
+Exports go by their lease names (``export:NAME``): one with a schedule is due by its slots,
+one without after an import of its directories changed something (``service/exports.py``);
+their workers run ``metadir export``.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ from twisted.python.threadpool import ThreadPool
 from metadir.config import Config
 from metadir.core.errors import StoreError
 from metadir.service.due import Due, Scheduled, due_runs
+from metadir.service.exports import AfterImports, export_of, scheduled_exports
 from metadir.service.timing import Clock, ProcessReactor
 from metadir.service.workers import WorkerProcess, WorkerResult, start_worker
 from metadir.store.leases import Busy, Lease
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.after_run import tell_after_run
-from replicators.base import ReplicatorConfig
 
 log = logging.getLogger("metadir.server")
 
@@ -67,7 +71,7 @@ class Running:
 
 
 class Scheduler(Service):
-    """Runs due replicators in worker processes, one lease per run.
+    """Runs due replicators and exports in worker processes, one lease per run.
 
     ``may_schedule`` says whether this node schedules at all (with SQLite, only the node
     holding the store's scheduling lock does); it is asked every tick, so a node takes
@@ -96,6 +100,7 @@ class Scheduler(Service):
         self.tick = tick
         self.scheduled = _scheduled(config)
         self.start_pending = {s.replicator for s in self.scheduled if s.schedule.run_at_start}
+        self.after_import = AfterImports(config)
         self.workers: dict[str, Running] = {}
         self.failing = False
         self._pruned: datetime | None = None
@@ -106,8 +111,8 @@ class Scheduler(Service):
 
     def startService(self) -> None:
         super().startService()
-        if not self.scheduled:
-            log.info("scheduler: no replicator has a schedule")
+        if not self.scheduled and not self.after_import.exports:
+            log.info("scheduler: no replicator or export has a schedule")
         self._loop = LoopingCall(self.look)
         self._loop.clock = self.clock  # type: ignore[assignment]
         self._loop.start(self.tick, now=True).addErrback(self._broken)
@@ -137,19 +142,21 @@ class Scheduler(Service):
             now,
             running,
             set(self.start_pending),
+            self.after_import.due(),
         )
         return d.addCallbacks(self._start, self._failed)
 
     def _take(
-        self, now: datetime, running: set[str], start_pending: set[str]
+        self, now: datetime, running: set[str], start_pending: set[str], after_import: list[str]
     ) -> list[tuple[Due, Lease]]:
         """In a worker thread: the leases of the runs due now that this node got."""
         self._prune(now)
         leases = {lease.replicator: lease for lease in self.store.leases()}
         granted = []
         for due in due_runs(
-            self.scheduled, leases, now, running=running, start_pending=start_pending
-        ):
+            self.scheduled, leases, now, running=running, start_pending=start_pending,
+            after_import=after_import,
+        ):  # fmt: skip
             got = self.store.acquire_lease(
                 due.replicator, self.node, self.config.scheduler.lease.total_seconds(),
                 due.trigger, slot=due.slot,
@@ -181,10 +188,10 @@ class Scheduler(Service):
         )
 
     def run_now(self, replicator: str, who: str) -> Deferred[RunNow]:
-        """Start a run of ``replicator`` now, asked for by admin ``who`` (the status page's
-        "Run now"), scheduled or not. It runs even where ``may_schedule`` is false: its lease
-        in the store keeps it to one run at a time across nodes. The answer says why a run
-        did not start; it never fails."""
+        """Start a run of ``replicator`` (or of an export: ``export:NAME``) now, asked for by
+        admin ``who`` (the status page's "Run now"), scheduled or not. It runs even where
+        ``may_schedule`` is false: its lease in the store keeps it to one run at a time
+        across nodes. The answer says why a run did not start; it never fails."""
         refused = self._refuse_now(replicator)
         if refused is not None:
             d: Deferred[RunNow] = succeed(RunNow(False, refused))
@@ -215,7 +222,10 @@ class Scheduler(Service):
         """Why ``name`` cannot start now without asking the store; None if it may try."""
         if not self.running:
             return f"{name} not started: the scheduler is stopped"
-        if self.config.replicator(name) is None:
+        if (export := export_of(name)) is not None:
+            if self.config.export(export) is None:
+                return f"no export {export!r} in the config"
+        elif self.config.replicator(name) is None:
             return f"no replicator {name!r} in the config"
         if (running := self.workers.get(name)) is not None:
             # this node's own worker: the same words as for another node's lease
@@ -239,28 +249,32 @@ class Scheduler(Service):
         return RunNow(False, f"{name} not started: {failure.getErrorMessage()}")
 
     def _run(self, due: Due, lease: Lease) -> None:
-        self.start_pending.discard(due.replicator)
-        rep = self._replicator(due.replicator)
+        name = due.replicator
+        self.start_pending.discard(name)
+        self.after_import.started(name)
         took = f" (taken over from {lease.taken_over_from})" if lease.taken_over_from else ""
         slot = f" for {due.slot:%Y-%m-%d %H:%M:%S} UTC" if due.slot else ""
-        log.info("scheduler: starting %s (%s%s, lease %d)%s", rep.name, due.trigger, slot,
+        log.info("scheduler: starting %s (%s%s, lease %d)%s", name, due.trigger, slot,
                  lease.token, took)  # fmt: skip
         worker = start_worker(
             self.reactor,
             self.clock,
-            rep.name,
-            self.worker_argv(rep.name, due, lease.token),
-            rep.run_timeout.total_seconds(),
+            name,
+            self.worker_argv(name, due, lease.token),
+            self._timeout(name),
         )
-        self.workers[rep.name] = Running(lease, due, self.now(), worker)
+        self.workers[name] = Running(lease, due, self.now(), worker)
         worker.ended.addCallback(self._ended)
 
     def worker_argv(self, name: str, due: Due, token: int) -> list[str]:
-        """The command line of the worker running ``due`` under lease ``token``."""
+        """The command line of the worker running ``due`` under lease ``token``:
+        ``metadir sync`` for a replicator, ``metadir export`` for an export."""
         slot = ["--slot", due.slot.isoformat()] if due.slot else []
+        export = export_of(name)
+        command, named = ("sync", name) if export is None else ("export", export)
         return [
-            sys.executable, "-m", "metadir", "sync", "-c", str(self.config.path.resolve()),
-            name, "--trigger", due.trigger, "--lease-token", str(token), "--node", self.node,
+            sys.executable, "-m", "metadir", command, "-c", str(self.config.path.resolve()),
+            named, "--trigger", due.trigger, "--lease-token", str(token), "--node", self.node,
             *slot, "--supervised",
         ]  # fmt: skip
 
@@ -270,9 +284,9 @@ class Scheduler(Service):
             log.info("scheduler: %s ended: %s", result.replicator,
                      result.result.get("outcome", "?"))  # fmt: skip
             del self.workers[result.replicator]
+            self._imported(result.replicator, result.result)
             return None
-        timeout = self._replicator(result.replicator).run_timeout.total_seconds()
-        message = result.failure(timeout)
+        message = result.failure(self._timeout(result.replicator))
         log.error("scheduler: %s failed: %s", result.replicator, message)
         run = RunRecord(
             result.replicator, "failed", started=running.started, finished=self.now(),
@@ -296,6 +310,16 @@ class Scheduler(Service):
             not result.stopped,
         )
         return d.addErrback(self._unrecorded, run).addBoth(forget)
+
+    def _imported(self, name: str, result: dict[str, Any]) -> None:
+        """Mark the exports that follow the directory of import ``name`` pending, if it
+        changed something."""
+        found = self.config.replicator(name)
+        if found is None:  # an export's run
+            return
+        if marked := self.after_import.imported(found[0].name, result):
+            log.info("scheduler: %s changed %s: %s pending", name, found[0].name,
+                     ", ".join(marked))  # fmt: skip
 
     def _record_failure(self, run: RunRecord, lease: Lease, done: bool) -> None:
         """A worker that died without a word: its run recorded as failed, its lease freed,
@@ -336,11 +360,17 @@ class Scheduler(Service):
     def _broken(self, failure: Failure) -> None:
         log.error("scheduler stopped: %s", failure.getTraceback())
 
-    def _replicator(self, name: str) -> ReplicatorConfig:
-        # every scheduled replicator is one of the config's: the scheduler lists no other
-        found = self.config.replicator(name)
-        assert found is not None, name
-        return found[1]
+    def _timeout(self, name: str) -> float:
+        """The ``run_timeout`` in seconds of replicator or export ``name``."""
+        # every run started is of one of the config's: the scheduler lists no other
+        export = export_of(name)
+        if export is not None:
+            found = self.config.export(export)
+            assert found is not None, name
+            return found.run_timeout.total_seconds()
+        rep = self.config.replicator(name)
+        assert rep is not None, name
+        return rep[1].run_timeout.total_seconds()
 
 
 def _scheduled(config: Config) -> list[Scheduled]:
@@ -350,4 +380,5 @@ def _scheduled(config: Config) -> list[Scheduled]:
             schedule = config.schedule_for(directory, rep)
             if schedule is not None:
                 found.append(Scheduled(rep.name, directory.name, schedule))
+    found += [Scheduled(name, None, schedule) for name, schedule in scheduled_exports(config)]
     return found

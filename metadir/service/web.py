@@ -2,7 +2,8 @@
 ``http.listen`` address, over the same tree, thread pool and clock as the LDAP server.
 
 Built here, from the config, so that ``metadir.web`` knows no config file: it gets its
-settings, the replicators as the status page lists them, and Run now as a callable.
+settings, the replicators and exports as the status page lists them, and Run now as a
+callable.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from metadir.config import Config
 from metadir.directory.tree import DirectoryTree
 from metadir.ldap.protocol import LDAPServerFactory
 from metadir.ldap.tls import ServerTls
+from metadir.service.exports import lease_name
 from metadir.service.listeners import ListenerService, tcp_endpoint
 from metadir.service.scheduler import Scheduler
 from metadir.store.store import Store
 from metadir.web.accounts import WebAccounts
-from metadir.web.context import ReplicatorInfo, Web
+from metadir.web.context import ExportInfo, ReplicatorInfo, Web
 from metadir.web.metrics import Metrics
 from metadir.web.sessions import Sessions
 from metadir.web.settings import HttpConfig
 from metadir.web.site import web_site
 from metadir.web.status import StatusPoller
+from replicators.base import ExportConfig
 
 STATUS = "web-status"
 
@@ -86,6 +89,7 @@ def add_web(
         in_thread=in_thread,
         node=node,
         access_log=config.server.access_log,
+        exports=[_export_info(config, export) for export in config.exports],
     )
     site = web_site(web)
     for listener in http.listen:
@@ -98,3 +102,8 @@ def add_web(
             child.setName(name)
         child.setServiceParent(top)
     return web
+
+
+def _export_info(config: Config, export: ExportConfig) -> ExportInfo:
+    directories = tuple(d.name for d in config.exported(export))
+    return ExportInfo(export.name, lease_name(export), export.type, directories, export.schedule)

@@ -9,6 +9,9 @@ thing in the writing transaction), so a holder that comes back after a takeover 
 nothing. Every time that decides a lease is the database's clock (``db_now``): nodes whose
 clocks disagree still agree on who holds what.
 
+An export (a row named ``export:NAME``) is leased the same way, but it only reads its
+directories' entries: it neither waits for their replicators nor keeps them waiting.
+
 PostgreSQL: ``acquire`` locks the directory's row and then the lease rows of the whole
 directory, so two nodes asking for two replicators of one directory are served one after
 the other. SQLite: every writing transaction holds the file's write lock anyway.
@@ -25,6 +28,8 @@ from metadir.core.errors import LeaseLost, StoreError
 from metadir.store.connection import insert_ignoring_conflict, shown_url
 from metadir.store.models import directories, leases, replicators
 
+# the names of exports' rows begin with this (no replicator's name can)
+EXPORT_PREFIX = "export:"
 # the running run's progress as the lease keeper writes it; cleared with every grant
 _NO_PROGRESS = {"phase": None, "rows": None, "total": None, "progress_at": None}
 
@@ -138,8 +143,10 @@ def acquire(
     own = next(row for row in rows if row.replicator_id == replicator_id)
     if _held(own, now):
         return Busy(replicator, own.holder, own.acquired_at, own.trigger, "running")
-    for row in rows:
-        if row.replicator_id != replicator_id and _held(row, now):
+    # an export only reads: it neither waits for its directory's replicators nor blocks them
+    siblings = () if _export(replicator) else rows
+    for row in siblings:
+        if row.replicator_id != replicator_id and not _export(row.replicator) and _held(row, now):
             return Busy(row.replicator, row.holder, row.acquired_at, row.trigger, "directory")
     if slot is not None and own.slot_done and own.slot is not None and own.slot >= slot:
         return Busy(replicator, None, own.acquired_at, own.trigger, "done")
@@ -258,6 +265,10 @@ def states(conn: Connection) -> list[LeaseState]:
         )
         for row in rows
     ]
+
+
+def _export(name: str) -> bool:
+    return name.startswith(EXPORT_PREFIX)
 
 
 def _locked(conn: Connection, replicator: str) -> Row[tuple[object, ...]] | None:

@@ -9,14 +9,13 @@ own exit.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from metadir.core.processes import how_it_ended, kill_group
 from metadir.core.schedule import AfterRun
 
 if TYPE_CHECKING:
@@ -80,27 +79,13 @@ def run_after(after: AfterRun, env: dict[str, str], cwd: Path) -> str | None:
         try:
             code = process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
+            kill_group(process)
             return f"{name}: killed after {seconds:g} s"
         if code == 0:
             return None
-        problem = f"{name}: {_signal_name(-code)}" if code < 0 else f"{name}: exit {code}"
+        problem = how_it_ended(name, code)
         last = _last_line(stderr)
         return f"{problem}: {last}" if last else problem
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    # ProcessLookupError: it ended just now, children and all
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return f"killed by {signal.Signals(number).name}"
-    except ValueError:
-        return f"killed by signal {number}"
 
 
 def _last_line(file: IO[bytes]) -> str:

@@ -1,15 +1,18 @@
-"""What one run of one replicator needs of the configuration: the replicator, where its
-entries go, how its numbers are read and served. Kept apart from the engine so that the
-configuration builds jobs without loading the store."""
+"""What one run of one replicator or export needs of the configuration: the replicator,
+where its entries go, how its numbers are read and served; the export and what it reads.
+Kept apart from the engines so that the configuration builds jobs without loading the
+store."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from metadir.core.phone import Location, PhoneFormat, display, read_number
+from metadir.core.records import StoredEntry
 from metadir.sync.mapping import Attributes
-from replicators.base import ReplicatorConfig
+from replicators.base import ExportConfig, ReplicatorConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +62,25 @@ class Job:
     numbers: Numbers
     # what the replicator's relative paths are relative to: the config file's folder
     base_dir: Path
+
+
+# which of some live entries of the exported directories the export takes (their ids)
+Select = Callable[[Sequence[StoredEntry]], Collection[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportJob:
+    """One export and what it reads: what ``run_export`` needs of the configuration."""
+
+    export: ExportConfig
+    # the directories whose entries it exports, as the configuration resolved them
+    directories: tuple[str, ...]
+    # what the export's relative paths are relative to: the config file's folder
+    base_dir: Path
+    # the export's filter as a predicate over a batch (the configuration builds it with the
+    # directory's matching rules, which this layer does not know); None: every entry
+    select: Select | None = None
+
+    def __post_init__(self) -> None:
+        if not self.directories:
+            raise ValueError(f"export {self.export.name}: no directory to export")

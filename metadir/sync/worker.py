@@ -25,9 +25,11 @@ RESULT_MARK = "metadir-run-result "
 
 
 def result_line(run: RunRecord) -> str:
-    """The last line a worker writes: its run's id and outcome for ``serve``."""
+    """The last line a worker writes for ``serve``: its run's id, outcome and changes (an
+    import's changes start the exports that follow its directory)."""
     result: dict[str, Any] = {"run_id": run.id, "replicator": run.replicator,
-                              "outcome": run.outcome}  # fmt: skip
+                              "outcome": run.outcome, "added": run.added,
+                              "updated": run.updated, "deleted": run.deleted}  # fmt: skip
     return RESULT_MARK + json.dumps(result)
 
 

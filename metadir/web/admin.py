@@ -1,6 +1,6 @@
 """The status page (``/admin``), for signed-in admins only: each directory's size; each
-replicator's schedule, last and next run, outcome, counts and the running run's progress;
-Run now; the nodes sharing the store and the leases they hold. The page asks
+replicator's and each export's schedule, last and next run, outcome, counts and the running
+run's progress; Run now; the nodes sharing the store and the leases they hold. The page asks
 ``/admin/status`` for its middle part every few seconds, so it updates without reloading.
 Everything shown comes from the status poller's last read of the store, not from a query
 per view; a run's problems (``/admin/runs/ID``) are read when asked for.
@@ -16,6 +16,7 @@ from urllib.parse import quote
 from twisted.internet.defer import Deferred
 from twisted.web.server import Request
 
+from metadir.core.schedule import Schedule
 from metadir.store.runs import RunRecord
 from metadir.web.context import Web
 from metadir.web.http import JSON, BadRequest, Response, Route, number_parameter, parameter
@@ -64,21 +65,21 @@ def status_view(web: Web) -> dict[str, Any]:
     now = snapshot.at if snapshot else datetime.now().astimezone()
     runs = snapshot.last_runs if snapshot else {}
     leases = snapshot.leases if snapshot else {}
+
+    def row(info: Any, key: str, schedule: Schedule | None) -> dict[str, Any]:
+        """What the page shows of replicator or export ``info``, whose runs and lease are
+        named ``key``."""
+        upcoming = schedule.upcoming(now, 1) if schedule else []
+        lease = leases.get(key)
+        running = lease if lease is not None and lease.holder is not None else None
+        return {"info": info, "key": key, "next": upcoming[0] if upcoming else None,
+                "last": runs.get(key), "running": running}  # fmt: skip
+
     directories = []
     for name, container in web.tree.containers.items():
-        replicators = []
-        for rep in (r for r in web.replicators if r.directory == name):
-            upcoming = rep.schedule.upcoming(now, 1) if rep.schedule else []
-            lease = leases.get(rep.name)
-            running = lease if lease is not None and lease.holder is not None else None
-            replicators.append(
-                {
-                    "info": rep,
-                    "next": upcoming[0] if upcoming else None,
-                    "last": runs.get(rep.name),
-                    "running": running,
-                }
-            )
+        replicators = [
+            row(rep, rep.name, rep.schedule) for rep in web.replicators if rep.directory == name
+        ]
         size = len(container.members)
         directories.append({"name": name, "dn": container.entry.dn, "size": size,
                             "replicators": replicators})  # fmt: skip
@@ -91,6 +92,7 @@ def status_view(web: Web) -> dict[str, Any]:
         nodes.append({"node": node, "gone": gone, "holds": holds, "this": node.name == web.node})
     return {
         "directories": directories,
+        "exports": [row(export, export.key, export.schedule) for export in web.exports],
         "nodes": nodes,
         "reachable": web.status.reachable,
         "problem": web.status.problem,

@@ -5,7 +5,7 @@ thread pool."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
@@ -34,6 +34,18 @@ class ReplicatorInfo:
     schedule: Schedule | None
 
 
+@dataclass(frozen=True, slots=True)
+class ExportInfo:
+    """A configured export as the status page lists it: ``key`` names its runs and lease
+    (and Run now's request); without a schedule it runs after its directories' imports."""
+
+    name: str
+    key: str
+    type: str
+    directories: tuple[str, ...]
+    schedule: Schedule | None
+
+
 class Started(Protocol):
     """What Run now answers (the scheduler's ``RunNow``)."""
 
@@ -58,6 +70,7 @@ class Web:
     in_thread: Callable[..., Deferred[Any]]  # blocking work (password hashes, store reads)
     node: str
     access_log: bool = True  # one line per request to metadir.access
+    exports: list[ExportInfo] = field(default_factory=list)
 
     def visitor(self, request: Request) -> tuple[Session | None, Identity]:
         session = self.sessions.of(request)

@@ -1,8 +1,8 @@
 """Connecting to an LDAP server: failover over the configured URLs, TLS (LDAPS or StartTLS)
 with certificate checks, simple bind, timeouts, and reconnecting with backoff.
 
-Every failure becomes one ``SourceError`` that says which server, what went wrong and, where
-it is clear, what to change.
+Every failure becomes one error (``SourceError`` for a source, the target's error for an
+export) that says which server, what went wrong and, where it is clear, what to change.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from ldap3.core.exceptions import (
     LDAPStartTLSError,
 )
 
-from metadir.core.errors import SourceError
+from metadir.core.errors import MetadirError, SourceError
 from replicators.base import Context
 from replicators.ldap import ldap3_adapter
-from replicators.ldap.settings import Endpoint, LdapSettings, parse_url
+from replicators.ldap.server import Endpoint, LdapServer, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +106,23 @@ def close(conn: ldap3.Connection) -> None:
 
 
 class Connector:
-    """Opens bound connections to the first server of ``url`` that answers."""
+    """Opens bound connections to the first server of ``url`` that answers: read-only ones
+    for a source, writable ones for an export target, whose failures are ``error``s."""
 
-    def __init__(self, config: LdapSettings, context: Context) -> None:
+    def __init__(
+        self,
+        config: LdapServer,
+        context: Context,
+        name: str,
+        *,
+        error: type[MetadirError] = SourceError,
+        read_only: bool = True,
+    ) -> None:
         self.config = config
         self.context = context
-        self.name = config.name
+        self.name = name
+        self.error = error
+        self.read_only = read_only
         self.endpoints = [parse_url(url) for url in config.url]
         ca = config.tls.ca_file
         self.ca_file = context.base_dir / ca if ca else None
@@ -121,7 +132,7 @@ class Connector:
         the others: an incremental read goes back to the server it read from); after a round
         where all failed, wait (retry_delay, doubling) and try again, ``retries`` times."""
         if self.ca_file is not None and not self.ca_file.is_file():
-            raise SourceError(f"tls.ca_file: cannot read {self.ca_file}")
+            raise self.error(f"tls.ca_file: cannot read {self.ca_file}")
         if not self.config.tls.verify:
             log.warning("%s: tls.verify is off: the server's certificate is not checked", self.name)
         delay = self.config.retry_delay
@@ -137,7 +148,7 @@ class Connector:
                 time.sleep(delay)
                 delay *= 2
         tries = self.config.retries + 1
-        raise SourceError(
+        raise self.error(
             f"cannot connect ({tries} attempt{'s' if tries > 1 else ''}): " + "; ".join(failures)
         )
 
@@ -159,7 +170,7 @@ class Connector:
             receive_timeout=config.timeout,
             auto_referrals=False,
             raise_exceptions=False,
-            read_only=True,
+            read_only=self.read_only,
             check_names=False,
             return_empty_attributes=False,
         )
@@ -176,13 +187,13 @@ class Connector:
             raise Unreachable(communication_error(exc)) from None
         except LDAPExceptionError as exc:
             close(conn)
-            raise SourceError(f"{endpoint.url}: {exc}") from None
+            raise self.error(f"{endpoint.url}: {exc}") from None
         if not bound:
             result = conn.result
             close(conn)
             if result.get("result") in TRANSIENT:
                 raise Unreachable(describe(result))
-            raise SourceError(f"{endpoint.url}: {self._bind_failure(result)}")
+            raise self.error(f"{endpoint.url}: {self._bind_failure(result)}")
         log.debug("%s: connected to %s", self.name, endpoint.url)
         return conn
 

@@ -10,7 +10,8 @@ from typing import Any, Protocol
 import ldap3
 
 from replicators.base import Context, Problem, Record, Removed
-from replicators.ldap.settings import Endpoint, LdapSettings
+from replicators.ldap.server import Endpoint
+from replicators.ldap.settings import LdapSettings
 from replicators.ldap.wire import Answer
 
 Item = Record | Problem | Removed

@@ -1,5 +1,6 @@
 """Settings of directory sources: what LDAP servers (``type: ldap``) and LDIF exports
-(``type: ldif``) share — flavor preset, key, mapping — and the LDAP connection settings.
+(``type: ldif``) share — flavor preset, key, mapping — and an LDAP server's settings (its
+connection keys are ``server.LdapServer``, which the LDAP export target shares).
 
 Kept apart from ``config.py`` (the entry point, which builds the replicator): the reading
 modules need the settings, and ``config.py`` needs them, so neither imports the other."""
@@ -7,26 +8,15 @@ modules need the settings, and ``config.py`` needs them, so neither imports the 
 from __future__ import annotations
 
 import re
-import string
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from metadir.core import fields
 from metadir.core.dn import parse_dn
-from metadir.core.settings import read_secret_files
-from replicators.base import ReplicatorConfig, one_or_more
+from replicators.base import ReplicatorConfig, mapped_fields, one_or_more
 from replicators.ldap.presets import DN, Flavor, Incremental, Preset, preset
+from replicators.ldap.server import LdapServer
 
 # full_every: a number of seconds, or a count of these units
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -64,7 +54,7 @@ class DirectorySettings(ReplicatorConfig):
             raise ValueError(
                 "skip_disabled: only for flavor ad (it reads userAccountControl and accountExpires)"
             )
-        self._own_fields = frozenset(_source_fields(self.mapping))
+        self._own_fields = frozenset(mapped_fields(self.mapping))
         if self.preset_mapping:
             # a target the replicator maps itself (in any spelling) is not taken from the preset
             own = {f.name for f in map(fields.lookup, self.mapping) if f is not None}
@@ -95,7 +85,7 @@ class DirectorySettings(ReplicatorConfig):
 
     def wanted_attributes(self) -> list[str]:
         """Every source attribute a read needs: the mapping's, the key's, the account state's."""
-        wanted = _source_fields(self.mapping)
+        wanted = mapped_fields(self.mapping)
         wanted += [k for k in self.key_attributes if k.lower() != DN]
         if self.skip_disabled:
             wanted += ["userAccountControl", "accountExpires"]
@@ -105,74 +95,20 @@ class DirectorySettings(ReplicatorConfig):
         return list(unique.values())
 
 
-def _source_fields(mapping: dict[str, str]) -> list[str]:
-    """The source fields a mapping reads: plain names, and the fields of templates."""
-    names: list[str] = []
-    for source in mapping.values():
-        try:
-            parsed = [name for _, name, _, _ in string.Formatter().parse(source) if name]
-        except ValueError:
-            continue  # a bad template: metadir.config names it
-        names += parsed or [source]
-    return names
-
-
-class LdapTls(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # PEM file with the CA certificate(s) to trust, relative to the config file;
-    # without it the system's trusted CAs are used
-    ca_file: str | None = None
-    # check the server's certificate and name (only ever turn off for a test setup)
-    verify: bool = True
-    # ldap:// only: switch to TLS with StartTLS before binding
-    start_tls: bool = False
-
-
-class LdapSettings(DirectorySettings):
+class LdapSettings(DirectorySettings, LdapServer):
     """An LDAP server's settings; ``config.LdapConfig`` adds building the replicator."""
 
     type: Literal["ldap"]
-    # one or more ldap://HOST[:PORT] or ldaps://HOST[:PORT], tried in this order
-    url: list[str]
-    # a DN or, for Active Directory, a user principal name (user@example.com); none: anonymous
-    bind_dn: str | None = None
-    password: SecretStr = SecretStr("")
     base_dn: str
     # the LDAP filter; the preset's (per flavor and objects) when not given
     filter: str | None = None
     page_size: int = Field(default=500, ge=1, le=100_000)
-    tls: LdapTls = LdapTls()
-    # seconds to wait for a connection, and for each answer of the server
-    connect_timeout: float = Field(default=10, gt=0)
-    timeout: int = Field(default=120, ge=1)
-    # after a lost connection: reconnect this many times, waiting retry_delay, then twice as
-    # long, and so on
-    retries: int = Field(default=3, ge=0, le=20)
-    retry_delay: float = Field(default=1.0, ge=0)
     # how runs after the first read only what changed: the flavor's way (auto), AD's
     # uSNChanged (usn), modifyTimestamp, or never (none: every run reads everything)
     incremental: Literal["auto", "usn", "modify_timestamp", "none"] = "auto"
     # seconds (or "12h", "7d") after which a run reads everything again, to see deletions an
     # incremental read cannot (and what left the filter); 0: every run
     full_every: float = 86400.0
-
-    @model_validator(mode="before")
-    @classmethod
-    def _password_file(cls, data: Any, info: ValidationInfo) -> Any:
-        # metadir.config imports the replicators: its secret-file reading is imported late
-        return read_secret_files(cls, data, info)
-
-    @field_validator("url", mode="before")
-    @classmethod
-    def _urls(cls, value: object) -> object:
-        urls = one_or_more(value)
-        if urls == []:
-            raise ValueError("give at least one ldap:// or ldaps:// URL")
-        for url in urls if isinstance(urls, list) else ():
-            if isinstance(url, str):
-                parse_url(url)  # anything else: pydantic says it is no string
-        return urls
 
     @field_validator("base_dn")
     @classmethod
@@ -198,17 +134,7 @@ class LdapSettings(DirectorySettings):
         raise ValueError("expected seconds or a duration such as '12h' or '7d'")
 
     @model_validator(mode="after")
-    def _tls_and_bind(self) -> LdapSettings:
-        if self.tls.start_tls and any(parse_url(u).ssl for u in self.url):
-            raise ValueError("tls.start_tls: ldaps:// URLs speak TLS already; use ldap:// URLs")
-        if self.bind_dn is not None and not self.bind_dn.strip():
-            raise ValueError("bind_dn: empty; leave it out for an anonymous bind")
-        secret = self.password.get_secret_value()
-        if self.bind_dn and not secret:
-            # a simple bind with a DN and no password is an anonymous bind that "succeeds"
-            raise ValueError("password: required with bind_dn (or give password_file)")
-        if secret and not self.bind_dn:
-            raise ValueError("bind_dn: required with a password")
+    def _incremental(self) -> LdapSettings:
         if self.incremental == "usn" and self.flavor != "ad":
             raise ValueError(
                 "incremental: usn reads Active Directory's uSNChanged: only for flavor ad "
@@ -224,33 +150,6 @@ class LdapSettings(DirectorySettings):
     @property
     def search_filter(self) -> str:
         return self.filter or self.preset.filters[self.chosen_objects]
-
-
-class Endpoint(BaseModel):
-    """One server of ``url``."""
-
-    model_config = ConfigDict(frozen=True)
-    url: str
-    host: str
-    port: int
-    ssl: bool
-
-
-def parse_url(url: str) -> Endpoint:
-    """``ldap://HOST[:PORT]`` or ``ldaps://HOST[:PORT]``. Raises ``ValueError``."""
-    parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in ("ldap", "ldaps"):
-        raise ValueError(f"{url!r}: expected ldap://HOST[:PORT] or ldaps://HOST[:PORT]")
-    ssl = parts.scheme.lower() == "ldaps"
-    try:
-        port = parts.port or (636 if ssl else 389)
-    except ValueError:
-        raise ValueError(f"{url!r}: bad port") from None
-    if not parts.hostname:
-        raise ValueError(f"{url!r}: no host name")
-    if parts.path not in ("", "/") or parts.query:
-        raise ValueError(f"{url!r}: give the base DN as base_dn, not in the URL")
-    return Endpoint(url=url.strip(), host=parts.hostname, port=port, ssl=ssl)
 
 
 def check_dn(value: str) -> str:

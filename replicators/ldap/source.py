@@ -24,7 +24,8 @@ from replicators.base import Checkpoint, Context, Problem, Record, Removed
 from replicators.ldap import timestamps, usn, wire
 from replicators.ldap.connection import TRANSIENT, Connector, close, describe
 from replicators.ldap.reading import Item, Items
-from replicators.ldap.settings import Endpoint, LdapSettings
+from replicators.ldap.server import Endpoint
+from replicators.ldap.settings import LdapSettings
 from replicators.ldap.values import EntryReader, split_description
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class LdapReplicator:
     def __init__(self, config: LdapSettings, context: Context) -> None:
         self.config = config
         self.context = context
-        self.connector = Connector(config, context)
+        self.connector = Connector(config, context, config.name)
         self.attributes = config.wanted_attributes()
 
     def check(self) -> list[str]:

@@ -9,21 +9,20 @@ reason becomes the Checkpoint's note.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from replicators import full_reads
 from replicators.base import Checkpoint
 from replicators.ldap.settings import LdapSettings
 
-METHOD, FINGERPRINT, FULL_AT = "method", "fingerprint", "full_at"
+METHOD = "method"
 
 
-def fingerprint(config: LdapSettings) -> str:
-    """A digest of the settings that change which entries and values a read returns."""
-    settings = {
+def settings(config: LdapSettings) -> dict[str, Any]:
+    """The settings that change which entries and values a read returns, by their names."""
+    return {
         "url": config.url,
         "base_dn": config.base_dn,
         "filter": config.search_filter,
@@ -33,8 +32,6 @@ def fingerprint(config: LdapSettings) -> str:
         "mapping": config.mapping,
         "skip_disabled": config.skip_disabled,
     }
-    text = json.dumps(settings, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def full_reason(
@@ -53,27 +50,13 @@ def full_reason(
         return "saved state unusable: not a mapping"
     if state.get(METHOD) != method:
         return f"saved state unusable: written by incremental {state.get(METHOD)!r}, not {method}"
-    for name, kind in {FINGERPRINT: str, FULL_AT: str, **position}.items():
+    for name, kind in {full_reads.FINGERPRINT: str, full_reads.FULL_AT: str, **position}.items():
         value = state.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
             return f"saved state unusable: {name} is {value!r}"
-    try:
-        full_at = datetime.fromisoformat(state[FULL_AT])
-    except ValueError:
-        return f"saved state unusable: {FULL_AT} is {state[FULL_AT]!r}"
-    if full_at.tzinfo is None:
-        return f"saved state unusable: {FULL_AT} {state[FULL_AT]!r} has no time zone"
-    if state[FINGERPRINT] != fingerprint(config):
-        return (
-            "settings changed (url, base_dn, filter, flavor, objects, key, mapping or "
-            "skip_disabled)"
-        )
-    if now - full_at >= timedelta(seconds=config.full_every):
-        return (
-            f"periodic full read (full_every {duration(config.full_every)}): "
-            "finds deleted entries and those that left the filter"
-        )
-    return None
+    finds = "finds deleted entries and those that left the filter"
+    every = timedelta(seconds=config.full_every)
+    return full_reads.stale(state, settings(config), every, finds, now)
 
 
 def checkpoint(
@@ -87,23 +70,9 @@ def checkpoint(
     """The Checkpoint a read ends with: the method's ``position`` and the common parts.
     ``reason`` is ``full_reason``'s: None for an incremental read, which keeps when the
     source was last read whole (from ``state``); else a full read that ``started`` then."""
-    if reason is None:
-        assert state is not None
-        full_at = datetime.fromisoformat(state[FULL_AT])
-    else:
-        full_at = started
     saved = {
         METHOD: method,
-        FINGERPRINT: fingerprint(config),
-        FULL_AT: full_at.isoformat(),
+        **full_reads.kept(settings(config), state, reason, started),
         **position,
     }
     return Checkpoint(saved, full=reason is not None, note=reason or "")
-
-
-def duration(seconds: float) -> str:
-    """``86400`` as ``24h``, ``90`` as ``90s``."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0 and not (unit == "d" and seconds < 172800):
-            return f"{seconds // size:g}{unit}"
-    return f"{seconds:g}s"

@@ -21,7 +21,7 @@ import ldap3
 from metadir.core.timestamps import format_generalized_time
 from replicators.base import Checkpoint
 from replicators.ldap.reading import Item, Reader
-from replicators.ldap.settings import Endpoint
+from replicators.ldap.server import Endpoint
 from replicators.ldap.state import checkpoint, full_reason
 
 METHOD = "modify_timestamp"

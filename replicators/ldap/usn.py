@@ -24,7 +24,7 @@ from replicators.base import Checkpoint, Record, Removed
 from replicators.ldap import ldap3_adapter, timestamps
 from replicators.ldap.presets import DN
 from replicators.ldap.reading import Item, Reader
-from replicators.ldap.settings import Endpoint
+from replicators.ldap.server import Endpoint
 from replicators.ldap.state import checkpoint, full_reason
 from replicators.ldap.values import EntryReader, dn_parts, guid_text
 

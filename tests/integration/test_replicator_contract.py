@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import secrets
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import ldap3
+import psycopg
 import pytest
+import sqlalchemy
 
 from metadir.core.records import Checkpoint, Problem, Record, Removed
 from metadir.store.runs import RunRecord
@@ -26,7 +31,9 @@ from metadir.sync.engine import open_source, run_replicator
 from metadir.sync.job import Job, Numbers
 from replicators import kinds
 from replicators.base import Cancelled, Context, ReplicatorConfig
+from tests import mariadb
 from tests.conftest import need_slapd
+from tests.mariadb import mariadb_database, mariadb_url  # noqa: F401
 from tests.servers import SourceSlapd, connect
 
 N = 5
@@ -162,6 +169,108 @@ class LdapHarness:
         self.conn = connect(self.server.url, self.server.root_dn, self.server.root_pw)
 
 
+# the type of a changed column per server
+SQL_TIMESTAMP = {"postgres": "timestamp", "mariadb": "datetime", "sqlite": "text"}
+
+
+class SqlHarness:
+    """A table of a real database, read with ``changed_column``: hard deletes are seen at
+    the next whole read. ``kill`` ends the replicator's connection from the server's side."""
+
+    sees_deletions = False
+    # the time of rows filled and changed
+    FILLED, CHANGED = "2024-05-01 10:00:00", "2024-05-01 11:00:00"
+
+    def __init__(self, server: str, source: dict[str, str], admin_url: str) -> None:
+        self.server, self.source, self.admin_url = server, source, admin_url
+        self.table = f"c_{secrets.token_hex(4)}"
+        self.rows: dict[int, tuple[str, str]] = {}
+
+    def settings(self) -> dict[str, Any]:
+        return {"name": "crm", "type": "sql", **self.source, "table": self.table, "key": "id",
+                "changed_column": "changed", "batch_size": 2, "max_delete": "100%",
+                "mapping": {"sn": "sn", "telephoneNumber": "phone"}}  # fmt: skip
+
+    def fill(self, n: int) -> None:
+        self.rows = {i: (f"Person{i}", self.FILLED) for i in range(n)}
+        self._write()
+
+    def change(self, n: int) -> None:
+        self.rows[0] = ("Changed0", self.CHANGED)
+        del self.rows[1]
+        self.rows[n] = (f"Person{n}", self.CHANGED)
+        self._write()
+
+    def _write(self) -> None:
+        engine = sqlalchemy.create_engine(self.admin_url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.table}")
+            conn.exec_driver_sql(
+                f"CREATE TABLE {self.table} (id VARCHAR(10) PRIMARY KEY, sn VARCHAR(40), "
+                f"phone VARCHAR(40), changed {SQL_TIMESTAMP[self.server]})"
+            )
+            rows = [{"id": f"C{i}", "sn": sn, "phone": f"+49 40 555-{i}", "changed": at}
+                    for i, (sn, at) in self.rows.items()]  # fmt: skip
+            insert = f"INSERT INTO {self.table} VALUES (:id, :sn, :phone, :changed)"
+            conn.execute(sqlalchemy.text(insert), rows)
+        engine.dispose()
+
+    def sabotage(self) -> None:
+        database = sqlalchemy.engine.make_url(self.admin_url).database
+        if self.server == "postgres":
+            others = (
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()"
+            )
+            with psycopg.connect(
+                dbname=database, host="127.0.0.1", user="postgres", autocommit=True
+            ) as admin:
+                admin.execute(others, (database,))
+        elif self.server == "mariadb":
+            admin = mariadb.connect()
+            with admin.cursor() as cursor:
+                cursor.execute(
+                    "SELECT id FROM information_schema.processlist "
+                    "WHERE db = %s AND id <> CONNECTION_ID()",
+                    (database,),
+                )
+                for (thread,) in cursor.fetchall():
+                    cursor.execute(f"KILL {int(thread)}")
+            admin.close()
+        else:  # SQLite has no server: the table goes between two pages
+            engine = sqlalchemy.create_engine(self.admin_url)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP TABLE {self.table}")
+            engine.dispose()
+
+    def repair(self) -> None:
+        if self.server == "sqlite":
+            self._write()
+
+
+def sql_harness(kind: str) -> Callable[[pytest.FixtureRequest, Path], Harness]:
+    """How HARNESSES makes a SqlHarness for ``kind``: postgres, mariadb, sqlite, or odbc-
+    and a server (through unixODBC's PostgreSQL Unicode or MariaDB Unicode driver)."""
+
+    def make(request: pytest.FixtureRequest, base_dir: Path) -> Harness:
+        server = kind.removeprefix("odbc-")
+        if server == "sqlite":
+            url = f"sqlite:///{base_dir}/source.db"
+            return SqlHarness(server, {"url": url}, url)
+        url = request.getfixturevalue(f"{server}_url")
+        if not kind.startswith("odbc-"):
+            return SqlHarness(server, {"url": url}, url)
+        parsed = sqlalchemy.engine.make_url(url)
+        driver = {"postgres": "PostgreSQL Unicode", "mariadb": "MariaDB Unicode"}[server]
+        # psqlODBC reads a whole result into memory unless told to fetch by a cursor
+        cursor = ";UseDeclareFetch=1;Fetch=2" if server == "postgres" else ""
+        odbc = (f"DRIVER={{{driver}}};SERVER={parsed.host};PORT={parsed.port or ''};"
+                f"DATABASE={parsed.database};UID={parsed.username}{cursor}")  # fmt: skip
+        return SqlHarness(server, {"odbc": odbc}, url)
+
+    return make
+
+
 @pytest.fixture(scope="module")
 def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SourceSlapd]:
     need_slapd()
@@ -175,10 +284,60 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SourceSlapd]:
     server.stop()
 
 
+class CommandHarness:
+    """A program printing JSON lines of a data file; each row padded so that the program
+    is still writing (blocked on the pipe) when the read is at its second row."""
+
+    sees_deletions = True
+    program = """\
+import json, os, sys
+open("program.pid", "w").write(str(os.getpid()))
+pad = "x" * 256 * 1024
+for n, sn in json.load(open("contacts.json")).items():
+    print(json.dumps({"id": "C" + n, "sn": sn, "phone": "+49 40 555-" + n, "pad": pad}))
+"""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        (base_dir / "export.py").write_text(self.program, encoding="utf-8")
+        self.rows: dict[int, str] = {}
+
+    def settings(self) -> dict[str, Any]:
+        mapping = {"sn": "sn", "telephoneNumber": "phone"}
+        return {"name": "erp", "type": "command", "command": [sys.executable, "export.py"],
+                "key": "id", "mapping": mapping, "max_delete": "100%"}  # fmt: skip
+
+    def fill(self, n: int) -> None:
+        self.rows = {i: f"Person{i}" for i in range(n)}
+        self._write()
+
+    def change(self, n: int) -> None:
+        self.rows[0] = "Changed0"
+        del self.rows[1]
+        self.rows[n] = f"Person{n}"
+        self._write()
+
+    def _write(self) -> None:
+        (self.base_dir / "contacts.json").write_text(json.dumps(self.rows), encoding="utf-8")
+
+    def sabotage(self) -> None:
+        # the program crashes halfway
+        os.kill(int((self.base_dir / "program.pid").read_text()), signal.SIGKILL)
+
+    def repair(self) -> None:
+        pass
+
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], Harness]] = {
     "csv": lambda request, base_dir: CsvHarness(base_dir),
     "ldif": lambda request, base_dir: LdifHarness(base_dir),
     "ldap": lambda request, base_dir: LdapHarness(request.getfixturevalue("slapd")),
+    "command": lambda request, base_dir: CommandHarness(base_dir),
+    "sql-postgres": sql_harness("postgres"),
+    "sql-mariadb": sql_harness("mariadb"),
+    "sql-sqlite": sql_harness("sqlite"),
+    "sql-odbc-postgres": sql_harness("odbc-postgres"),
+    "sql-odbc-mariadb": sql_harness("odbc-mariadb"),
 }
 
 

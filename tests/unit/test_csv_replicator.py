@@ -14,7 +14,8 @@ import pytest
 from metadir.config import load_config
 from metadir.core.errors import ConfigError, SourceError
 from replicators.base import Context, Problem, Record
-from replicators.csv import CsvConfig, CsvReplicator, sniff_delimiter
+from replicators.csv import CsvConfig, CsvReplicator
+from replicators.csv_table import sniff_delimiter
 from replicators.files import count_lines
 
 GERMAN = "Nr;Vorname;Nachname;Ort\r\n1;Jürgen;Groß;München\r\n2;Zoë;Müller-Weiß;Köln\r\n"

@@ -2,60 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
 from metadir.core.records import StoredEntry
 from metadir.store.entries import EntryData
+from metadir.store.leases import Busy, Lease
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.export import PREFIX, ExportJob, run_export
-from replicators.base import Context, ExportConfig, Target, TargetError
-
-
-class JsonLinesTarget:
-    """Appends each change as a JSON line to a file; fails on the write it is told to."""
-
-    def __init__(self, config: JsonLinesExport, context: Context) -> None:
-        self.path = context.base_dir / config.path
-        self.fail_on = config.fail_on
-        self.written = 0
-        self.started_with: dict[str, Any] | None = None
-
-    def start(self, state: dict[str, Any] | None) -> None:
-        self.started_with = state
-        self.written = state["written"] if state else 0
-        STARTS.append(state)
-
-    def write(self, changes: Sequence[StoredEntry]) -> None:
-        if self.fail_on is not None and any(e.key == (self.fail_on,) for e in changes):
-            raise TargetError(f"{self.path}: disk full")
-        with self.path.open("a", encoding="utf-8") as file:
-            for entry in changes:
-                line = {"uuid": entry.uuid, "key": entry.key[0], "deleted": entry.deleted}
-                file.write(json.dumps(line) + "\n")
-        self.written += len(changes)
-
-    def finish(self) -> dict[str, Any]:
-        return {"written": self.written}
-
-
-STARTS: list[dict[str, Any] | None] = []
-
-
-class JsonLinesExport(ExportConfig):
-    type: Literal["jsonl"] = "jsonl"
-    path: str = "export.jsonl"
-    fail_on: str | None = None
-
-    def build(self, context: Context) -> Target:
-        return JsonLinesTarget(self, context)
+from replicators.base import Context
+from tests.export_kind import STARTS, JsonLinesExport, lines
 
 
 @pytest.fixture
@@ -85,15 +47,15 @@ def write(store: Store, replicator: str, **changes: Any) -> None:
     )
 
 
-def lines(path: Path) -> list[tuple[str, bool]]:
-    if not path.exists():
-        return []
-    read = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [(line["key"], line["deleted"]) for line in read]
-
-
-def job(tmp_path: Path, directories: tuple[str, ...] = ("people",), **settings: Any) -> ExportJob:
-    return ExportJob(JsonLinesExport(name="phones", **settings), directories, tmp_path)
+def job(
+    tmp_path: Path,
+    directories: tuple[str, ...] = ("people",),
+    select: Any = None,
+    **settings: Any,
+) -> ExportJob:
+    # deletions of a few test entries are a large share: guarded only where a test says so
+    settings.setdefault("max_delete", "100%")
+    return ExportJob(JsonLinesExport(name="phones", **settings), directories, tmp_path, select)
 
 
 def test_first_run_all_then_only_changes(store: Store, tmp_path: Path) -> None:
@@ -103,7 +65,7 @@ def test_first_run_all_then_only_changes(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "export.jsonl"
 
     first = run_export(store, job(tmp_path))
-    assert (first.outcome, first.mode, first.updated, first.deleted) == ("ok", "full", 3, 0)
+    assert (first.outcome, first.mode, first.added, first.deleted) == ("ok", "full", 3, 0)
     # a first run sends no tombstone: the target never had the entry
     assert sorted(lines(out)) == [("a", False), ("b", False), ("c", False)]
 
@@ -111,12 +73,7 @@ def test_first_run_all_then_only_changes(store: Store, tmp_path: Path) -> None:
     write(store, "rooms-src", updated=["room"])
     out.unlink()
     second = run_export(store, job(tmp_path))
-    assert (second.outcome, second.mode, second.updated, second.deleted) == (
-        "ok",
-        "incremental",
-        2,
-        1,
-    )
+    assert (second.mode, second.added, second.updated, second.deleted) == ("incremental", 1, 1, 1)
     assert sorted(lines(out)) == [("a", False), ("b", True), ("d", False)]
     # the target's own state came back to it
     assert STARTS == [None, {"written": 3}]
@@ -189,3 +146,116 @@ def test_changed_directories_export_everything_again(store: Store, tmp_path: Pat
 def test_a_job_names_its_directories(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="export phones: no directory to export"):
         job(tmp_path, ())
+
+
+def no_new(batch: Sequence[StoredEntry]) -> set[int]:
+    """A filter of the tests' own: entries whose name is not "new"."""
+    return {entry.id for entry in batch if entry.attributes["cn"] != ["new"]}
+
+
+def test_an_entry_that_leaves_the_selection_is_deleted_from_the_target(
+    store: Store, tmp_path: Path
+) -> None:
+    write(store, "people-src", added=["a", "b", "c"])
+    out = tmp_path / "export.jsonl"
+    assert run_export(store, job(tmp_path, select=no_new)).added == 3
+    write(store, "people-src", updated=["a"])  # a no longer matches
+    out.unlink()
+    left = run_export(store, job(tmp_path, select=no_new))
+    assert (left.added, left.updated, left.deleted) == (0, 0, 1)
+    assert lines(out) == [("a", True)]
+
+    # a changed entry the target never held is not sent at all, not even as a tombstone
+    write(store, "people-src", updated=["a"], added=["d"])
+    write(store, "people-src", deleted=["a"])
+    out.unlink()
+    assert run_export(store, job(tmp_path, select=no_new)).added == 1
+    assert lines(out) == [("d", False)]
+
+    # a first run skips what does not match
+    (tmp_path / "other").mkdir()
+    fresh = ExportJob(JsonLinesExport(name="other"), ("people",), tmp_path / "other", no_new)
+    assert run_export(store, fresh).added == 3
+    assert sorted(lines(tmp_path / "other" / "export.jsonl")) == [
+        ("b", False), ("c", False), ("d", False)
+    ]  # fmt: skip
+
+
+def test_a_changed_filter_exports_everything_again(store: Store, tmp_path: Path) -> None:
+    write(store, "people-src", added=["a", "b"])
+    write(store, "people-src", updated=["a"])
+    run_export(store, job(tmp_path, filter="(cn=*)"))
+    (tmp_path / "export.jsonl").unlink()
+    narrowed = run_export(store, job(tmp_path, select=no_new, filter="(!(cn=new))"))
+    assert (narrowed.mode, narrowed.note) == ("full", "filter changed: full export")
+    assert sorted(lines(tmp_path / "export.jsonl")) == [("a", True), ("b", False)]
+
+
+def test_the_delete_guard_stops_before_writing(store: Store, tmp_path: Path) -> None:
+    write(store, "people-src", added=[f"k{i}" for i in range(10)])
+    guarded = job(tmp_path, max_delete="20%")
+    assert run_export(store, guarded).added == 10
+    write(store, "people-src", deleted=["k0", "k1", "k2"], added=["new"])
+    out = tmp_path / "export.jsonl"
+    out.unlink()
+
+    stopped = run_export(store, guarded)
+    assert stopped.outcome == "stopped"
+    assert stopped.message == (
+        "export phones: would delete 3 of the 10 entries the target holds (30.0 %), "
+        "more than max_delete 20 %; run with --force to apply"
+    )
+    assert not out.exists()  # nothing written
+    assert store.last_runs()[PREFIX + "phones"].outcome == "stopped"
+
+    # the position stayed: a forced run sends the same changes
+    forced = run_export(store, guarded, force=True)
+    assert (forced.outcome, forced.forced, forced.added, forced.deleted) == ("ok", True, 1, 3)
+    assert sorted(lines(out)) == [("k0", True), ("k1", True), ("k2", True), ("new", False)]
+    # a count: two of eight may go
+    write(store, "people-src", deleted=["k3", "k4"])
+    assert run_export(store, job(tmp_path, max_delete=2)).outcome == "ok"
+
+
+def test_a_target_that_lost_its_state_gets_everything(store: Store, tmp_path: Path) -> None:
+    write(store, "people-src", added=["a", "b"])
+    run_export(store, job(tmp_path))
+    write(store, "people-src", added=["c"])
+    (tmp_path / "export.seen").unlink()
+    (tmp_path / "export.jsonl").unlink()
+
+    again = run_export(store, job(tmp_path))
+    assert (again.outcome, again.mode) == ("ok", "full")
+    assert again.note == "the target asked for a full export: export.seen is gone"
+    assert sorted(lines(tmp_path / "export.jsonl")) == [("a", False), ("b", False), ("c", False)]
+    # started with its state, then again without
+    assert STARTS == [None, {"written": 2}, None]
+    # what it held counts as held: updated, not added
+    assert (again.added, again.updated) == (1, 2)
+
+
+def test_an_unusable_held_set_sends_every_tombstone(store: Store, tmp_path: Path) -> None:
+    write(store, "people-src", added=["a", "b"])
+    run_export(store, job(tmp_path))
+    write(store, "people-src", deleted=["a"])
+    state = store.replicator_state(PREFIX + "phones")
+    assert state is not None
+    now = datetime.now(UTC)
+    run = RunRecord(PREFIX + "phones", "ok", now, now)
+    store.apply(run, state={**state, "held": "not base64!", "seq": 0})
+    (tmp_path / "export.jsonl").unlink()
+    again = run_export(store, job(tmp_path))
+    assert sorted(lines(tmp_path / "export.jsonl")) == [("a", True), ("b", False)]
+    assert (again.outcome, again.mode) == ("ok", "full")
+
+
+def test_an_export_lease_neither_waits_for_nor_blocks_imports(store: Store) -> None:
+    store.ensure_replicator(PREFIX + "phones", "jsonl", "people")
+    importing = store.acquire_lease("people-src", "node-a", 30, "manual")
+    exporting = store.acquire_lease(PREFIX + "phones", "node-b", 30, "manual")
+    assert isinstance(importing, Lease) and isinstance(exporting, Lease)
+    store.release_lease(importing)
+    assert isinstance(store.acquire_lease("people-src", "node-a", 30, "manual"), Lease)
+    # but one run of the export at a time
+    again = store.acquire_lease(PREFIX + "phones", "node-c", 30, "manual")
+    assert isinstance(again, Busy) and (again.reason, again.holder) == ("running", "node-b")

@@ -258,6 +258,16 @@ def test_history_with_nothing_recorded(tmp_path: Path, capsys: pytest.CaptureFix
     assert history(capsys, path, "--json") == (0, "[]\n", "")
 
 
+def test_history_of_an_export_not_run_yet(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["exports"] = [{"name": "book", "type": "csv", "path": "book.csv"}]
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    assert history(capsys, config, "book") == (0, "no runs recorded for export:book\n", "")
+    assert history(capsys, config, "nope")[2] == (
+        "metadir history: no replicator named 'nope'; known: crm, erp, book\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "error"),
     [

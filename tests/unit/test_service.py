@@ -255,7 +255,7 @@ def test_the_tree_has_one_named_child_per_job(store: Store, loaded, caplog) -> N
     assert [(s[0], s[4]) for s in reactor.sslServers] == [(7714, "127.0.0.1")]
     assert reactor.tcpServers[0][1] is ldap.factory
     listening = [f"listening on {url}" for url in URLS]
-    assert server_lines(caplog) == ["scheduler: no replicator has a schedule", *listening]
+    assert server_lines(caplog) == ["scheduler: no replicator or export has a schedule", *listening]
     assert not failed
 
     top.stopService()

@@ -1,0 +1,1 @@
+"""Export targets that write files: CSV and XML, each file replaced atomically."""
