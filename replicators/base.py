@@ -220,17 +220,28 @@ class Target(Protocol):
         is started again with None and sent every entry), ``TargetError`` otherwise."""
         ...
 
-    def write(self, changes: Sequence[StoredEntry]) -> None:
+    def write(self, changes: Sequence[StoredEntry]) -> list[Problem]:
         """Write one batch: entries added or changed, and tombstones (``deleted``) of those
         the export sent before and no longer takes (gone from the store, or out of the
         export's selection), in change order. A run that fails is sent again from its
-        start, so a write must be idempotent (an entry's ``uuid`` names it). Raises
-        ``TargetError``."""
+        start, so a write must be idempotent (an entry's ``uuid`` names it).
+
+        Returns the entries the target refused on their own (its schema rejects a value, a
+        name is taken), each a ``Problem`` whose ``key`` is ``(uuid,)``: the run goes on
+        and counts them as skipped; the target keeps what it held of them. Raises
+        ``TargetError`` when it cannot write at all."""
         ...
 
     def finish(self) -> dict[str, Any]:
         """End a run whose batches were all written; the target's own state to keep
         (JSON-serialisable), saved together with the export's new position."""
+        ...
+
+    def close(self) -> None:
+        """Release what the run holds (a connection, an open cache). Called once at the end
+        of every run that was built: after ``finish``, or in place of it when the run was
+        stopped by its delete guard, failed or was cancelled, when it must leave the
+        target as the last finished run left it."""
         ...
 
 
@@ -297,6 +308,11 @@ class ExportConfig(BaseModel):
         """What this export writes, by its setting: two exports writing the same thing would
         overwrite each other's work, so the config check refuses that."""
         return {}
+
+    def check(self, context: Context) -> None:
+        """Look at the target without writing to it (``metadir check``): that it can be
+        reached and written where the export writes. Raises ``TargetError`` naming what is
+        wrong; by default nothing is checked."""
 
     def build(self, context: Context) -> Target:
         """The target these settings describe, lent ``context``."""

@@ -4,8 +4,9 @@ metadir runs the program (no shell), reads its stdout as it comes — one JSON o
 (``format: jsonl``) or CSV text (``format: csv``, read by the CSV source's parser) — and
 hands on one ``Record`` per line or row, and a ``Problem`` naming the line of each broken
 one. A program that exits non-zero, is killed or runs out of ``timeout`` fails the run,
-which then changes nothing, whatever it printed before. What it writes to stderr is
-logged and summed up in the run's note.
+which then changes nothing, whatever it printed before. Each line it writes to stderr is
+one of the run's problems (logged too; the first hundred kept), and the run's note counts
+them.
 
 ``incremental: true``: the program gets the state its last applied run ended with as JSON
 in ``METADIR_STATE`` (not set on a first or ``--full`` run), may print ``{"_removed":
@@ -117,7 +118,7 @@ class CommandReplicator:
         self, state: dict[str, Any] | None = None
     ) -> Iterator[Record | Problem | Removed | Checkpoint]:
         """Run the program and hand on what it prints; a ``Checkpoint`` at the end carries
-        an incremental program's state, or a note of what it wrote to stderr. Raises
+        an incremental program's state, or what it wrote to stderr. Raises
         ``SourceError`` after the last line if the program failed, ``Cancelled`` (the
         program killed) if the context asks the read to stop."""
         config = self.config
@@ -140,13 +141,13 @@ class CommandReplicator:
             else:
                 checkpoint = yield from self._jsonl(lines)
             stderr = program.wait()
-        note = _stderr_note(stderr, self.name)
+        note, reported = _stderr_note(stderr, self.name), stderr.problems()
         if checkpoint is not None:
             state, whole = checkpoint
-            yield Checkpoint(state, whole, note)
+            yield Checkpoint(state, whole, note, reported)
         elif note:
-            # a whole read: the note is how the run keeps what the program complained of
-            yield Checkpoint({}, True, note)
+            # a whole read: the checkpoint is how the run keeps what the program complained of
+            yield Checkpoint({}, True, note, reported)
 
     def _csv(self, lines: Iterator[str]) -> Iterator[Record | Problem]:
         where = f"{self.name}: output"
@@ -194,12 +195,10 @@ class CommandReplicator:
 
 
 def _stderr_note(stderr: Stderr, name: str) -> str:
-    """The run's note on what the program wrote to stderr (each shown line also logged)."""
+    """The run's note on what the program wrote to stderr (each kept line also logged)."""
     for line in stderr.first:
         log.warning("%s: stderr: %s", name, line)
     if not stderr.count:
         return ""
-    more = stderr.count - len(stderr.first)
-    shown = " | ".join(stderr.first) + (f" | … {more} more" if more > 0 else "")
     lines = "1 line" if stderr.count == 1 else f"{stderr.count} lines"
-    return f"{name} wrote {lines} to stderr: {shown}"
+    return f"{name} wrote {lines} to stderr (the run's problems), the first: {stderr.first[0]}"

@@ -23,6 +23,7 @@ from typing import IO
 
 from metadir.core.errors import SourceError
 from metadir.core.processes import how_it_ended, kill_group
+from metadir.core.records import Problem
 from metadir.core.schedule import format_duration
 
 # bytes read from stdout at a time
@@ -31,8 +32,8 @@ _CHUNK = 1 << 16
 MAX_LINE = 1 << 20
 # how often a silent program's read asks whether it should stop (seconds)
 _POLL = 0.2
-# stderr lines kept for the run's note and logged; all are counted
-STDERR_SHOWN = 3
+# stderr lines kept as the run's problems (and logged); all are counted
+STDERR_KEPT = 100
 # a stderr line is cut to this many characters
 _STDERR_WIDTH = 200
 # an environment value shorter than this is not masked in the program's output: "1" or
@@ -46,11 +47,18 @@ class ProgramTimeout(SourceError):
 
 @dataclass(frozen=True, slots=True)
 class Stderr:
-    """What a program wrote to stderr: how many non-blank lines, the first few, the last."""
+    """What a program wrote to stderr: how many non-blank lines, the first ``STDERR_KEPT``,
+    the last."""
 
     count: int = 0
     first: tuple[str, ...] = ()
     last: str = ""
+
+    def problems(self) -> tuple[Problem, ...]:
+        """The lines as problems of the run, and how many more were written."""
+        more = self.count - len(self.first)
+        tail = (Problem(f"stderr: … {more} more lines, not kept"),) if more > 0 else ()
+        return tuple(Problem(f"stderr: {line}") for line in self.first) + tail
 
 
 @dataclass(slots=True)
@@ -151,7 +159,9 @@ class Program:
         if code == 0:
             return stderr
         problem = how_it_ended(self.name, code)
-        raise SourceError(f"{problem}: {stderr.last}" if stderr.last else problem)
+        raise SourceError(
+            f"{problem}: {stderr.last}" if stderr.last else problem, stderr.problems()
+        )
 
     def stderr(self) -> Stderr:
         """The program's stderr so far, read line by line (it may be long), masked."""
@@ -165,7 +175,7 @@ class Program:
                 continue
             count += 1
             last = _cut(line)
-            if len(first) < STDERR_SHOWN:
+            if len(first) < STDERR_KEPT:
                 first.append(last)
         return Stderr(count, tuple(first), last)
 
@@ -179,9 +189,11 @@ class Program:
     def _timed_out(self) -> ProgramTimeout:
         assert self.process is not None
         kill_group(self.process)
-        last = self.stderr().last
+        stderr = self.stderr()
         killed = f"{self.name}: killed after its timeout of {format_duration(self.timeout)}"
-        return ProgramTimeout(f"{killed}: {last}" if last else killed)
+        return ProgramTimeout(
+            f"{killed}: {stderr.last}" if stderr.last else killed, stderr.problems()
+        )
 
 
 def _cut(line: str) -> str:

@@ -55,6 +55,7 @@ class Preset:
     encoding: str
     key: tuple[str, ...]
     mapping: dict[str, str]
+    preamble: str | None = None
 
 
 @cache
@@ -62,7 +63,12 @@ def presets() -> dict[str, Preset]:
     rows = fields.load_schema_file("csv_presets.yaml")["presets"]
     return {
         name: Preset(
-            row["label"], row["delimiter"], row["encoding"], tuple(row["key"]), row["mapping"]
+            row["label"],
+            row["delimiter"],
+            row["encoding"],
+            tuple(row["key"]),
+            row["mapping"],
+            row.get("preamble"),
         )
         for name, row in rows.items()
     }
@@ -83,7 +89,8 @@ class CsvConfig(ReplicatorConfig, CsvLayout):
     @classmethod
     def _preset_layout(cls, data: Any) -> Any:
         if isinstance(data, dict) and (preset := presets().get(str(data.get("preset")))):
-            layout = {"delimiter": preset.delimiter, "encoding": preset.encoding}
+            layout = {"delimiter": preset.delimiter, "encoding": preset.encoding,
+                      "preamble": preset.preamble}  # fmt: skip
             return {**layout, "key": list(preset.key), **data}
         return data
 

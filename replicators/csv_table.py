@@ -45,8 +45,21 @@ class CsvLayout(BaseModel):
     header: bool = True
     # column names when the text has no header row
     columns: list[str] | None = None
+    # a regular expression: a first line it matches is a title or format line before the
+    # header (DATEV's "EXTF";700;… line), skipped
+    preamble: str | None = None
 
     _key = field_validator("key", mode="before")(one_or_more)
+
+    @field_validator("preamble")
+    @classmethod
+    def _preamble(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
 
     @field_validator("delimiter", mode="before")
     @classmethod
@@ -74,10 +87,14 @@ def open_table(
     column names and the rows. Raises ``SourceError`` naming ``where`` (a file, a program)
     if the text is empty or its header unusable."""
     head: list[str] = []  # the physical lines up to and including the first non-blank one
+    preamble = layout.preamble
     for line in lines:
         head.append(line.removeprefix("\ufeff") if not head else line)
         if head[-1].strip():
-            break
+            if preamble is None or not re.match(preamble, head[-1]):
+                break
+            log.debug("%s: line %d skipped (preamble): %.80s", where, len(head), head[-1])
+            head[-1], preamble = "\n", None  # a blank line: rows keep their numbers
     else:
         raise SourceError(f"{where}: the {text} is empty")
     if "\x00" in head[-1]:

@@ -9,11 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from metadir.core.records import StoredEntry
+from metadir.core.records import Problem, StoredEntry
 from replicators.base import Context, ExportConfig, Target, TargetError, TargetNeedsFull
 
 # the states each target was started with, in order (tests clear it)
 STARTS: list[dict[str, Any] | None] = []
+# each target's end: "finished, closed" or "closed" (tests clear it)
+ENDS: list[str] = []
 
 
 class JsonLinesExport(ExportConfig):
@@ -21,6 +23,8 @@ class JsonLinesExport(ExportConfig):
     path: str = "export.jsonl"
     # a write that holds the entry with this source key fails
     fail_on: str | None = None
+    # the entries with these source keys are refused, one by one
+    refuse: tuple[str, ...] = ()
 
     def build(self, context: Context) -> Target:
         return JsonLinesTarget(self, context)
@@ -30,6 +34,7 @@ class JsonLinesTarget:
     def __init__(self, config: JsonLinesExport, context: Context) -> None:
         self.path = context.base_dir / config.path
         self.fail_on = config.fail_on
+        self.refuse = set(config.refuse)
         self.written = 0
 
     def start(self, state: dict[str, Any] | None) -> None:
@@ -39,18 +44,26 @@ class JsonLinesTarget:
             raise TargetNeedsFull(f"{self.path.with_suffix('.seen').name} is gone")
         self.written = state["written"] if state else 0
 
-    def write(self, changes: Sequence[StoredEntry]) -> None:
+    def write(self, changes: Sequence[StoredEntry]) -> list[Problem]:
         if self.fail_on is not None and any(e.key == (self.fail_on,) for e in changes):
             raise TargetError(f"{self.path}: disk full")
+        refused = [e for e in changes if e.key[0] in self.refuse]
         with self.path.open("a", encoding="utf-8") as file:
             for entry in changes:
+                if entry in refused:
+                    continue
                 line = {"uuid": entry.uuid, "key": entry.key[0], "deleted": entry.deleted}
                 file.write(json.dumps(line) + "\n")
-        self.written += len(changes)
+        self.written += len(changes) - len(refused)
+        return [Problem(f"{e.key[0]}: refused", key=(e.uuid,)) for e in refused]
 
     def finish(self) -> dict[str, Any]:
         self.path.with_suffix(".seen").touch()
+        ENDS.append("finished")
         return {"written": self.written}
+
+    def close(self) -> None:
+        ENDS.append("closed")
 
 
 def lines(path: Path) -> list[tuple[str, bool]]:

@@ -1,5 +1,7 @@
-"""``metadir check``: the config is valid (load_config did that), every source opens and
-the store opens with a schema this metadir can use; and when each scheduled replicator runs
+"""``metadir check``: the config is valid (load_config did that), every source opens, every
+export's target can be reached without writing to it (an LDAP export binds and reads its
+OU, a file export's folder is writable), and the store opens with a schema this metadir
+can use; and when each scheduled replicator runs
 next, with its timeout and the program run after it; and the source and export types
 installed, with the package that adds each (a plug-in shows here)."""
 
@@ -17,7 +19,7 @@ from metadir.store.engine import inspect
 from metadir.sync.engine import open_source
 from metadir.sync.mapping import MappingError
 from replicators import EXPORT_GROUP, kinds
-from replicators.base import Context, ReplicatorConfig
+from replicators.base import Context, ReplicatorConfig, TargetError
 
 
 def check_command(config: Config, now: datetime | None = None) -> int:
@@ -45,6 +47,12 @@ def check_command(config: Config, now: datetime | None = None) -> int:
                     file=sys.stderr,
                 )
                 failed += 1
+    for e, export in enumerate(config.exports):
+        try:
+            export.check(context)
+        except TargetError as exc:
+            print(f"{config.path}: exports[{e}] ({export.name}): target: {exc}", file=sys.stderr)
+            failed += 1
     try:
         store = inspect(config.store_url())
     except StoreError as exc:
@@ -55,7 +63,7 @@ def check_command(config: Config, now: datetime | None = None) -> int:
     web = f", web on {', '.join(h.url for h in config.http.listen)}" if config.http else ""
     print(
         f"{config.path}: ok: {len(config.directories)} directories, {count} replicators, "
-        f"{len(config.server.listen)} listeners{web}; {store}"
+        f"{len(config.exports)} exports, {len(config.server.listen)} listeners{web}; {store}"
     )
     for line in schedule_lines(config, now or datetime.now(UTC)):
         print(line)

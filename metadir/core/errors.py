@@ -1,5 +1,7 @@
 """One exception hierarchy for metadir; every message names the file, key, replicator or line."""
 
+from typing import Any
+
 
 class MetadirError(Exception):
     """Base of every error metadir reports to an admin."""
@@ -18,7 +20,14 @@ class StoreError(MetadirError):
 
 
 class SourceError(MetadirError):
-    """A replicator cannot read its source (missing file, bad header, unreachable host)."""
+    """A replicator cannot read its source (missing file, bad header, unreachable host).
+
+    ``problems``: what the source reported before it failed (a program's stderr lines,
+    ``metadir.core.records.Problem``), recorded with the failed run."""
+
+    def __init__(self, message: str, problems: tuple[Any, ...] = ()) -> None:
+        self.problems = problems
+        super().__init__(message)
 
 
 class LeaseLost(StoreError):

@@ -54,6 +54,9 @@ class Checkpoint:
     full: bool
     # why, e.g. "DirSync cookie rejected: full run"
     note: str = ""
+    # what the source reported of the read as a whole (a program's stderr lines): problems
+    # of the run that skip no row
+    reported: tuple[Problem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,9 +47,10 @@ _EPOCH = datetime(2000, 1, 1)
 _CRON_HINT = "expected five fields (minute hour day month weekday) or @hourly, @daily, …"
 
 
-def parse_duration(value: object) -> timedelta:
+def parse_duration(value: object, *, zero: bool = False) -> timedelta:
     """``value`` as a duration: "30s", "15m", "2h", "1d", "1h30m", a number of seconds or a
-    ``timedelta``. Raises ``ValueError`` in words; zero and negative durations too."""
+    ``timedelta``. Raises ``ValueError`` in words; negative durations too, and zero unless
+    ``zero`` allows it."""
     if isinstance(value, timedelta):
         duration = value
     elif isinstance(value, bool):  # an int to Python, a mistake in a config
@@ -67,7 +68,9 @@ def parse_duration(value: object) -> timedelta:
             raise ValueError(f"{_DURATION_HINT}, not {value!r}")
     else:
         raise ValueError(f"{_DURATION_HINT}, not {value!r}")
-    if duration <= timedelta(0):
+    if duration < timedelta(0):
+        raise ValueError(f"must not be negative, not {value!r}")
+    if duration == timedelta(0) and not zero:
         raise ValueError(f"must be longer than 0s, not {value!r}")
     return duration
 
@@ -94,8 +97,14 @@ def _duration(value: object) -> timedelta:
     return parse_duration(value)
 
 
+def _duration_or_zero(value: object) -> timedelta:
+    return parse_duration(value, zero=True)
+
+
 # a duration setting: "30s", "15m", "2h", "1d", "1h30m" or seconds
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# the same, where 0 means "every time"
+DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
 
 
 def _at_least(value: timedelta, least: timedelta) -> timedelta:

@@ -62,6 +62,11 @@ class SourceRead:
     reading: str = ""
 
     @property
+    def reported(self) -> tuple[Problem, ...]:
+        """What the source reported of the read as a whole, with its checkpoint."""
+        return self.checkpoint.reported if self.checkpoint else ()
+
+    @property
     def full(self) -> bool:
         """Whether the read covered the whole source: stored keys it lacks are gone."""
         return self.checkpoint is None or self.checkpoint.full
@@ -134,7 +139,10 @@ def run_replicator(
         numbers = job.numbers
         read = _settled_read(rep, context, numbers.fingerprint, state, pause)
     except (SourceError, MappingError) as exc:
-        run = replace(run, outcome="failed", message=f"replicator {rep.name}: {exc}")
+        reported = list(exc.problems) if isinstance(exc, SourceError) else []
+        run = replace(
+            run, outcome="failed", message=f"replicator {rep.name}: {exc}", problems=reported
+        )
     else:
         context.phase("diff")
         with paused_gc():
@@ -148,7 +156,7 @@ def run_replicator(
         run = replace(
             run,
             skipped=len(read.problems),
-            problems=read.problems + kept,
+            problems=read.problems + kept + list(read.reported),
             numbers_kept=len(kept),
             outcome="stopped" if stop else "ok",
             message=stop or "; ".join(note for note in notes if note),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 from pyroaring import BitMap
 
 from metadir.core.errors import MetadirError
-from metadir.core.records import StoredEntry
+from metadir.core.records import Problem, StoredEntry
 from metadir.store.leases import EXPORT_PREFIX, Lease
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
@@ -82,40 +83,45 @@ def run_export(
     run = RunRecord(name, "ok", began, began, forced=force, mode=mode, node=node,
                     trigger=trigger, slot=slot)  # fmt: skip
     try:
-        target = export.build(context)
-        start = _started(target, start)
-        run = replace(run, mode="full" if start.position == 0 else "incremental", note=start.note)
-        context.phase("read")
-        seq, changes = store.changes_since(start.position)
-        sent, taken = _selected(changes, job, held)
-        deleted = sum(entry.deleted for entry in sent)
-        if stop := None if force else _guard(export, deleted, held):
-            run = replace(run, outcome="stopped", message=f"export {export.name}: {stop}")
-            return _recorded(store, replace(run, finished=context.clock()))
-        context.phase("write")
-        context.expect(len(sent))
-        for batch in _batches(sent, export.batch_size):
-            context.tick(len(batch))  # cancellation between batches
-            target.write(batch)
-        now_held = _now_held(held, changes, taken)
-        state = {
-            SEQ: seq,
-            DIRECTORIES: sorted(job.directories),
-            SELECTION: export.filter,
-            HELD: _encode(now_held),
-            TARGET: target.finish(),
-        }
-        _check_saveable(state)
+        with closing(export.build(context)) as target:
+            start = _started(target, start)
+            run = replace(
+                run, mode="full" if start.position == 0 else "incremental", note=start.note
+            )
+            context.phase("read")
+            seq, changes = store.changes_since(start.position)
+            sent, taken = _selected(changes, job, held)
+            deleted = sum(entry.deleted for entry in sent)
+            if stop := None if force else _guard(export, deleted, held):
+                run = replace(run, outcome="stopped", message=f"export {export.name}: {stop}")
+                return _recorded(store, replace(run, finished=context.clock()))
+            problems = _written(target, sent, export.batch_size, context)
+            refused = _refused(sent, problems)
+            now_held = _now_held(held, changes, taken, refused)
+            state = {
+                SEQ: seq,
+                DIRECTORIES: sorted(job.directories),
+                SELECTION: export.filter,
+                HELD: _encode(now_held),
+                TARGET: target.finish(),
+            }
+            _check_saveable(state)
     except (MetadirError, OSError) as exc:
         run = replace(run, outcome="failed", message=f"export {export.name}: {exc}")
         return _recorded(store, replace(run, finished=context.clock()))
-    added = sum(1 for entry in sent if not entry.deleted and (held is None or entry.id not in held))
+    written = [entry for entry in sent if entry.id not in refused]
+    deleted = sum(entry.deleted for entry in written)
+    added = sum(
+        1 for entry in written if not entry.deleted and (held is None or entry.id not in held)
+    )
     run = replace(
         run,
         finished=context.clock(),
         added=added,
-        updated=len(sent) - deleted - added,
+        updated=len(written) - deleted - added,
         deleted=deleted,
+        skipped=len(refused),
+        problems=problems,
         note=run.note or f"exported up to change {seq}; the target holds {len(now_held)}",
     )
     _, run_id = store.apply(run, state=state, lease=lease)
@@ -189,10 +195,31 @@ def _selected(
     return sent, taken
 
 
-def _now_held(held: BitMap | None, changes: list[StoredEntry], taken: BitMap) -> BitMap:
-    """What the target holds once ``changes`` are written."""
+def _written(target: Target, sent: list[StoredEntry], size: int, context: Context) -> list[Problem]:
+    """Hand ``sent`` to ``target`` in batches; the entries it refused."""
+    context.phase("write")
+    context.expect(len(sent))
+    problems: list[Problem] = []
+    for batch in _batches(sent, size):
+        context.tick(len(batch))  # cancellation between batches
+        problems += target.write(batch)
+    return problems
+
+
+def _refused(sent: list[StoredEntry], problems: list[Problem]) -> BitMap:
+    """The ids of the entries the target refused, by the uuids its problems name."""
+    uuids = {problem.key[0] for problem in problems if problem.key}
+    return BitMap(entry.id for entry in sent if entry.uuid in uuids)
+
+
+def _now_held(
+    held: BitMap | None, changes: list[StoredEntry], taken: BitMap, refused: BitMap
+) -> BitMap:
+    """What the target holds once ``changes`` are written: of a refused entry, what it
+    held before (an update or deletion refused leaves it there, an add refused does not)."""
+    before = held or BitMap()
     changed = BitMap(entry.id for entry in changes)
-    return ((held or BitMap()) - changed) | taken
+    return (((before - changed) | taken) - refused) | (before & refused)
 
 
 def _guard(export: ExportConfig, deleted: int, held: BitMap | None) -> str | None:

@@ -7,20 +7,17 @@ modules need the settings, and ``config.py`` needs them, so neither imports the 
 
 from __future__ import annotations
 
-import re
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from metadir.core import fields
 from metadir.core.dn import parse_dn
+from metadir.core.schedule import DurationOrZero
 from replicators.base import ReplicatorConfig, mapped_fields, one_or_more
 from replicators.ldap.presets import DN, Flavor, Incremental, Preset, preset
 from replicators.ldap.server import LdapServer
-
-# full_every: a number of seconds, or a count of these units
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", re.IGNORECASE)
 
 
 class DirectorySettings(ReplicatorConfig):
@@ -106,9 +103,9 @@ class LdapSettings(DirectorySettings, LdapServer):
     # how runs after the first read only what changed: the flavor's way (auto), AD's
     # uSNChanged (usn), modifyTimestamp, or never (none: every run reads everything)
     incremental: Literal["auto", "usn", "modify_timestamp", "none"] = "auto"
-    # seconds (or "12h", "7d") after which a run reads everything again, to see deletions an
-    # incremental read cannot (and what left the filter); 0: every run
-    full_every: float = 86400.0
+    # after this long ("12h", "7d", seconds) a run reads everything again, to see deletions
+    # an incremental read cannot (and what left the filter); 0: every run
+    full_every: DurationOrZero = timedelta(days=1)
 
     @field_validator("base_dn")
     @classmethod
@@ -119,19 +116,6 @@ class LdapSettings(DirectorySettings, LdapServer):
     @classmethod
     def _filter(cls, value: str | None) -> str | None:
         return None if value is None else check_filter(value)
-
-    @field_validator("full_every", mode="before")
-    @classmethod
-    def _full_every(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("expected seconds or a duration such as '12h' or '7d'")
-        if isinstance(value, int | float):
-            if value < 0:
-                raise ValueError("must not be negative")
-            return value
-        if isinstance(value, str) and (m := _DURATION.fullmatch(value)):
-            return float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()]
-        raise ValueError("expected seconds or a duration such as '12h' or '7d'")
 
     @model_validator(mode="after")
     def _incremental(self) -> LdapSettings:

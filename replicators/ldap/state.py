@@ -10,7 +10,7 @@ reason becomes the Checkpoint's note.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from replicators import full_reads
@@ -55,8 +55,7 @@ def full_reason(
         if not isinstance(value, kind) or isinstance(value, bool):
             return f"saved state unusable: {name} is {value!r}"
     finds = "finds deleted entries and those that left the filter"
-    every = timedelta(seconds=config.full_every)
-    return full_reads.stale(state, settings(config), every, finds, now)
+    return full_reads.stale(state, settings(config), config.full_every, finds, now)
 
 
 def checkpoint(

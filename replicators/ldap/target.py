@@ -109,6 +109,16 @@ class LdapExportConfig(ExportConfig, LdapServer):
         assert self._map is not None  # set by the validator
         return self._map
 
+    def check(self, context: Context) -> None:
+        """Bind as the export does, and read the target OU."""
+        connector = Connector(self, context, self.name, error=TargetError, read_only=False)
+        conn, endpoint = connector.open()
+        try:
+            if Writer(conn, endpoint).read(self.base_dn, ["objectClass"]) is None:
+                raise TargetError(f"{endpoint.url}: base_dn {self.base_dn!r} does not exist")
+        finally:
+            close(conn)
+
     def build(self, context: Context) -> Target:
         return LdapTarget(self, context)
 
@@ -122,8 +132,8 @@ class Owned:
 
 
 class LdapTarget:
-    """Writes one export's contacts into its OU; ``problems`` are the contacts the server
-    refused (the run goes on without them: they are sent again when they change)."""
+    """Writes one export's contacts into its OU; each ``write`` answers the contacts the
+    server refused (the run goes on without them: they are sent again when they change)."""
 
     def __init__(self, config: LdapExportConfig, context: Context) -> None:
         self.config = config
@@ -140,33 +150,28 @@ class LdapTarget:
             raise TargetNeedsFull(f"base_dn is now {self.config.base_dn!r}")
         conn, endpoint = self.connector.open()
         self.writer = Writer(conn, endpoint)
-        try:
-            self.owned = self._marked()
-        except TargetError:
-            close(conn)
-            raise
+        self.owned = self._marked()
 
-    def write(self, changes: Sequence[StoredEntry]) -> None:
-        try:
-            for entry in changes:
-                owned = self.owned.get(entry.uuid)
-                if entry.deleted:
-                    if owned is not None:
-                        self._delete(entry, owned)
-                elif owned is None:
-                    self._add(entry, self.map.written(entry))
-                else:
-                    self._update(entry, owned, self.map.written(entry))
-        except TargetError:
-            close(self._writer().conn)  # the run ends here: no finish
-            raise
+    def write(self, changes: Sequence[StoredEntry]) -> list[Problem]:
+        self.problems = []
+        for entry in changes:
+            owned = self.owned.get(entry.uuid)
+            if entry.deleted:
+                if owned is not None:
+                    self._delete(entry, owned)
+            elif owned is None:
+                self._add(entry, self.map.written(entry))
+            else:
+                self._update(entry, owned, self.map.written(entry))
+        return self.problems
 
     def finish(self) -> dict[str, Any]:
+        return {BASE_DN: normalize_dn(self.config.base_dn)}
+
+    def close(self) -> None:
         if self.writer is not None:
             close(self.writer.conn)
-        for problem in self.problems:
-            log.warning("export %s: %s", self.config.name, problem.message)
-        return {BASE_DN: normalize_dn(self.config.base_dn)}
+            self.writer = None
 
     # --- the marked entries -------------------------------------------------------------
 
@@ -286,12 +291,15 @@ class LdapTarget:
         if any(self.map.uuid_of(mark) == entry.uuid for mark in marks):
             return True
         self.owned.pop(entry.uuid, None)
-        message = f"{dn}: no longer marked as written by this export: left alone"
-        self.problems.append(Problem(message, key=(entry.uuid,)))
+        self._refused(entry, f"{dn}: no longer marked as written by this export: left alone")
         return False
 
     def _problem(self, entry: StoredEntry, dn: str, what: str, result: dict) -> None:
-        self.problems.append(Problem(problem_text(entry, dn, what, result), key=(entry.uuid,)))
+        self._refused(entry, problem_text(entry, dn, what, result))
+
+    def _refused(self, entry: StoredEntry, message: str) -> None:
+        log.warning("export %s: %s", self.config.name, message)
+        self.problems.append(Problem(message, key=(entry.uuid,)))
 
     def _writer(self) -> Writer:
         if self.writer is None:

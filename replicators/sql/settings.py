@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from metadir.core import fields
-from metadir.core.schedule import Duration
+from metadir.core.schedule import Duration, DurationOrZero
 from metadir.core.settings import read_secret_files
 from replicators.base import ReplicatorConfig, one_or_more
 from replicators.sql import odbc
@@ -51,8 +51,8 @@ class SqlSettings(ReplicatorConfig):
     deleted_column: str | None = None
     deleted_values: list[str] = DELETED
     # a run reads every row again when the last whole read is this old: it finds the rows
-    # deleted for good (not only flagged)
-    full_every: Duration = timedelta(days=1)
+    # deleted for good (not only flagged); 0: every run
+    full_every: DurationOrZero = timedelta(days=1)
     # rows fetched per round trip; progress and cancellation between batches
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     connect_timeout: float = Field(default=10, gt=0)

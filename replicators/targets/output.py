@@ -8,6 +8,7 @@ A format brings a ``Renderer``: the file's head and tail, and one entry's row.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from itertools import chain
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import Field
 
-from metadir.core.records import StoredEntry
+from metadir.core.records import Problem, StoredEntry
 from replicators.base import Context, ExportConfig, Target, TargetError
 from replicators.targets.atomic import replace_file
 from replicators.targets.rows import Row, RowCache, sort_key
@@ -75,6 +76,14 @@ class FileExportConfig(ExportConfig):
         output, cache = self.files(base_dir)
         return {"path": str(output.resolve()), "cache": str(cache.resolve())}
 
+    def check(self, context: Context) -> None:
+        for path in self.files(context.base_dir):
+            folder = path.parent
+            if not folder.is_dir():
+                raise TargetError(f"folder {folder} does not exist")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise TargetError(f"folder {folder} is not writable")
+
     def build(self, context: Context) -> Target:
         output, cache = self.files(context.base_dir)
         return FileTarget(output, cache, self.rendering(), self.renderer())
@@ -93,20 +102,17 @@ class FileTarget:
     def start(self, state: dict[str, Any] | None) -> None:
         self._rows = RowCache.open(self.cache_path, self.settings, state)
 
-    def write(self, changes: Sequence[StoredEntry]) -> None:
+    def write(self, changes: Sequence[StoredEntry]) -> list[Problem]:
         rows = self._open()
-        try:
-            gone = [entry.uuid for entry in changes if entry.deleted]
-            kept: list[Row] = [
-                (entry.uuid, sort_key(entry.attributes), self.renderer.row(entry))
-                for entry in changes
-                if not entry.deleted
-            ]
-            rows.drop(gone)
-            rows.put(kept)
-        except BaseException:
-            self._abandon()
-            raise
+        gone = [entry.uuid for entry in changes if entry.deleted]
+        kept: list[Row] = [
+            (entry.uuid, sort_key(entry.attributes), self.renderer.row(entry))
+            for entry in changes
+            if not entry.deleted
+        ]
+        rows.drop(gone)
+        rows.put(kept)
+        return []  # a file takes every entry
 
     def finish(self) -> dict[str, Any]:
         rows = self._open()
@@ -114,17 +120,13 @@ class FileTarget:
         # the file is rewritten when a row changed, when its head or tail did (a setting
         # such as the CSV header), or when it is not the file this target wrote last
         frame = hashlib.sha256(b"%d:%b%b" % (len(head), head, tail)).hexdigest()[:16]
-        try:
-            if rows.changed or rows.output() != f"{frame}/{_identity(self.output)}":
-                try:
-                    replace_file(self.output, chain([head], rows.bodies(), [tail]))
-                except OSError as exc:
-                    raise TargetError(f"cannot write {self.output}: {exc.strerror}") from None
-            state = rows.commit(f"{frame}/{_identity(self.output)}")
-        except BaseException:
-            self._abandon()
-            raise
-        self._rows = None
+        if rows.changed or rows.output() != f"{frame}/{_identity(self.output)}":
+            try:
+                replace_file(self.output, chain([head], rows.bodies(), [tail]))
+            except OSError as exc:
+                raise TargetError(f"cannot write {self.output}: {exc.strerror}") from None
+        state = rows.commit(f"{frame}/{_identity(self.output)}")
+        self._rows = None  # committed and closed
         return state
 
     def _open(self) -> RowCache:
@@ -132,8 +134,8 @@ class FileTarget:
             raise RuntimeError("a file target's run begins with start()")
         return self._rows
 
-    def _abandon(self) -> None:
-        """A failed run: the cache as the last committed run left it."""
+    def close(self) -> None:
+        """The cache closed: as the last committed run left it, unless this run finished."""
         if self._rows is not None:
             self._rows.close()
             self._rows = None

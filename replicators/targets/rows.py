@@ -116,7 +116,9 @@ class RowCache:
 
     def _check(self, meta: dict[str, str], settings: str, state: Mapping[str, Any]) -> None:
         saved = state.get(GENERATION)
-        if meta.get("layout") != LAYOUT:
+        if not meta:  # made by a run that never finished (stopped by its delete guard)
+            why = "holds no finished run"
+        elif meta.get("layout") != LAYOUT:
             why = "was written by another version of metadir"
         elif meta.get("settings") != settings:
             why = "was written with other settings"

@@ -235,8 +235,10 @@ def test_check_creates_nothing_and_says_what_sync_will(tmp_path: Path) -> None:
     )
     assert not (tmp_path / "var").exists()
     assert metadir(config, "sync").returncode == 0
-    assert metadir(config, "check").stdout.splitlines()[0].endswith(
-        f"store sqlite:///{tmp_path}/var/metadir.db: ok"
+    assert (
+        metadir(config, "check")
+        .stdout.splitlines()[0]
+        .endswith(f"store sqlite:///{tmp_path}/var/metadir.db: ok")
     )
 
 

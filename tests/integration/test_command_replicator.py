@@ -153,11 +153,27 @@ def test_stderr_is_noted_and_holds_back_nothing(
         run = sync(store, settings(tmp_path, script), tmp_path)
     assert (run.outcome, run.deleted, run.skipped) == ("ok", 1, 0), run
     assert run.note == (
-        "program python wrote 5 lines to stderr: warning 0: address book 7 unreachable | "
-        "warning 1: address book 7 unreachable | warning 2: address book 7 unreachable | "
-        "… 2 more"
+        "program python wrote 5 lines to stderr (the run's problems), the first: "
+        "warning 0: address book 7 unreachable"
     )
-    assert "program python: stderr: warning 0: address book 7 unreachable" in caplog.text
+    assert [(p.line, p.message) for p in run.problems] == [
+        (None, f"stderr: warning {n}: address book 7 unreachable") for n in range(5)
+    ]
+    assert "program python: stderr: warning 4: address book 7 unreachable" in caplog.text
+
+
+def test_a_program_writing_much_to_stderr_keeps_the_first_lines(
+    tmp_path: Path, store: Store
+) -> None:
+    script = program(tmp_path, PEOPLE.format(people=["Berg"]) + textwrap.dedent("""\
+        for n in range(250):
+            print(f"row {n}: no phone", file=sys.stderr)
+    """))  # fmt: skip
+    run = sync(store, settings(tmp_path, script), tmp_path)
+    assert (run.outcome, run.added, run.skipped) == ("ok", 1, 0), run
+    messages = [p.message for p in run.problems]
+    assert messages[:2] == ["stderr: row 0: no phone", "stderr: row 1: no phone"]
+    assert messages[99:] == ["stderr: row 99: no phone", "stderr: … 150 more lines, not kept"]
 
 
 def test_a_failing_program_changes_nothing(tmp_path: Path, store: Store) -> None:
@@ -171,6 +187,7 @@ def test_a_failing_program_changes_nothing(tmp_path: Path, store: Store) -> None
     run = sync(store, settings(tmp_path, script), tmp_path)
     assert run.outcome == "failed"
     assert run.message == "replicator erp: program python: exit 3: ERP: connection reset by peer"
+    assert [p.message for p in run.problems] == ["stderr: ERP: connection reset by peer"]
     assert (run.deleted, names(store)) == (0, {"Berg", "Weber", "Kaya"})
 
 

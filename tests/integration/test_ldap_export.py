@@ -16,6 +16,7 @@ import ldap3
 import pytest
 import yaml
 
+from metadir.commands.check import check_command
 from metadir.config import Config, load_config
 from metadir.store.runs import RunRecord
 from metadir.store.store import Store
@@ -258,9 +259,14 @@ def test_ldaps_and_a_schema_refusal_of_one_contact(
     with caplog.at_level(logging.WARNING):
         done = run(config)
     assert done.outcome == "ok", done.message
+    assert (done.added, done.skipped) == (1, 1)
     assert sorted(ours(tree(admin, ou))) == ["A B"]
+    (problem,) = done.problems
+    assert "'C D'" in problem.message and f"adding cn=C D,{ou}" in problem.message
+    assert "(21)" in problem.message
+    assert done.note.endswith("the target holds 1")
     (line,) = [r.getMessage() for r in caplog.records if "export phones" in r.getMessage()]
-    assert "'C D'" in line and f"adding cn=C D,{ou}" in line and "(21)" in line
+    assert problem.message in line
 
 
 def test_another_target_ou_gets_every_contact(
@@ -291,6 +297,7 @@ def test_errors_are_one_line_naming_the_export(
     tmp_path: Path,
     change: dict[str, Any],
     expected: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = write_config(tmp_path, ROWS, {**export_settings(slapd, authority, ou), **change})
     failed = run(config)
@@ -298,3 +305,17 @@ def test_errors_are_one_line_naming_the_export(
     assert failed.message.startswith("export phones: ") and expected in failed.message
     assert "\n" not in failed.message
     assert SECRET not in failed.message and "wrong" not in failed.message
+    # metadir check finds it too, without writing
+    capsys.readouterr()
+    assert check_command(config) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{config.path}: exports[0] (phones): target: ") and expected in line
+
+
+def test_check_binds_and_reads_the_target_ou(
+    slapd: SourceSlapd, authority: Authority, ou: str, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    config = write_config(tmp_path, ROWS, export_settings(slapd, authority, ou))
+    assert check_command(config) == 0
+    assert ", 1 exports, " in capsys.readouterr().out

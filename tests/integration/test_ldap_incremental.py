@@ -190,7 +190,7 @@ def test_incremental_none_reads_everything_every_time(
 @pytest.mark.parametrize(
     ("more", "message"),
     [
-        ({"full_every": "soon"}, "full_every\n  Value error, expected seconds or a duration"),
+        ({"full_every": "soon"}, "full_every\n  Value error, expected a duration such as 30s"),
         ({"full_every": -1}, "full_every\n  Value error, must not be negative"),
         ({"incremental": "usn"}, "incremental: usn reads Active Directory's uSNChanged"),
         ({"incremental": "dirsync"}, "'auto', 'usn', 'modify_timestamp' or 'none'"),
@@ -202,7 +202,10 @@ def test_bad_incremental_settings_are_named(more: dict, message: str) -> None:
         LdapConfig.model_validate({**base, **more})
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("12h", 43200), ("7d", 604800), (90, 90)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("12h", 43200), ("7d", 604800), (90, 90), ("1h30m", 5400), (0, 0)]
+)
 def test_full_every_takes_durations(text: object, seconds: float) -> None:
     base = {"name": "x", "type": "ldap", "url": "ldap://h", "base_dn": "o=x"}
-    assert LdapConfig.model_validate({**base, "full_every": text}).full_every == seconds
+    every = LdapConfig.model_validate({**base, "full_every": text}).full_every
+    assert every.total_seconds() == seconds

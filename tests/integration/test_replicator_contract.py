@@ -65,17 +65,10 @@ class Harness(Protocol):
         ...
 
 
-class CsvHarness:
-    sees_deletions = True
+class RowsHarness:
+    """A source written whole from ``rows`` (number -> surname) by ``_write``."""
 
-    def __init__(self, base_dir: Path) -> None:
-        self.path = base_dir / "contacts.csv"
-        self.rows: dict[int, str] = {}
-
-    def settings(self) -> dict[str, Any]:
-        mapping = {"sn": "Last", "telephoneNumber": "Phone"}
-        return {"name": "crm", "type": "csv", "path": self.path.name, "key": "Id",
-                "mapping": mapping, "max_delete": "100%"}  # fmt: skip
+    rows: dict[int, str]
 
     def fill(self, n: int) -> None:
         self.rows = {i: f"Person{i}" for i in range(n)}
@@ -86,6 +79,22 @@ class CsvHarness:
         del self.rows[1]
         self.rows[n] = f"Person{n}"
         self._write()
+
+    def _write(self) -> None:
+        raise NotImplementedError
+
+
+class CsvHarness(RowsHarness):
+    sees_deletions = True
+
+    def __init__(self, base_dir: Path) -> None:
+        self.path = base_dir / "contacts.csv"
+        self.rows: dict[int, str] = {}
+
+    def settings(self) -> dict[str, Any]:
+        mapping = {"sn": "Last", "telephoneNumber": "Phone"}
+        return {"name": "crm", "type": "csv", "path": self.path.name, "key": "Id",
+                "mapping": mapping, "max_delete": "100%"}  # fmt: skip
 
     def _write(self) -> None:
         lines = ["Id;Last;Phone", *(f"C{i};{sn};+49 40 555-{i}" for i, sn in self.rows.items())]
@@ -284,7 +293,7 @@ def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SourceSlapd]:
     server.stop()
 
 
-class CommandHarness:
+class CommandHarness(RowsHarness):
     """A program printing JSON lines of a data file; each row padded so that the program
     is still writing (blocked on the pipe) when the read is at its second row."""
 
@@ -306,16 +315,6 @@ for n, sn in json.load(open("contacts.json")).items():
         mapping = {"sn": "sn", "telephoneNumber": "phone"}
         return {"name": "erp", "type": "command", "command": [sys.executable, "export.py"],
                 "key": "id", "mapping": mapping, "max_delete": "100%"}  # fmt: skip
-
-    def fill(self, n: int) -> None:
-        self.rows = {i: f"Person{i}" for i in range(n)}
-        self._write()
-
-    def change(self, n: int) -> None:
-        self.rows[0] = "Changed0"
-        del self.rows[1]
-        self.rows[n] = f"Person{n}"
-        self._write()
 
     def _write(self) -> None:
         (self.base_dir / "contacts.json").write_text(json.dumps(self.rows), encoding="utf-8")

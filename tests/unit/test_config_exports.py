@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from metadir.commands.check import check_command
 from metadir.config import load_config
 from metadir.core.records import StoredEntry
 from replicators import export_kind
@@ -224,3 +225,26 @@ def test_the_filter_matches_as_the_server_does(tmp_path: Path) -> None:
     ]
     # numbers by their value in the directory's location, names case- and accent-folded
     assert select(batch) == {1, 2}
+
+
+def test_check_finds_a_file_export_without_its_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "hr.csv").write_text("Id,sn\n1,Berg\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    config = load_config(
+        write(
+            tmp_path,
+            exports(
+                "  - {name: book, type: csv, path: out/book.csv}\n"
+                "  - {name: phones, type: xml, path: gone/phones.xml}\n"
+            ),
+        )
+    )
+    assert check_command(config) == 1
+    assert capsys.readouterr().err == (
+        f"{config.path}: exports[1] (phones): target: folder {tmp_path / 'gone'} does not exist\n"
+    )
+    (tmp_path / "gone").mkdir()
+    assert check_command(config) == 0
+    assert ", 2 exports, " in capsys.readouterr().out

@@ -161,7 +161,7 @@ R1 = "directories[0].replicators[1]"
         ),
         (
             directory(REP + "after_run: {command: sh, timeout: -1}}"),
-            f"{R0}.after_run.timeout: must be longer than 0s, not -1",
+            f"{R0}.after_run.timeout: must not be negative, not -1",
         ),
         (
             directory(REP + "post_run: sh}"),

@@ -13,7 +13,7 @@ from metadir.core.errors import ConfigError
 from metadir.store.store import Store
 from metadir.sync.engine import run_replicator
 from metadir.sync.job import Job, Numbers
-from replicators.base import Context
+from replicators.base import Context, Problem, Record
 from replicators.csv import CsvConfig
 
 HEADER = [
@@ -36,14 +36,24 @@ ROWS = [
 ]  # fmt: skip
 
 
-def datev_file(path: Path) -> Path:
+# the first line of a file in the DATEV-Format (version 700, category 16: Debitoren/Kreditoren)
+EXTF = (
+    '"EXTF";700;16;"Debitoren/Kreditoren";5;20241203101500123;;"RE";"";"";29098;55003;'
+    "20240101;5;;;;;;;;;;;;;;;;"
+)
+
+
+def datev_file(path: Path, first: str | None = None) -> Path:
     lines = [";".join(f'"{field}"' for field in row) for row in [HEADER, *ROWS]]
+    if first is not None:
+        lines.insert(0, first)
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
     return path
 
 
-def test_the_datev_preset_makes_a_directory(tmp_path: Path) -> None:
-    datev_file(tmp_path / "EXTF_Debitoren.csv")
+@pytest.mark.parametrize("first", [None, EXTF], ids=["ascii", "extf"])
+def test_the_datev_preset_makes_a_directory(tmp_path: Path, first: str | None) -> None:
+    datev_file(tmp_path / "EXTF_Debitoren.csv", first)
     config = CsvConfig.model_validate(
         {"name": "datev", "type": "csv", "path": "EXTF_Debitoren.csv", "preset": "datev"}
     )
@@ -66,6 +76,26 @@ def test_the_datev_preset_makes_a_directory(tmp_path: Path) -> None:
     assert person["mail"] == ["j.gross@example.de"] and person["custom0"] == ["10001"]
     # this export has no Mobiltelefon column: the preset's mapping reads it as empty
     assert "mobile" not in person
+
+
+def test_a_broken_row_after_the_format_line_keeps_its_line_number(tmp_path: Path) -> None:
+    path = datev_file(tmp_path / "datev.csv", EXTF)
+    with path.open("ab") as file:
+        file.write('"70001";"Unclosed GmbH\r\n'.encode("cp1252"))
+    config = CsvConfig.model_validate(
+        {"name": "datev", "type": "csv", "path": "datev.csv", "preset": "datev"}
+    )
+    items = list(config.build(Context(tmp_path)).read(None))
+    problems = [(item.line, item.message) for item in items if isinstance(item, Problem)]
+    assert problems == [(6, "unclosed quote")]
+    assert [item.line for item in items if isinstance(item, Record)] == [3, 4, 5]
+
+
+def test_a_preamble_is_a_regular_expression() -> None:
+    with pytest.raises(ValueError, match="preamble\n  Value error, not a regular expression"):
+        CsvConfig.model_validate(
+            {"name": "d", "type": "csv", "path": "d.csv", "key": "Nr", "preamble": "(EXTF"}
+        )
 
 
 def test_own_mapping_extends_and_overrides_the_preset(tmp_path: Path) -> None:

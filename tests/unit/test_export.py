@@ -17,12 +17,13 @@ from metadir.store.runs import RunRecord
 from metadir.store.store import Store
 from metadir.sync.export import PREFIX, ExportJob, run_export
 from replicators.base import Context
-from tests.export_kind import STARTS, JsonLinesExport, lines
+from tests.export_kind import ENDS, STARTS, JsonLinesExport, lines
 
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[Store]:
     STARTS.clear()
+    ENDS.clear()
     with Store.open(store_url) as opened:
         for name in ("people", "rooms"):
             opened.ensure_directory(name, f"ou={name},dc=meta")
@@ -92,14 +93,37 @@ def test_failing_target_keeps_the_old_position(store: Store, tmp_path: Path) -> 
     out = tmp_path / "export.jsonl"
     out.unlink()
 
+    ENDS.clear()
     failed = run_export(store, job(tmp_path, fail_on="c"))
-    assert failed.outcome == "failed"
+    assert (failed.outcome, ENDS) == ("failed", ["closed"])
     assert failed.message == f"export phones: {tmp_path / 'export.jsonl'}: disk full"
     assert store.last_runs()[PREFIX + "phones"].outcome == "failed"
 
     again = run_export(store, job(tmp_path))
     assert again.outcome == "ok"
     assert sorted(lines(out)) == [("a", False), ("c", False)]
+
+
+def test_entries_the_target_refuses_are_problems_not_counts(store: Store, tmp_path: Path) -> None:
+    write(store, "people-src", added=["a", "b", "c"])
+    first = run_export(store, job(tmp_path, refuse=["b"]))
+    assert (first.outcome, first.added, first.skipped) == ("ok", 2, 1)
+    assert [(p.message, p.line) for p in first.problems] == [("b: refused", None)]
+    assert first.note.endswith("the target holds 2")
+
+    # refused again as an update: b was never held, so the target still holds 2
+    write(store, "people-src", updated=["b"], deleted=["a"])
+    second = run_export(store, job(tmp_path, refuse=["b"]))
+    assert (second.added, second.updated, second.deleted, second.skipped) == (0, 0, 1, 1)
+    assert second.note.endswith("the target holds 1")
+
+    # taken once the target takes it; a refused deletion leaves the entry held
+    write(store, "people-src", updated=["b"])
+    assert run_export(store, job(tmp_path)).added == 1
+    write(store, "people-src", deleted=["b"])
+    refused = run_export(store, job(tmp_path, refuse=["b"]))
+    assert (refused.deleted, refused.skipped) == (0, 1)
+    assert refused.note.endswith("the target holds 2")
 
 
 def test_batches_and_cancellation(store: Store, tmp_path: Path) -> None:
@@ -207,6 +231,7 @@ def test_the_delete_guard_stops_before_writing(store: Store, tmp_path: Path) -> 
     )
     assert not out.exists()  # nothing written
     assert store.last_runs()[PREFIX + "phones"].outcome == "stopped"
+    assert ENDS == ["finished", "closed", "closed"]  # the stopped run closed its target
 
     # the position stayed: a forced run sends the same changes
     forced = run_export(store, guarded, force=True)

@@ -60,7 +60,7 @@ def test_durations_are_read(text: object, expected: timedelta) -> None:
     [
         ("0s", "must be longer than 0s, not '0s'"),
         (0, "must be longer than 0s, not 0"),
-        (-5, "must be longer than 0s, not -5"),
+        (-5, "must not be negative, not -5"),
         ("-5m", "expected a duration such as 30s, 15m, 2h, 1d or 1h30m, not '-5m'"),
         ("", "expected a duration such as 30s, 15m, 2h, 1d or 1h30m, not ''"),
         ("1 fortnight", "expected a duration such as 30s, 15m, 2h, 1d or 1h30m, not '1 fortnight'"),

@@ -100,14 +100,6 @@ def config(tmp_path: Path) -> Config:
 
 
 @pytest.fixture
-def pool() -> Iterator[ThreadPool]:
-    threads = ThreadPool(minthreads=0, maxthreads=1, name="test")
-    threads.start()
-    yield threads
-    threads.stop()
-
-
-@pytest.fixture
 def setup(tmp_path: Path, pool: ThreadPool) -> Iterator[tuple[Scheduler, Clock, Reactor, Store]]:
     conf = config(tmp_path)
     with Store.open(conf.store_url()) as store:

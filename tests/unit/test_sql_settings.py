@@ -46,6 +46,7 @@ def settings(**changes: Any) -> SqlConfig:
         ({"url": None, "odbc": "DSN=a;PWD=x", "password": "y"}, "odbc: holds a password"),
         ({"deleted_column": "gone", "deleted_values": []}, "deleted_values: name what"),
         ({"overlap": "0s"}, "must be longer than 0s"),
+        ({"full_every": -3600}, "must not be negative"),
         ({"batch_size": 0}, "greater than or equal to 1"),
         ({"limit": 3}, "Extra inputs are not permitted"),
     ],
@@ -60,6 +61,11 @@ def test_what_is_refused(changes: dict[str, Any], message: str) -> None:
         .replace(".", r"\."),
     ):
         settings(**changes)
+
+
+def test_full_every_zero_reads_everything_every_run() -> None:
+    assert settings(full_every=0).full_every.total_seconds() == 0
+    assert settings(full_every="12h").full_every.total_seconds() == 43200
 
 
 def test_a_password_file(tmp_path: Path) -> None:

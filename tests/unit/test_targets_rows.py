@@ -221,6 +221,29 @@ def test_a_lost_cache_makes_a_full_export(crm: Crm, store: Store, out: Path) -> 
     assert (out / "book.csv").read_bytes() != written
 
 
+def test_a_lost_cache_and_the_delete_guard(crm: Crm, store: Store, out: Path) -> None:
+    """The full export a lost cache asks for stops at the guard when many contacts went
+    meanwhile: the file stays as it was, and the next run says why it starts over."""
+    tmp = out.parent
+    people(crm, 10)
+    crm.sync()
+    export(store, tmp, csv_export())
+    written = (out / "book.csv").read_bytes()
+    cache = out / ".book.csv.metadir-cache"
+    cache.unlink()
+    crm.rows = dict(list(crm.rows.items())[:5])
+    crm.sync()
+    stopped = export(store, tmp, csv_export())
+    assert (stopped.outcome, stopped.deleted) == ("stopped", 0)
+    assert "would delete 5 of the 10 entries" in stopped.message
+    assert (out / "book.csv").read_bytes() == written
+
+    forced = export(store, tmp, csv_export(), force=True)
+    assert (forced.outcome, forced.mode, forced.deleted) == ("ok", "full", 5)
+    assert f"its cache {cache} holds no finished run: a full export rebuilds it" in forced.note
+    assert len(names(tmp)) == 5
+
+
 def test_a_cache_older_than_the_state_makes_a_full_export(
     crm: Crm, store: Store, out: Path
 ) -> None:

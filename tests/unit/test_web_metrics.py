@@ -4,7 +4,6 @@ prometheus_client's own parser; and the LDAP connection's ``on_operation`` hook.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -45,14 +44,6 @@ def scrape(metrics: Metrics, accept: str | None = None) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
-
-
-@pytest.fixture
-def pool() -> Iterator[ThreadPool]:
-    threads = ThreadPool(minthreads=0, maxthreads=1, name="test")
-    threads.start()
-    yield threads
-    threads.stop()
 
 
 def tree() -> DirectoryTree:
