@@ -32,6 +32,7 @@ from metadir.sync.job import Job, Numbers
 from replicators import kinds
 from replicators.base import Cancelled, Context, ReplicatorConfig
 from tests import mariadb
+from tests.cloud.service import GraphService, graph_service  # noqa: F401
 from tests.conftest import need_slapd
 from tests.mariadb import mariadb_database, mariadb_url  # noqa: F401
 from tests.servers import SourceSlapd, connect
@@ -327,11 +328,47 @@ for n, sn in json.load(open("contacts.json")).items():
         pass
 
 
+class GraphHarness:
+    """Users of the Microsoft Graph fake (tests/cloud), read with the preset mapping; the
+    service goes away (every connection cut) when sabotaged."""
+
+    sees_deletions = True
+
+    def __init__(self, service: GraphService) -> None:
+        self.service = service
+        self.users = service.graph.users
+
+    def settings(self) -> dict[str, Any]:
+        return self.service.settings(page_size=2, retries=0)
+
+    def _put(self, i: int, sn: str) -> None:
+        self.service.graph.put(self.users, {
+            "id": f"87d349ed-0000-4000-8000-{i:012d}", "accountEnabled": True, "surname": sn,
+            "businessPhones": [f"+49 40 555-{i}"],
+        })  # fmt: skip
+
+    def fill(self, n: int) -> None:
+        for i in range(n):
+            self._put(i, f"Person{i}")
+
+    def change(self, n: int) -> None:
+        self._put(0, "Changed0")
+        self.service.graph.delete(self.users, "87d349ed-0000-4000-8000-000000000001")
+        self._put(n, f"Person{n}")
+
+    def sabotage(self) -> None:
+        self.service.graph.down = True
+
+    def repair(self) -> None:
+        self.service.graph.down = False
+
+
 HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], Harness]] = {
     "csv": lambda request, base_dir: CsvHarness(base_dir),
     "ldif": lambda request, base_dir: LdifHarness(base_dir),
     "ldap": lambda request, base_dir: LdapHarness(request.getfixturevalue("slapd")),
     "command": lambda request, base_dir: CommandHarness(base_dir),
+    "graph": lambda request, base_dir: GraphHarness(request.getfixturevalue("graph_service")),
     "sql-postgres": sql_harness("postgres"),
     "sql-mariadb": sql_harness("mariadb"),
     "sql-sqlite": sql_harness("sqlite"),
