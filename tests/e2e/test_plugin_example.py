@@ -94,6 +94,7 @@ def test_the_kinds_are_listed_without_plugins(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_text("Nr;sn\n1;Berg\n", encoding="utf-8")
     check = metadir(tmp_path, "check")
     assert check.returncode == 0, check.stderr
-    assert "source types: command, csv, graph, ldap, ldif, sql (metadir " in check.stdout, check.stdout
+    kinds = "source types: command, csv, graph, ldap, ldif, sql (metadir "
+    assert kinds in check.stdout, check.stdout
     assert "export types: csv, ldap, xml (metadir " in check.stdout, check.stdout
     assert "vcard" not in check.stdout
