@@ -25,11 +25,14 @@ USER = (
 )  # fmt: skip
 # what users are read by besides the mapping: whether the account is enabled
 ACCOUNT_ENABLED = "accountEnabled"
+# the profile photo of users and mailbox contacts, read apart from the object (photos.py)
+PHOTO = "photo"
 
 # the fields every kind is read into (what ``check`` names), and per kind the property
 # each comes from (a field absent here is not one of that kind's)
 _ADDRESS = ("streetAddress", "city", "state", "postalCode", "country")
-FIELDS = (*USER, "homePhones", "pager", "middleName", "initials", "nickName", "businessHomePage")
+FIELDS = (*USER, "homePhones", "pager", "middleName", "initials", "nickName", "businessHomePage",
+          PHOTO)  # fmt: skip
 _ORG_CONTACT = {
     **{name: name for name in ("displayName", "givenName", "surname", "mail", "jobTitle",
                                "department", "companyName", "mailNickname", "proxyAddresses")},

@@ -38,6 +38,10 @@ _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 # the Outlook name of a mailbox's own contact folder
 DEFAULT_FOLDER = "Contacts"
+# the renditions Graph keeps of a user's photo, and the photo as uploaded
+PHOTO_SIZES = ("48x48", "64x64", "96x96", "120x120", "240x240", "360x360", "432x432",
+               "504x504", "648x648")  # fmt: skip
+ORIGINAL = "original"
 USERS: list[Kind] = ["users"]
 
 
@@ -89,6 +93,9 @@ class GraphSettings(ReplicatorConfig, WebSettings):
     page_size: int | None = Field(default=None, ge=1, le=999)
     # a run reads everything again when the last whole read is this old; 0: every run
     full_every: DurationOrZero = timedelta(days=7)
+    # with the field photo mapped (jpegPhoto: photo): the rendition of users' photos read,
+    # 48x48 to 648x648, or "original" (as uploaded; mailbox contacts have only that one)
+    photo_size: str = "96x96"
     # false: only the replicator's own mapping, not schema/graph_presets.yaml's
     preset_mapping: bool = True
 
@@ -122,6 +129,13 @@ class GraphSettings(ReplicatorConfig, WebSettings):
         if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
             raise ValueError(f"{value!r}: expected https://HOST[:PORT]")
         return value.strip().rstrip("/")
+
+    @field_validator("photo_size")
+    @classmethod
+    def _photo_size(cls, value: str) -> str:
+        if value not in (*PHOTO_SIZES, ORIGINAL):
+            raise ValueError(f"one of {', '.join(PHOTO_SIZES)} or {ORIGINAL}")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> GraphSettings:

@@ -24,7 +24,8 @@ from urllib.parse import quote
 from metadir.core.errors import SourceError
 from replicators.base import Checkpoint, Context, Problem, Record, Removed
 from replicators.graph.auth import Credentials
-from replicators.graph.objects import ACCOUNT_ENABLED, FIELDS, Kind, row, select
+from replicators.graph.objects import ACCOUNT_ENABLED, FIELDS, PHOTO, Kind, row, select
+from replicators.graph.photos import PHOTO_KINDS, photo_url, read_photo
 from replicators.graph.settings import DEFAULT_FOLDER, GUID, GraphSettings, Mailbox, permissions
 from replicators.graph.state import LINKS, checkpoint, full_reason, members_digest
 from replicators.http_client import HttpClient, HttpStatusError
@@ -92,7 +93,7 @@ class GraphReplicator:
                         log.info("%s: %s", config.name, reason)
             if reason is not None:
                 read, links = self._read(graph, streams, None)
-        yield from self._items(read, members, incremental=reason is None)
+            yield from self._items(graph, read, members, incremental=reason is None)
         yield checkpoint(config, state, reason, started, links, digest)
 
     @contextmanager
@@ -133,9 +134,14 @@ class GraphReplicator:
         return ",".join(["id", *select(kind, self.config.wanted_fields)])
 
     def _items(
-        self, read: list[tuple[Stream, Changes]], members: set[str] | None, incremental: bool
+        self,
+        graph: HttpClient,
+        read: list[tuple[Stream, Changes]],
+        members: set[str] | None,
+        incremental: bool,
     ) -> Iterator[Item]:
         skip_disabled = self.config.skip_disabled
+        photos = PHOTO in self.config.wanted_fields
         line = 0
         for stream, changes in read:
             for ident, item in changes.objects.items():
@@ -151,7 +157,14 @@ class GraphReplicator:
                     if incremental:
                         yield Removed((ident,))
                     continue
-                yield Record((ident,), row(stream.kind, item), line)
+                values = row(stream.kind, item)
+                if photos and stream.kind in PHOTO_KINDS:
+                    url = photo_url(stream.kind, stream.url, ident, self.config.photo_size)
+                    with self._refusals(stream.kind, f"the photo of {ident} ({stream.what})"):
+                        photo = read_photo(graph, url)
+                    if photo is not None:
+                        values[PHOTO] = photo
+                yield Record((ident,), values, line)
 
     def _streams(self, graph: HttpClient) -> list[Stream]:
         config = self.config

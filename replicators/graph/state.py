@@ -17,6 +17,7 @@ from typing import Any
 
 from metadir.core.records import Checkpoint
 from replicators import full_reads
+from replicators.graph.objects import PHOTO
 from replicators.graph.settings import GraphSettings
 
 LINKS, MEMBERS = "delta_links", "group_members"
@@ -24,7 +25,7 @@ LINKS, MEMBERS = "delta_links", "group_members"
 
 def settings(config: GraphSettings) -> dict[str, Any]:
     """The settings that change which objects and values a read returns, by their names."""
-    return {
+    chosen = {
         "tenant_id": config.tenant_id,
         "graph_url": config.graph_url,
         "objects": config.objects,
@@ -33,6 +34,9 @@ def settings(config: GraphSettings) -> dict[str, Any]:
         "skip_disabled": config.skip_disabled,
         "mapping": config.mapping,
     }
+    if PHOTO in config.wanted_fields:  # only then: a photo_size of no effect changes nothing
+        chosen["photo_size"] = config.photo_size
+    return chosen
 
 
 def members_digest(members: Iterable[str] | None) -> str | None:

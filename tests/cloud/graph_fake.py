@@ -14,6 +14,9 @@ contacts, each mailbox contact folder) and one change log with a sequence number
 - ``/v1.0/users``, ``/v1.0/contacts`` (plain listings, ``$top``), ``/v1.0/groups`` with
   ``$filter=displayName eq '...'``, ``/v1.0/groups/{id}/transitiveMembers``,
   ``/v1.0/users/{id}/contactFolders``.
+- Profile photos: ``/v1.0/users/{id}/photo/$value`` (as uploaded),
+  ``/v1.0/users/{id}/photos/{size}/$value`` (a rendition: the fake's is the size, a colon
+  and the photo) and a mailbox contact's ``.../contacts/{id}/photo/$value``; 404 without one.
 - Bearer tokens checked with the fake Entra ID (401 when run out), permissions with what the
   admin granted (403 ``Authorization_RequestDenied``).
 - Faults on demand (``fail``): 429 with ``Retry-After``, 503, a connection dropped in the
@@ -87,6 +90,8 @@ class GraphFake:
                                    "OrgContact.Read.All")  # fmt: skip
         self.mailboxes: dict[str, dict[str, Folder]] = {}  # mailbox -> folder id -> folder
         self.groups: dict[str, dict[str, Any]] = {}  # id -> {displayName, members}
+        # "users/{id}" or "{mailbox}/{folder}/{id}" -> the photo's bytes
+        self.photos: dict[str, bytes] = {}
         self.faults: list[tuple[str, str]] = []  # (path part, fault) applied once each
         self.down = False
         self.replay = False  # each page repeats the last object of the one before
@@ -206,6 +211,18 @@ class GraphFake:
                 if found is None:
                     return _error(404, "ErrorItemNotFound", "The specified object was not found.")
                 return self._delta(found.contacts, request)
+            case ["users", ident, "photo" | "photos" as how, *size, "$value"]:
+                if denied := self._denied("User.Read.All", "Authorization_RequestDenied"):
+                    return denied
+                photo = self.photos.get(f"users/{ident}")
+                if how == "photos" and photo is not None:
+                    photo = f"{size[0]}:".encode() + photo
+                return _photo(photo, "ImageNotFound")
+            case ["users", mailbox, "contactFolders", folder, "contacts", ident, "photo",
+                  "$value"]:  # fmt: skip
+                if denied := self._denied("Contacts.Read", "ErrorAccessDenied"):
+                    return denied
+                return _photo(self.photos.get(f"{mailbox}/{folder}/{ident}"), "ErrorItemNotFound")
             case ["groups"]:
                 if denied := self._denied("GroupMember.Read.All", "Authorization_RequestDenied"):
                     return denied
@@ -329,6 +346,12 @@ def _decode(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(text)
     return value
+
+
+def _photo(photo: bytes | None, missing: str) -> Response:
+    if photo is None:
+        return _error(404, missing, "The photo wasn't found.")
+    return Response(200, photo, {"Content-Type": "image/jpeg"})
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> Response:

@@ -4,6 +4,7 @@ httpx and msal, and through the sync engine into a real SQLite store."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -304,3 +305,48 @@ def test_a_user_unknown_property_is_selected(service: GraphService, store: Store
     run = sync(store, config(service, mapping=mapping), service.directory)
     assert run.outcome == "ok", run.message
     assert entries(store)[user_id(0)]["custom0"] == ["cost0"]
+
+
+def test_photos_only_when_mapped(service: GraphService, store: Store) -> None:
+    graph = service.graph
+    service.add_users(0, 5)
+    service.add_mailbox_contacts(MAILBOX, "Contacts", "contacts", 0, 2)
+    graph.photos[f"users/{user_id(0)}"] = b"\xff\xd8anna0"
+    graph.photos[f"{MAILBOX}/contacts/AAMkAG-contacts-00000001"] = b"\xff\xd8carl1"
+    chosen = {"objects": ["users", "mailbox_contacts"], "mailboxes": [MAILBOX]}
+    assert sync(store, config(service, **chosen), service.directory).outcome == "ok"
+    assert not graph.requests_to("/photo") and "jpegPhoto" not in entries(store)[user_id(0)]
+
+    settings = config(service, mapping={"jpegPhoto": "photo"}, **chosen)
+    run = sync(store, settings, service.directory)
+    # another mapping: everything read again, each user's and contact's photo once
+    assert (run.mode, run.updated) == ("full", 2), run.message
+    assert len(graph.requests_to("/photos/96x96/$value")) == 5
+    assert len(graph.requests_to("/contacts/AAMkAG-contacts-0000000")) == 2
+    stored = entries(store)
+    assert stored[user_id(0)]["jpegPhoto"] == [base64.b64encode(b"96x96:\xff\xd8anna0").decode()]
+    assert stored["AAMkAG-contacts-00000001"]["jpegPhoto"] == [
+        base64.b64encode(b"\xff\xd8carl1").decode()
+    ]
+    assert "jpegPhoto" not in stored[user_id(1)]
+
+    # a changed user's photo is read again with it, no other
+    graph.photos[f"users/{user_id(3)}"] = b"\xff\xd8new"
+    graph.update(graph.users, user_id(3), jobTitle="CEO")
+    before = len(graph.requests_to("/photo"))
+    run = sync(store, settings, service.directory)
+    assert (run.mode, run.updated) == ("incremental", 1), run.message
+    assert len(graph.requests_to("/photo")) - before == 1
+    assert entries(store)[user_id(3)]["jpegPhoto"] == [
+        base64.b64encode(b"96x96:\xff\xd8new").decode()
+    ]
+
+    original = config(service, mapping={"jpegPhoto": "photo"}, photo_size="original", **chosen)
+    run = sync(store, original, service.directory)
+    assert (run.mode, run.updated) == ("full", 2), run.message
+    assert entries(store)[user_id(0)]["jpegPhoto"] == [base64.b64encode(b"\xff\xd8anna0").decode()]
+
+
+def test_a_photo_size_graph_does_not_keep_is_refused(service: GraphService) -> None:
+    with pytest.raises(ValueError, match=r"48x48, 64x64.*or original"):
+        config(service, photo_size="100x100")
