@@ -1,7 +1,8 @@
 """The Microsoft 365 source at scale, against the local Graph fake (tests/cloud): COUNT
 users (80 %), organisational contacts (15 %) and mailbox contacts (5 %) synced into a
 SQLite store, then a run after PERCENT of them changed (half renamed, a quarter deleted, a
-quarter added). Prints the time, the requests each run made and the pages they read.
+quarter added). Prints the time, the requests each run made, the pages they read and the
+process's peak memory after each run (the fake's tables included: they are filled first).
 
     .venv/bin/python scripts/bench_graph.py [--count 50000] [--percent 1] [--page-size 999]
 """
@@ -9,6 +10,7 @@ quarter added). Prints the time, the requests each run made and the pages they r
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -40,6 +42,7 @@ def main() -> None:
             service.add_users(0, users)
             service.add_contacts(0, contacts)
             service.add_mailbox_contacts(MAILBOX, "Contacts", "contacts", 0, mailbox)
+            print(f"filled: peak RSS {peak_mb()} MB")
             settings = kinds()["graph"].settings.model_validate(
                 service.settings(
                     objects=["users", "contacts", "mailbox_contacts"],
@@ -76,8 +79,13 @@ def report(service: GraphService, store: Store, job: Job, what: str) -> None:
     print(
         f"{what}: {took:.2f} s, {run.outcome} ({run.mode}), added {run.added}, updated "
         f"{run.updated}, deleted {run.deleted}, unchanged {run.unchanged}; {requests} Graph "
-        f"requests ({pages} delta pages), {service.entra.issued} tokens so far"
+        f"requests ({pages} delta pages), {service.entra.issued} tokens so far; peak RSS "
+        f"{peak_mb()} MB"
     )
+
+
+def peak_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 if __name__ == "__main__":
