@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from metadir.core import fields
 from metadir.core.errors import MetadirError, SourceError
 from metadir.core.phone import Location
 from metadir.core.records import Checkpoint, Problem, Record, Removed, StoredEntry
@@ -170,6 +171,18 @@ def mapped_fields(mapping: dict[str, str]) -> list[str]:
             continue  # a bad template: metadir.config names it
         names += parsed or [source]
     return names
+
+
+def with_preset(mapping: dict[str, str], preset: dict[str, str], use: bool) -> dict[str, str]:
+    """A replicator's ``mapping`` over its kind's ``preset`` (``preset_mapping: true``): a
+    target the replicator maps itself, in any spelling, is not taken from the preset.
+    Without the preset the replicator's own mapping is required."""
+    if not use:
+        if not mapping:
+            raise ValueError("mapping: required when preset_mapping is false")
+        return mapping
+    own = {f.name for f in map(fields.lookup, mapping) if f is not None}
+    return {**{k: v for k, v in preset.items() if k not in own}, **mapping}
 
 
 class ReplicatorConfig(BaseModel):

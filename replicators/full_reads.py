@@ -1,7 +1,10 @@
-"""When an incremental source must read everything again: what the LDAP and SQL sources
-keep for that beside their own position. A digest of the settings that decide what a read
+"""When an incremental source must read everything again: what every incremental source
+keeps for that beside its own position. A digest of the settings that decide what a read
 returns (other settings: other rows), and when the source was last read whole (a periodic
-whole read finds what the changes do not show, rows deleted for good)."""
+whole read finds what the changes do not show, rows deleted for good).
+
+Sources that go on from one opaque token per stream (delta links, sync tokens, SyncStates)
+keep them by stream name under one key: ``streams_reason`` and ``streams_checkpoint``."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from metadir.core.records import Checkpoint
 from metadir.core.schedule import format_duration
 
 FINGERPRINT, FULL_AT = "fingerprint", "full_at"
@@ -53,3 +57,37 @@ def kept(
     else a whole read that ``started`` then."""
     full_at = state[FULL_AT] if reason is None and state else started.isoformat()
     return {FINGERPRINT: fingerprint(settings), FULL_AT: full_at}
+
+
+def streams_reason(
+    state: dict[str, Any] | None,
+    key: str,
+    what: str,
+    settings: dict[str, Any],
+    full_every: timedelta,
+    now: datetime,
+) -> str | None:
+    """Why a read must be whole ("" without a state: a first or ``--full`` run), or None
+    when it may go on from the tokens saved under ``key`` (``what`` names them: "delta
+    links")."""
+    if state is None:
+        return ""
+    tokens = state.get(key) if isinstance(state, dict) else None
+    if not isinstance(tokens, dict) or not all(isinstance(v, str) for v in tokens.values()):
+        return f"saved state unusable: no {what}"
+    return stale(state, settings, full_every, f"finds what the {what} missed", now)
+
+
+def streams_checkpoint(
+    settings: dict[str, Any],
+    state: dict[str, Any] | None,
+    reason: str | None,
+    started: datetime,
+    key: str,
+    tokens: dict[str, str],
+) -> Checkpoint:
+    """The Checkpoint a read by stream tokens ends with: ``tokens`` under ``key``;
+    ``reason`` as ``streams_reason`` gave it, or why an incremental read turned whole."""
+    saved: dict[str, Any] = kept(settings, state, reason, started)
+    saved[key] = tokens
+    return Checkpoint(saved, full=reason is not None, note=reason or "")

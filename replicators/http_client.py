@@ -37,6 +37,7 @@ USER_AGENT = f"metadir/{version('metadir')}"
 TRANSIENT = frozenset({429, 502, 503, 504})
 # the longest a backoff without Retry-After waits between two tries
 MAX_BACKOFF = 60.0
+GOOGLE_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 
 class WebSettings(BaseModel):
@@ -68,9 +69,11 @@ class HttpStatusError(SourceError):
 
     def __init__(self, what: str, response: httpx.Response) -> None:
         self.status = response.status_code
-        self.code, detail = error_of(response)
+        self.code, self.detail = error_of(response)
+        # the error answer as sent, for what a source reads beyond code and detail
+        self.body = response.content
         self.location = response.headers.get("Location")
-        said = f"{self.code}: {detail}" if self.code else detail
+        said = f"{self.code}: {self.detail}" if self.code else self.detail
         super().__init__(f"{what}: HTTP {self.status}" + (f" ({said})" if said else ""))
 
 
@@ -81,15 +84,27 @@ class Token(Protocol):
 
 
 def error_of(response: httpx.Response) -> tuple[str, str]:
-    """(code, first line of the message) of an OData / OAuth error body, or ("", "")."""
+    """(code, the line of the message that says what is wrong) of an OData, OAuth, Google
+    or Salesforce error body, or ("", "")."""
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
         return "", ""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        # Salesforce: [{"errorCode": ..., "message": ...}]; a query error repeats the query
+        # and points at the column before its last line says what is wrong
+        lines = str(body[0].get("message") or "").strip().splitlines()
+        return str(body[0].get("errorCode") or ""), lines[-1].strip() if lines else ""
     if not isinstance(body, dict):
         return "", ""
     error = body.get("error")
-    if isinstance(error, dict):  # OData: {"error": {"code": ..., "message": ...}}
+    if isinstance(error, dict) and isinstance(error.get("code"), int):
+        # Google (google.rpc.Status): the ErrorInfo's reason, or the status's name
+        code, message = error.get("status"), error.get("message")
+        for detail in error.get("details") or ():
+            if isinstance(detail, dict) and detail.get("@type") == GOOGLE_ERROR_INFO:
+                code = detail.get("reason") or code
+    elif isinstance(error, dict):  # OData: {"error": {"code": ..., "message": ...}}
         code, message = error.get("code"), error.get("message")
     else:  # OAuth 2: {"error": "invalid_client", "error_description": ...}
         code, message = error, body.get("error_description")

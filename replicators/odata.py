@@ -22,8 +22,11 @@ from replicators.http_client import HttpClient, HttpStatusError
 
 NEXT, DELTA = "@odata.nextLink", "@odata.deltaLink"
 REMOVED = "@removed"
-# error codes that say the delta token is unknown, expired or needs a new full sync
-_EXPIRED_CODES = ("syncstate", "resync", "deltatoken", "tokenexpired")
+# error codes that say the delta token is unknown, expired or needs a new full sync: Graph's
+# names, Dataverse's ExpiredVersionStamp (0x80044352: older than the organisation keeps
+# changes, or the table's definition changed) and invalid version stamp (0x80044183)
+_EXPIRED_CODES = ("syncstate", "resync", "deltatoken", "tokenexpired", "0x80044352",
+                  "0x80044183")  # fmt: skip
 
 
 class DeltaExpired(SourceError):
@@ -54,10 +57,13 @@ def pages(
     url: str,
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    untracked: bool = False,
 ) -> Iterator[Page]:
     """The pages of one delta read from ``url`` (a first request with its ``params``, or a
-    saved delta link) up to the page with the next delta link. Raises ``DeltaExpired`` when
-    a link is refused as too old, ``SourceError`` for any other failure."""
+    saved delta link) up to the page with the next delta link. ``untracked``: a page with
+    neither link ends the read too (Dataverse answers a table without change tracking so:
+    every row, no delta link). Raises ``DeltaExpired`` when a link is refused as too old,
+    ``SourceError`` for any other failure."""
     while True:
         try:
             body = http.get_json(url, params, headers)
@@ -71,6 +77,9 @@ def pages(
         delta, following = body.get(DELTA), body.get(NEXT)
         if isinstance(delta, str) and delta:
             yield Page(items, delta)
+            return
+        if (not isinstance(following, str) or not following) and untracked:
+            yield Page(items)
             return
         if not isinstance(following, str) or not following:
             raise SourceError(f"{http.what}: a delta page has neither {NEXT} nor {DELTA}")

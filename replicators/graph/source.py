@@ -23,10 +23,11 @@ from urllib.parse import quote
 
 from metadir.core.errors import SourceError
 from replicators.base import Checkpoint, Context, Problem, Record, Removed
+from replicators.entra import GUID
 from replicators.graph.auth import Credentials
 from replicators.graph.objects import ACCOUNT_ENABLED, FIELDS, PHOTO, Kind, row, select
 from replicators.graph.photos import PHOTO_KINDS, photo_url, read_photo
-from replicators.graph.settings import DEFAULT_FOLDER, GUID, GraphSettings, Mailbox, permissions
+from replicators.graph.settings import DEFAULT_FOLDER, GraphSettings, Mailbox, permissions
 from replicators.graph.state import LINKS, checkpoint, full_reason, members_digest
 from replicators.http_client import HttpClient, HttpStatusError
 from replicators.odata import Changes, DeltaExpired, collection, is_removed, pages, prefer

@@ -51,17 +51,12 @@ def full_reason(
     """Why this run must read everything ("" without a state: a first or ``--full`` run),
     or None when it may follow the saved delta links. ``members``: ``members_digest`` of
     the group now."""
-    if state is None:
-        return ""
-    links = state.get(LINKS) if isinstance(state, dict) else None
-    if not isinstance(links, dict) or not all(isinstance(v, str) for v in links.values()):
-        return "saved state unusable: no delta links"
-    stale = full_reads.stale(
-        state, settings(config), config.full_every, "finds what the delta links missed", now
+    reason = full_reads.streams_reason(
+        state, LINKS, "delta links", settings(config), config.full_every, now
     )
-    if stale is None and state.get(MEMBERS) != members:
+    if reason is None and state is not None and state.get(MEMBERS) != members:
         return f"the members of group {config.group} changed"
-    return stale
+    return reason
 
 
 def checkpoint(
@@ -74,8 +69,7 @@ def checkpoint(
 ) -> Checkpoint:
     """The Checkpoint a read ends with; ``reason`` as ``full_reason`` gave it (or why an
     incremental read turned into a full one)."""
-    saved: dict[str, Any] = full_reads.kept(settings(config), state, reason, started)
-    saved[LINKS] = links
+    ended = full_reads.streams_checkpoint(settings(config), state, reason, started, LINKS, links)
     if members is not None:
-        saved[MEMBERS] = members
-    return Checkpoint(saved, full=reason is not None, note=reason or "")
+        ended.state[MEMBERS] = members
+    return ended

@@ -12,10 +12,9 @@ from typing import Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from metadir.core import fields
 from metadir.core.dn import parse_dn
 from metadir.core.schedule import DurationOrZero
-from replicators.base import ReplicatorConfig, mapped_fields, one_or_more
+from replicators.base import ReplicatorConfig, mapped_fields, one_or_more, with_preset
 from replicators.ldap.presets import DN, Flavor, Incremental, Preset, preset
 from replicators.ldap.server import LdapServer
 
@@ -52,13 +51,7 @@ class DirectorySettings(ReplicatorConfig):
                 "skip_disabled: only for flavor ad (it reads userAccountControl and accountExpires)"
             )
         self._own_fields = frozenset(mapped_fields(self.mapping))
-        if self.preset_mapping:
-            # a target the replicator maps itself (in any spelling) is not taken from the preset
-            own = {f.name for f in map(fields.lookup, self.mapping) if f is not None}
-            merged = {k: v for k, v in self.preset.mapping.items() if k not in own}
-            self.mapping = {**merged, **self.mapping}
-        elif not self.mapping:
-            raise ValueError("mapping: required when preset_mapping is false")
+        self.mapping = with_preset(self.mapping, self.preset.mapping, self.preset_mapping)
         return self
 
     @property

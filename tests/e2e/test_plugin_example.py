@@ -94,7 +94,10 @@ def test_the_kinds_are_listed_without_plugins(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_text("Nr;sn\n1;Berg\n", encoding="utf-8")
     check = metadir(tmp_path, "check")
     assert check.returncode == 0, check.stderr
-    kinds = "source types: command, csv, graph, ldap, ldif, sql (metadir "
+    kinds = (
+        "source types: command, csv, dynamics, ews, google, graph, ldap, ldif, salesforce, sql"
+        " (metadir "
+    )
     assert kinds in check.stdout, check.stdout
     assert "export types: csv, ldap, xml (metadir " in check.stdout, check.stdout
     assert "vcard" not in check.stdout

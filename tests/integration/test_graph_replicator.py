@@ -5,21 +5,24 @@ httpx and msal, and through the sync engine into a real SQLite store."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from metadir.core.errors import SourceError
-from metadir.store.runs import RunRecord
 from metadir.store.store import Store
-from metadir.sync.engine import run_replicator
-from metadir.sync.job import Job, Numbers
 from replicators import kinds
 from replicators.base import Context, ReplicatorConfig
+from tests.cloud.runs import (
+    entries,
+    everything,
+    on_rows,
+    settings_of,
+    store_fixture,  # noqa: F401  (the fixture `store`)
+    sync,
+)
 from tests.cloud.service import (
     SECRET,
     GraphService,
@@ -49,47 +52,8 @@ WILDIX = (
 service = pytest.fixture(serving, name="service")
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(f"sqlite:///{tmp_path}/metadir.db") as opened:
-        yield opened
-
-
 def config(service: GraphService, **overrides: Any) -> ReplicatorConfig:
-    return kinds()["graph"].settings.model_validate(
-        service.settings(**overrides), context={"base_dir": service.directory}
-    )
-
-
-def sync(store: Store, settings: ReplicatorConfig, base_dir: Path, **options: Any) -> RunRecord:
-    job = Job(settings, "contacts", "ou=contacts,dc=meta", Numbers(None), base_dir)
-    return run_replicator(store, job, pause=lambda seconds: None, **options)
-
-
-def entries(store: Store) -> dict[str, dict[str, list[str]]]:
-    _, stored = store.snapshot()
-    return {entry.key[0]: entry.attributes for entry in stored}
-
-
-def everything(store: Store) -> tuple[object, ...]:
-    _, stored = store.snapshot()
-    return (
-        store.current_seq(),
-        sorted((e.uuid, e.modified, json.dumps(e.attributes)) for e in stored),
-        store.replicator_state("m365"),
-    )
-
-
-def on_page(after: int, action: Callable[[], None], tmp_path: Path) -> Context:
-    """A context that does ``action`` once, when ``after`` rows have been read."""
-    done: list[int] = []
-
-    def progress(rows: int) -> None:
-        if rows >= after and not done:
-            done.append(rows)
-            action()
-
-    return Context(tmp_path, progress=progress)
+    return settings_of("graph", service.settings(**overrides), service.directory)
 
 
 def test_a_first_full_load_then_changes(service: GraphService, store: Store) -> None:
@@ -185,7 +149,7 @@ def test_throttling_is_obeyed(service: GraphService, tmp_path: Path) -> None:
 def test_a_token_that_runs_out_mid_read_is_renewed(service: GraphService,
                                                     tmp_path: Path) -> None:  # fmt: skip
     service.add_users(0, 30)
-    context = on_page(10, service.entra.revoke, tmp_path)
+    context = on_rows(10, service.entra.revoke, tmp_path)
     items = list(config(service, page_size=10).build(context).read(None))
     assert len(items) == 31 and service.entra.issued == 2
 
@@ -200,7 +164,7 @@ def test_a_source_failing_mid_read_changes_nothing(
     service.graph.update(service.graph.users, user_id(0), surname="Changed")
     service.add_users(100, 20)
     service.graph.expire_delta_tokens()  # a full read, so that it has pages to fail between
-    before = everything(store)
+    before = everything(store, "m365")
 
     def break_it() -> None:
         if how == "down":
@@ -208,11 +172,11 @@ def test_a_source_failing_mid_read_changes_nothing(
         else:
             service.graph.fail("/users/delta", "malformed")
 
-    run = sync(store, settings, tmp_path, context=on_page(10, break_it, tmp_path))
+    run = sync(store, settings, tmp_path, context=on_rows(10, break_it, tmp_path))
     assert run.outcome == "failed", run
     assert "\n" not in run.message
     assert ("RemoteProtocolError" if how == "down" else "malformed JSON") in run.message
-    assert everything(store) == before
+    assert everything(store, "m365") == before
     service.graph.down = False
     assert sync(store, settings, service.directory).outcome == "ok"
     assert entries(store)[user_id(0)]["sn"] == ["Changed"]

@@ -32,6 +32,10 @@ from metadir.sync.job import Job, Numbers
 from replicators import kinds
 from replicators.base import Cancelled, Context, ReplicatorConfig
 from tests import mariadb
+from tests.cloud.dynamics_service import DynamicsHarness, dynamics_service  # noqa: F401
+from tests.cloud.ews_service import EwsHarness, ews_service  # noqa: F401
+from tests.cloud.google_service import GoogleHarness, google_service  # noqa: F401
+from tests.cloud.salesforce_service import SalesforceHarness, salesforce_service  # noqa: F401
 from tests.cloud.service import GraphService, graph_service  # noqa: F401
 from tests.conftest import need_slapd
 from tests.mariadb import mariadb_database, mariadb_url  # noqa: F401
@@ -369,6 +373,14 @@ HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], Harness]] = {
     "ldap": lambda request, base_dir: LdapHarness(request.getfixturevalue("slapd")),
     "command": lambda request, base_dir: CommandHarness(base_dir),
     "graph": lambda request, base_dir: GraphHarness(request.getfixturevalue("graph_service")),
+    "dynamics": lambda request, base_dir: DynamicsHarness(
+        request.getfixturevalue("dynamics_service")
+    ),
+    "ews": lambda request, base_dir: EwsHarness(request.getfixturevalue("ews_service")),
+    "google": lambda request, base_dir: GoogleHarness(request.getfixturevalue("google_service")),
+    "salesforce": lambda request, base_dir: SalesforceHarness(
+        request.getfixturevalue("salesforce_service")
+    ),
     "sql-postgres": sql_harness("postgres"),
     "sql-mariadb": sql_harness("mariadb"),
     "sql-sqlite": sql_harness("sqlite"),

@@ -94,7 +94,7 @@ directories:
         (
             "directories:\n  - name: contacts\n    replicators:\n      - {name: x, type: cvs}\n",
             "directories[0].replicators[0].type: unknown replicator type 'cvs'; known types: "
-            "command, csv, graph, ldap, ldif, sql",
+            "command, csv, dynamics, ews, google, graph, ldap, ldif, salesforce, sql",
         ),
         (
             "directories:\n  - name: contacts\n    replicators:\n"

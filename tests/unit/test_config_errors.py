@@ -180,17 +180,17 @@ def test_a_malformed_dn_says_so(tmp_path: Path, base_dn: str, expected: str) -> 
         (
             "      - {name: x, type: foo}",
             "directories[0].replicators[0].type: unknown replicator type 'foo'; known types: "
-            "command, csv, graph, ldap, ldif, sql",
+            "command, csv, dynamics, ews, google, graph, ldap, ldif, salesforce, sql",
         ),
         (
             "      - {name: x, path: crm.csv}",
             "directories[0].replicators[0].type: required key is missing; known types: "
-            "command, csv, graph, ldap, ldif, sql",
+            "command, csv, dynamics, ews, google, graph, ldap, ldif, salesforce, sql",
         ),
         (
             "      - {name: x, type: [csv]}",
             "directories[0].replicators[0].type: unknown replicator type ['csv']; known types: "
-            "command, csv, graph, ldap, ldif, sql",
+            "command, csv, dynamics, ews, google, graph, ldap, ldif, salesforce, sql",
         ),
     ],
 )
@@ -207,7 +207,7 @@ def test_each_replicator_is_checked_by_its_own_kind(tmp_path: Path) -> None:
         "directories[0].replicators[0].paht: unknown key (did you mean 'path'?)",
         "directories[0].replicators[1].page_size: must be at least 1, not 0",
         "directories[0].replicators[2].type: unknown replicator type 'foo'; known types: "
-        "command, csv, graph, ldap, ldif, sql",
+        "command, csv, dynamics, ews, google, graph, ldap, ldif, salesforce, sql",
     ]
 
 
