@@ -115,8 +115,9 @@ def https_base(value: str) -> str:
 
 
 class Credentials:
-    """Tokens of ``scopes`` for one read; called with ``refresh`` after the service refused
-    the last one."""
+    """Tokens of ``scopes``; called with ``refresh`` after the service refused the last one.
+    Kept by a replicator from its check to its read (``use`` the read's client), so that a
+    run asks Entra ID once."""
 
     def __init__(self, app: App, scopes: list[str], client: httpx.Client) -> None:
         import httpx
@@ -135,12 +136,13 @@ class Credentials:
             if passphrase := app.private_key_passphrase.get_secret_value():
                 credential["passphrase"] = passphrase
         self.cache = msal.TokenCache()
+        self.http = _FormText(client)
         try:
             self.app = msal.ConfidentialClientApplication(
                 app.client_id,
                 client_credential=credential,
                 authority=f"{app.login_url}/{app.tenant_id}",
-                http_client=_FormText(client),
+                http_client=self.http,
                 instance_discovery=False,
                 token_cache=self.cache,
             )
@@ -149,6 +151,10 @@ class Credentials:
             raise SourceError(f"Entra ID: {_first_line(exc)}") from None
         except httpx.HTTPError as exc:
             raise SourceError(f"Entra ID: {app.login_url}: {exc}") from None
+
+    def use(self, client: httpx.Client) -> None:
+        """Ask for tokens over ``client`` (a new read's) from now on, keeping those got."""
+        self.http.client = client
 
     def __call__(self, refresh: bool) -> str:
         import httpx

@@ -61,8 +61,10 @@ def change(service: SalesforceService, contacts: int, leads: int, changed: int) 
     for i in range(changed // 2):
         fake.update("Contact", contact_id(i), LastName=f"Renamed{i}")
     deleted = changed // 4
+    # the delete log tells a minute once it has passed: these were deleted before
+    logged = datetime.now(UTC) - timedelta(minutes=2)
     for i in range(deleted):
-        fake.delete("Lead", lead_id(leads - 1 - i), hard=i % 2 == 1)
+        fake.delete("Lead", lead_id(leads - 1 - i), hard=i % 2 == 1, logged=logged)
     service.add_contacts(contacts, changed - changed // 2 - deleted)
 
 

@@ -25,6 +25,8 @@ from replicators.entra import EntraApp, https_base
 from replicators.http_client import WebSettings
 
 BOTH: list[Kind] = ["contacts", "accounts"]
+# how long Dataverse keeps a table's changes by default (ExpireChangeTrackingInDays)
+TRACKING_KEPT = timedelta(days=30)
 _API_VERSION = re.compile(r"9\.[0-9]")
 
 
@@ -71,6 +73,15 @@ class DynamicsSettings(ReplicatorConfig, WebSettings, EntraApp):
         if not _API_VERSION.fullmatch(value.strip().removeprefix("v")):
             raise ValueError("a Web API version such as 9.2")
         return value.strip().removeprefix("v")
+
+    @field_validator("full_every")
+    @classmethod
+    def _within_tracking(cls, value: timedelta) -> timedelta:
+        # Dataverse keeps changes 30 days (ExpireChangeTrackingInDays); an older token may
+        # be answered with every row and no deletions rather than refused
+        if value > TRACKING_KEPT:
+            raise ValueError("at most 30d: Dataverse keeps changes for 30 days")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> DynamicsSettings:

@@ -7,8 +7,9 @@ reads and keeps its delta link; later runs follow the links and get only the row
 since, a ``$deletedEntity`` for each deleted one. A link the service no longer accepts
 (ExpiredVersionStamp: older than the environment keeps changes, or the table's definition
 changed), a table without one, or other settings make the run a full one that says why. A
-table whose "Track changes" is off answers every row and no delta link: it is read whole
-each run, and the run's note says what to turn on. Every stream is read to its end before
+table whose "Track changes" is off answers every row and no delta link: while one table
+has none, every run reads all tables whole (only a whole run finds deleted rows), and the
+run's note says what to turn on. Every stream is read to its end before
 the first row is handed on, so that a replayed row counts once and an expired link met late
 drops nothing already passed on. Inactive rows (statecode 1) are left out: removed in an
 incremental read, where they may have been there before.
@@ -59,6 +60,7 @@ class DynamicsReplicator:
         self.context = context
         # requests of the last check or read, tries included (scripts/bench_dynamics.py)
         self.requests = 0
+        self.credentials: Credentials | None = None
 
     def check(self) -> list[str]:
         """Get a token and read one row of each table: what the application user may not
@@ -97,8 +99,9 @@ class DynamicsReplicator:
         warning = ""
         if untracked:
             warning = (
-                f"change tracking is off for table {', '.join(untracked)}: each run reads it "
-                "whole; turn on Track changes in the table's properties (Power Apps)"
+                f"change tracking is off for table {', '.join(untracked)}: each run reads "
+                "every table whole; turn on Track changes in the table's properties "
+                "(Power Apps)"
             )
             log.warning("%s: %s", config.name, warning)
         yield checkpoint(config, state, reason, started, links, warning)
@@ -108,7 +111,12 @@ class DynamicsReplicator:
         config = self.config
         api = HttpClient(config, self.context.base_dir, "Dataverse")
         try:
-            api.token = Credentials(config, [f"{config.environment_url}/.default"], api.client)
+            if self.credentials is None:
+                scopes = [f"{config.environment_url}/.default"]
+                self.credentials = Credentials(config, scopes, api.client)
+            else:  # the check's tokens serve the read
+                self.credentials.use(api.client)
+            api.token = self.credentials
             yield api
         finally:
             self.requests += api.requests

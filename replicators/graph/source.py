@@ -54,6 +54,7 @@ class GraphReplicator:
         self.context = context
         # requests of the last check or read, tries included (scripts/bench_graph.py)
         self.requests = 0
+        self.credentials: Credentials | None = None
 
     def check(self) -> list[str]:
         """Get a token, find the group and the mailbox folders, and read one object of
@@ -101,7 +102,11 @@ class GraphReplicator:
     def _session(self) -> Iterator[HttpClient]:
         graph = HttpClient(self.config, self.context.base_dir, "Microsoft Graph")
         try:
-            graph.token = Credentials(self.config, graph.client)
+            if self.credentials is None:
+                self.credentials = Credentials(self.config, graph.client)
+            else:  # the check's tokens serve the read
+                self.credentials.use(graph.client)
+            graph.token = self.credentials
             yield graph
         finally:
             self.requests += graph.requests

@@ -139,11 +139,14 @@ class SalesforceFake:
         with self.lock:
             self.put(sobject, {**self.tables[sobject][ident], **values})
 
-    def delete(self, sobject: str, ident: str, hard: bool = False) -> None:
-        """Delete a record: into the recycle bin, or (``hard``) for good."""
+    def delete(
+        self, sobject: str, ident: str, hard: bool = False, logged: datetime | None = None
+    ) -> None:
+        """Delete a record: into the recycle bin, or (``hard``) for good; ``logged``: its
+        time in the delete log (now if not given)."""
         with self.lock:
             when = self._stamp(None)
-            self.delete_log[sobject].append((ident, when))
+            self.delete_log[sobject].append((ident, logged or when))
             if hard:
                 del self.tables[sobject][ident]
             else:
@@ -382,8 +385,11 @@ class SalesforceFake:
         except (KeyError, ValueError):
             return _errors(400, "INVALID_DATE_FORMAT", "start and end: ISO 8601 dateTime")
         now = _now()
-        if start >= end:
-            return _errors(400, "INVALID_REPLICATION_DATE", "start date must be before end date")
+        # the service ignores seconds and wants a window of more than one minute
+        start, end = (when.replace(second=0, microsecond=0) for when in (start, end))
+        if end - start <= timedelta(minutes=1):
+            return _errors(400, "INVALID_REPLICATION_DATE", "startDate must chronologically "
+                           "precede endDate by more than one minute")  # fmt: skip
         if start < now - timedelta(days=DELETE_LOG_DAYS):
             return _errors(400, "INVALID_REPLICATION_DATE",
                            "startDate cannot be more than 15 days ago")  # fmt: skip

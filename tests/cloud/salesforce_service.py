@@ -6,7 +6,7 @@ harness that makes the source join the replicator contract suite."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,9 @@ class SalesforceHarness:
 
     def change(self, n: int) -> None:
         self._put(0, "Changed0")
-        self.service.fake.delete("Contact", contact_id(1), hard=True)
+        # the delete log tells a minute once it has passed
+        before = datetime.now(UTC) - timedelta(minutes=2)
+        self.service.fake.delete("Contact", contact_id(1), hard=True, logged=before)
         self._put(n, f"Person{n}")
 
     def sabotage(self) -> None:

@@ -47,6 +47,8 @@ def test_a_first_full_load_then_changes(service: DynamicsService, store: Store) 
     settings = config(service, page_size=500)
     first = sync(store, settings, service.directory)
     assert (first.outcome, first.mode, first.added) == ("ok", "full", 3000), first.message
+    # the check before the read got the run's one token
+    assert service.entra.issued == 1
     stored = entries(store)
     anna = stored[contact_id(7)]
     # the preset mapping, with no mapping given; the company is the account's name (the

@@ -68,6 +68,8 @@ def test_a_first_full_load_then_changes(service: GraphService, store: Store) -> 
     )  # fmt: skip
     first = sync(store, settings, service.directory)
     assert (first.outcome, first.mode, first.added) == ("ok", "full", 2700), first.message
+    # the check before the read got the run's one token
+    assert service.entra.issued == 1
     stored = entries(store)
     anna = stored[user_id(7)]
     # the Wildix fields, department (no default property) among them, with no mapping given

@@ -72,7 +72,10 @@ def test_a_first_full_load_then_changes(service: SalesforceService, store: Store
     fake = service.fake
     fake.update("Contact", contact_id(1), LastName="Renamed", Name="Anna Renamed")
     fake.delete("Contact", contact_id(2))  # into the recycle bin: IsDeleted in queryAll
-    fake.delete("Contact", contact_id(3), hard=True)  # gone for good: the delete log only
+    # gone for good: the delete log only, which tells a minute once it has passed
+    fake.delete(
+        "Contact", contact_id(3), hard=True, logged=datetime.now(UTC) - timedelta(minutes=2)
+    )
     service.add_contacts(5000, 1)
     run = sync(store, settings, service.directory)
     assert (run.outcome, run.mode, run.note) == ("ok", "incremental", ""), run.message
@@ -92,6 +95,10 @@ def test_a_first_full_load_then_changes(service: SalesforceService, store: Store
     again = sync(store, settings, service.directory)
     assert (again.mode, again.added, again.deleted) == ("incremental", 1, 0), again.message
     assert contact_id(2) in entries(store)
+    # a run within a minute of the last asks no delete log (the service would refuse a
+    # window of a minute or less) and stays incremental
+    assert len(fake.requests_to("/sobjects/Contact/deleted/")) == 1
+    assert (again.note, sync(store, settings, service.directory).mode) == ("", "incremental")
 
 
 def test_leads_and_accounts_in_the_same_names(service: SalesforceService, store: Store) -> None:

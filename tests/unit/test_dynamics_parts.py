@@ -141,3 +141,14 @@ def test_entra_refusals_are_one_line_with_a_hint() -> None:
         "client secret keys for app are expired.): the client secret has expired: make a new one"
     )
     assert "check tenant_id, client_id" in refused({"error": "unauthorized_client"})
+
+
+def test_full_every_stays_within_the_changes_dataverse_keeps(tmp_path: Path) -> None:
+    given = {"name": "crm", "type": "dynamics", "environment_url": "https://contoso.crm4.dynamics.com",
+             "tenant_id": "contoso.example", "client_id": "0b6f5a52-3c1e-4d7a-9f3e-2a1d7c9e8b41",
+             "client_secret": "s"}  # fmt: skip
+    settings = kinds()["dynamics"].settings
+    context = {"base_dir": tmp_path}
+    assert settings.model_validate({**given, "full_every": "30d"}, context=context)
+    with pytest.raises(ValidationError, match="at most 30d"):
+        settings.model_validate({**given, "full_every": "31d"}, context=context)
