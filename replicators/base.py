@@ -212,6 +212,11 @@ class ReplicatorConfig(BaseModel):
     _name = field_validator("name")(check_name)
     _limits = field_validator("max_delete", "max_update", mode="before")(change_limit)
 
+    @property
+    def wanted_fields(self) -> list[str]:
+        """The source fields the mapping reads, each once."""
+        return list(dict.fromkeys(mapped_fields(self.mapping)))
+
     def build(self, context: Context) -> Replicator:
         """The replicator these settings describe, lent ``context``."""
         raise NotImplementedError(f"replicator type {self.type!r} cannot be built")

@@ -19,7 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from metadir.core import fields
 from metadir.core.schedule import DurationOrZero
 from metadir.core.settings import read_secret_files
-from replicators.base import ReplicatorConfig, mapped_fields, one_or_more, with_preset
+from replicators.base import ReplicatorConfig, one_or_more, with_preset
 from replicators.dynamics.objects import Kind
 from replicators.entra import EntraApp, https_base
 from replicators.http_client import WebSettings
@@ -95,11 +95,6 @@ class DynamicsSettings(ReplicatorConfig, WebSettings, EntraApp):
     @property
     def api_url(self) -> str:
         return f"{self.environment_url}/api/data/v{self.api_version}"
-
-    @property
-    def wanted_fields(self) -> list[str]:
-        """The source fields the mapping reads."""
-        return list(dict.fromkeys(mapped_fields(self.mapping)))
 
 
 @cache

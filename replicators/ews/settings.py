@@ -26,7 +26,7 @@ from pydantic import (
 from metadir.core import fields
 from metadir.core.schedule import DurationOrZero
 from metadir.core.settings import read_secret_files
-from replicators.base import ReplicatorConfig, mapped_fields, one_or_more, with_preset
+from replicators.base import ReplicatorConfig, one_or_more, with_preset
 from replicators.http_client import WebSettings
 
 # the mailbox's own contact folder: its distinguished name, whatever its display name
@@ -135,11 +135,6 @@ class EwsSettings(ReplicatorConfig, WebSettings):
             raise ValueError("mailboxes: each mailbox at most once")
         self.mapping = with_preset(self.mapping, preset_mapping(), self.preset_mapping)
         return self
-
-    @property
-    def wanted_fields(self) -> list[str]:
-        """The source fields the mapping reads."""
-        return list(dict.fromkeys(mapped_fields(self.mapping)))
 
 
 def _mailbox(value: object) -> object:

@@ -25,7 +25,7 @@ from pydantic import (
 from metadir.core import fields
 from metadir.core.schedule import DurationOrZero
 from metadir.core.settings import read_secret_files
-from replicators.base import ReplicatorConfig, mapped_fields, one_or_more, with_preset
+from replicators.base import ReplicatorConfig, one_or_more, with_preset
 from replicators.google.people import Kind, unknown_fields
 from replicators.http_client import WebSettings
 
@@ -142,11 +142,6 @@ class GoogleSettings(ReplicatorConfig, WebSettings):
                 "phoneNumbers.mobile, organizations.title, ...)"
             )
         return self
-
-    @property
-    def wanted_fields(self) -> list[str]:
-        """The source fields the mapping reads."""
-        return list(dict.fromkeys(mapped_fields(self.mapping)))
 
     @property
     def acting_as(self) -> str | None:

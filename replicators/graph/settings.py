@@ -24,7 +24,7 @@ from pydantic import (
 from metadir.core import fields
 from metadir.core.schedule import DurationOrZero
 from metadir.core.settings import read_secret_files
-from replicators.base import ReplicatorConfig, mapped_fields, one_or_more, with_preset
+from replicators.base import ReplicatorConfig, one_or_more, with_preset
 from replicators.entra import EntraApp, https_base
 from replicators.graph.objects import Kind
 from replicators.http_client import WebSettings
@@ -117,11 +117,6 @@ class GraphSettings(ReplicatorConfig, WebSettings, EntraApp):
             raise ValueError("group: chooses users: only with objects users")
         self.mapping = with_preset(self.mapping, preset_mapping(), self.preset_mapping)
         return self
-
-    @property
-    def wanted_fields(self) -> list[str]:
-        """The source fields the mapping reads."""
-        return list(dict.fromkeys(mapped_fields(self.mapping)))
 
 
 def _mailbox(value: object) -> object:

@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from metadir.core import fields
 from metadir.core.schedule import DurationOrZero
 from metadir.core.settings import read_secret_files
-from replicators.base import ReplicatorConfig, mapped_fields, one_or_more, with_preset
+from replicators.base import ReplicatorConfig, one_or_more, with_preset
 from replicators.http_client import WebSettings
 from replicators.salesforce.objects import Kind
 
@@ -121,11 +121,6 @@ class SalesforceSettings(ReplicatorConfig, WebSettings):
     def jwt(self) -> bool:
         """Whether metadir logs in with the JWT bearer flow (else username-password)."""
         return bool(self.private_key.get_secret_value())
-
-    @property
-    def wanted_fields(self) -> list[str]:
-        """The source fields the mapping reads."""
-        return list(dict.fromkeys(mapped_fields(self.mapping)))
 
 
 @cache

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.cloud.entra import Entra
+from tests.cloud.faults import Faults
 from tests.cloud.https import Request, Response, json_response
 
 API = "/api/data/v9.2/"
@@ -72,10 +72,10 @@ class Table:
     changed: dict[str, int] = field(default_factory=dict)  # id -> seq of its last change
 
 
-class DataverseFake:
+class DataverseFake(Faults):
     def __init__(self, base_url: str, entra: Entra) -> None:
+        super().__init__()
         self.base_url, self.entra = base_url, entra
-        self.lock = threading.RLock()
         self.seq = 0
         self.generation = 0
         self.contacts = Table("contacts", "contact", "contactid", CONTACT_COLUMNS, "prvReadContact")
@@ -85,12 +85,7 @@ class DataverseFake:
         # and the privileges its security roles give it
         self.app_user: str | None = "a7a0e6c4-0000-4000-8000-00000000a991"
         self.privileges = {"prvReadContact", "prvReadAccount"}
-        self.faults: list[tuple[str, str]] = []  # (path part, fault) applied once each
-        self.down = False
         self.replay = False  # each page repeats the last row of the one before
-        self.log: list[tuple[float, Request]] = []
-        # (time of the 429, seconds it asked to wait)
-        self.throttled: list[tuple[float, float]] = []
 
     # -- the data -----------------------------------------------------------------------
 
@@ -116,31 +111,18 @@ class DataverseFake:
         with self.lock:
             self.generation += 1
 
-    def fail(self, path_part: str, fault: str) -> None:
-        """The next request whose path contains ``path_part`` meets ``fault``: "429:N",
-        "503", "drop" (cut off mid-page) or "malformed" (a 200 that is no JSON)."""
-        with self.lock:
-            self.faults.append((path_part, fault))
-
-    def requests_to(self, part: str) -> list[tuple[float, Request]]:
-        return [(t, r) for t, r in self.log if part in r.path]
-
     # -- the service ----------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response | None:
         login = self.entra.handle(request)
         if login is not None:
             return login
-        with self.lock:
-            self.log.append((time.monotonic(), request))
-            if self.down:
-                return None
-            fault = next((f for f in self.faults if f[0] in request.path), None)
-            if fault is not None:
-                self.faults.remove(fault)
+        answers, fault = self.arrived(request)
+        if not answers:
+            return None
         if not request.path.startswith(API):
             return _not_found(request.path)
-        if fault is not None and (early := self._fault(fault[1])) is not None:
+        if fault is not None and (early := self._fault(fault)) is not None:
             return early
         if not self.entra.valid(request.headers.get("authorization")):
             # Dataverse answers an expired or foreign token with an empty 401
@@ -149,9 +131,9 @@ class DataverseFake:
             return _error(403, "0x80072560", "The user is not a member of the organization.")
         with self.lock:
             response = self._route(request)
-        if fault is not None and fault[1] == "drop":
+        if fault is not None and fault == "drop":
             response.drop = True
-        if fault is not None and fault[1] == "malformed":
+        if fault is not None and fault == "malformed":
             response.body = response.body[: len(response.body) // 2]
         return response
 

@@ -44,6 +44,7 @@ from urllib.parse import parse_qs
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from tests.cloud.faults import Faults
 from tests.cloud.https import Request, Response, json_response
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -246,10 +247,10 @@ class Book:
     changed: dict[str, int] = field(default_factory=dict)
 
 
-class PeopleFake:
+class PeopleFake(Faults):
     def __init__(self, accounts: Accounts) -> None:
+        super().__init__()
         self.accounts = accounts
-        self.lock = threading.RLock()
         self.seq = 0
         self.generation = 0
         self.directory = Book()
@@ -258,10 +259,6 @@ class PeopleFake:
         self.project = "123456789012"
         self.legacy_expiry = False  # expired sync tokens answered 410, as before
         self.clock_offset = 0.0  # seconds added to now: sync tokens age
-        self.faults: list[tuple[str, str]] = []
-        self.down = False
-        self.log: list[tuple[float, Request]] = []
-        self.throttled: list[tuple[float, float]] = []
         self.violations: list[str] = []
 
     # -- the data -----------------------------------------------------------------------
@@ -305,36 +302,23 @@ class PeopleFake:
         with self.lock:
             self.generation += 1
 
-    def fail(self, path_part: str, fault: str) -> None:
-        """The next request whose path contains ``path_part`` meets ``fault``: "429:N",
-        "503", "drop" (cut off mid-page) or "malformed" (a 200 that is no JSON)."""
-        with self.lock:
-            self.faults.append((path_part, fault))
-
-    def requests_to(self, part: str) -> list[tuple[float, Request]]:
-        return [(t, r) for t, r in self.log if part in r.path]
-
     # -- the service ----------------------------------------------------------------------
 
     def handle(self, request: Request, params: dict[str, list[str]]) -> Response | None:
         """The answer to ``request``; ``params``: its query with repeated parameters."""
-        with self.lock:
-            self.log.append((time.monotonic(), request))
-            if self.down:
-                return None
-            fault = next((f for f in self.faults if f[0] in request.path), None)
-            if fault is not None:
-                self.faults.remove(fault)
+        answers, fault = self.arrived(request)
+        if not answers:
+            return None
         if request.path == "/token" and request.method == "POST":
             return self.accounts.handle(request)
-        if fault is not None and fault[1].startswith("429"):
-            wait = float(fault[1].partition(":")[2] or 1)
+        if fault is not None and fault.startswith("429"):
+            wait = float(fault.partition(":")[2] or 1)
             self.throttled.append((time.monotonic(), wait))
             return _status(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric "
                            "'Read requests' of service 'people.googleapis.com'.",
                            reason="RATE_LIMIT_EXCEEDED",
                            headers={"Retry-After": f"{wait:g}"})  # fmt: skip
-        if fault is not None and fault[1] == "503":
+        if fault is not None and fault == "503":
             return _status(503, "UNAVAILABLE", "The service is currently unavailable.")
         method = next((m for m, spec in METHODS.items() if spec[0] == request.path), None)
         if method is None:
@@ -354,9 +338,9 @@ class PeopleFake:
                            "scopes.", reason="ACCESS_TOKEN_SCOPE_INSUFFICIENT")  # fmt: skip
         with self.lock:
             response = self._list(method, token.user, params)
-        if fault is not None and fault[1] == "drop":
+        if fault is not None and fault == "drop":
             response.drop = True
-        if fault is not None and fault[1] == "malformed":
+        if fault is not None and fault == "malformed":
             response.body = response.body[: len(response.body) // 2]
         return response
 

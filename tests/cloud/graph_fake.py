@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.cloud.entra import Entra
+from tests.cloud.faults import Faults
 from tests.cloud.https import Request, Response, json_response
 
 USER_DEFAULT = ("businessPhones", "displayName", "givenName", "id", "jobTitle", "mail",
@@ -79,10 +79,10 @@ class Folder:
     contacts: Collection
 
 
-class GraphFake:
+class GraphFake(Faults):
     def __init__(self, base_url: str, entra: Entra) -> None:
+        super().__init__()
         self.base_url, self.entra = base_url, entra
-        self.lock = threading.RLock()
         self.seq = 0
         self.generation = 0
         self.users = Collection("users", "user", USER_PROPERTIES, "User.Read.All", USER_DEFAULT)
@@ -92,13 +92,7 @@ class GraphFake:
         self.groups: dict[str, dict[str, Any]] = {}  # id -> {displayName, members}
         # "users/{id}" or "{mailbox}/{folder}/{id}" -> the photo's bytes
         self.photos: dict[str, bytes] = {}
-        self.faults: list[tuple[str, str]] = []  # (path part, fault) applied once each
-        self.down = False
         self.replay = False  # each page repeats the last object of the one before
-        # what was asked: (time, method, path, query, headers)
-        self.log: list[tuple[float, Request]] = []
-        # (time of the 429, seconds it asked to wait)
-        self.throttled: list[tuple[float, float]] = []
 
     # -- the data -----------------------------------------------------------------------
 
@@ -134,40 +128,27 @@ class GraphFake:
         with self.lock:
             self.generation += 1
 
-    def fail(self, path_part: str, fault: str) -> None:
-        """The next request whose path contains ``path_part`` meets ``fault``: "429:N",
-        "503", "drop" (cut off mid-page) or "malformed" (a 200 that is no JSON)."""
-        with self.lock:
-            self.faults.append((path_part, fault))
-
-    def requests_to(self, part: str) -> list[tuple[float, Request]]:
-        return [(t, r) for t, r in self.log if part in r.path]
-
     # -- the service ----------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response | None:
         login = self.entra.handle(request)
         if login is not None:
             return login
-        with self.lock:
-            self.log.append((time.monotonic(), request))
-            if self.down:
-                return None
-            fault = next((f for f in self.faults if f[0] in request.path), None)
-            if fault is not None:
-                self.faults.remove(fault)
+        answers, fault = self.arrived(request)
+        if not answers:
+            return None
         if not request.path.startswith("/v1.0/"):
             return _error(404, "UnknownError", f"no resource {request.path}")
-        if fault is not None and (early := self._fault(fault[1])) is not None:
+        if fault is not None and (early := self._fault(fault)) is not None:
             return early
         if not self.entra.valid(request.headers.get("authorization")):
             return _error(401, "InvalidAuthenticationToken",
                           "Access token has expired or is not yet valid.")  # fmt: skip
         with self.lock:
             response = self._route(request, request.path.removeprefix("/v1.0/").split("/"))
-        if fault is not None and fault[1] == "drop":
+        if fault is not None and fault == "drop":
             response.drop = True
-        if fault is not None and fault[1] == "malformed":
+        if fault is not None and fault == "malformed":
             response.body = response.body[: len(response.body) // 2]
         return response
 

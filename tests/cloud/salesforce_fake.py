@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.cloud.faults import Faults
 from tests.cloud.https import Request, Response, json_response
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -80,7 +80,7 @@ def stamp(when: datetime) -> str:
 
 
 @dataclass
-class SalesforceFake:
+class SalesforceFake(Faults):
     base_url: str
     client_id: str
     client_secret: str
@@ -102,10 +102,9 @@ class SalesforceFake:
     limit: int = 15000
     # the service answers pages of at most this many records, whatever the batch size
     max_page: int = MAX_BATCH
-    down: bool = False
 
     def __post_init__(self) -> None:
-        self.lock = threading.RLock()
+        super().__init__()
         self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA}
         # per object: (Id, when deleted); what the log reaches back to
         self.delete_log: dict[str, list[tuple[str, datetime]]] = {name: [] for name in SCHEMA}
@@ -113,11 +112,7 @@ class SalesforceFake:
         self.tokens: dict[str, float] = {}
         self.issued = 0
         self.cursors: dict[str, list[dict[str, Any]]] = {}
-        self.faults: list[tuple[str, str]] = []
         self.last_stamp = _now() - timedelta(days=1)
-        # what was asked: (time, request); (time of a 429/503, seconds it asked to wait)
-        self.log: list[tuple[float, Request]] = []
-        self.throttled: list[tuple[float, float]] = []
 
     # -- the data -------------------------------------------------------------------------
 
@@ -168,34 +163,21 @@ class SalesforceFake:
         with self.lock:
             self.tokens.clear()
 
-    def fail(self, path_part: str, fault: str) -> None:
-        """The next request whose path contains ``path_part`` meets ``fault``: "429:N",
-        "503:N" (with Retry-After N), "drop" (cut off mid-page) or "malformed"."""
-        with self.lock:
-            self.faults.append((path_part, fault))
-
-    def requests_to(self, part: str) -> list[tuple[float, Request]]:
-        return [(t, r) for t, r in self.log if part in r.path]
-
     # -- the service ------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response | None:
-        with self.lock:
-            self.log.append((time.monotonic(), request))
-            if self.down:
-                return None
-            fault = next((f for f in self.faults if f[0] in request.path), None)
-            if fault is not None:
-                self.faults.remove(fault)
+        answers, fault = self.arrived(request)
+        if not answers:
+            return None
         if request.path == "/services/oauth2/token" and request.method == "POST":
             return self._token(request)
         prefix = f"/services/data/v{self.version}/"
         if not request.path.startswith(prefix):
             return _errors(404, "NOT_FOUND", "The requested resource does not exist")
-        if fault is not None and fault[1][:3] in ("429", "503"):
-            wait = float(fault[1].partition(":")[2] or 1)
+        if fault is not None and fault[:3] in ("429", "503"):
+            wait = float(fault.partition(":")[2] or 1)
             self.throttled.append((time.monotonic(), wait))
-            return _errors(int(fault[1][:3]), "SERVER_UNAVAILABLE", "Try again later",
+            return _errors(int(fault[:3]), "SERVER_UNAVAILABLE", "Try again later",
                            **{"Retry-After": f"{wait:g}"})  # fmt: skip
         token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
         with self.lock:
@@ -211,9 +193,9 @@ class SalesforceFake:
                                **usage)  # fmt: skip
             response = self._route(request, request.path.removeprefix(prefix).split("/"))
         response.headers.update(usage)
-        if fault is not None and fault[1] == "drop":
+        if fault is not None and fault == "drop":
             response.drop = True
-        if fault is not None and fault[1] == "malformed":
+        if fault is not None and fault == "malformed":
             response.body = response.body[: len(response.body) // 2]
         return response
 
